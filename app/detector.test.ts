@@ -1,0 +1,157 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from './backend.ts';
+import { Detector, InvalidInstanceError } from './detector.ts';
+import { ModelFilesError, readModelFiles, type ModelMetadata } from './model-files.ts';
+import { describeWithEcgData, ECG_CSV } from '../model/ecg-test-data.ts';
+import { readEcgCsv } from '../model/ecg.ts';
+
+const ARTIFACTS = 'model/artifacts';
+let detector: Detector;
+let example: Record<string, number[]>;
+
+beforeAll(async () => {
+  await selectBackend();
+  detector = await Detector.load(ARTIFACTS);
+  example = Object.fromEntries(detector.metadata.examples.map((e) => [e.name, e.beat]));
+});
+afterAll(() => detector.dispose());
+
+/**
+ * The autoencoder's forward pass in plain JavaScript from the stored weights: an independent check
+ * of the normalisation, the layers and the score.
+ */
+async function scoreByHand(beat: number[]): Promise<number> {
+  const { artifacts, metadata } = await readModelFiles(ARTIFACTS);
+  const weights = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+  const { min, max } = metadata.normalisation;
+  const input = beat.map((v) => (v - min) / (max - min));
+  const names = Object.keys(weights).filter((name) => name.endsWith('kernel'));
+  let activation = input;
+  names.forEach((kernelName, layer) => {
+    const kernel = weights[kernelName]!.arraySync() as number[][];
+    const bias = weights[kernelName.replace(/kernel$/, 'bias')]!.arraySync() as number[];
+    const z = bias.map((b, j) => b + activation.reduce((sum, a, i) => sum + a * kernel[i]![j]!, 0));
+    activation = layer === names.length - 1 ? z.map((v) => 1 / (1 + Math.exp(-v))) : z.map((v) => Math.max(0, v));
+  });
+  return input.reduce((sum, v, i) => sum + Math.abs(v - activation[i]!), 0) / input.length;
+}
+
+describe('Detector', () => {
+  it('loads the bundled model with its name, version and threshold', () => {
+    expect(detector.name).toBe('ecg-autoencoder');
+    expect(detector.version).toMatch(/^[0-9a-f]{12}$/);
+    expect(detector.inputLength).toBe(140);
+    expect(detector.threshold).toBe(detector.metadata.threshold.value);
+    expect(['tensorflow', 'wasm', 'cpu']).toContain(detector.backend);
+  });
+
+  it('calls the mean normal beat normal and the mean anomalous beat an anomaly', () => {
+    const [normal, anomalous] = detector.score([example.normal, example.anomalous]);
+    expect(normal!.isAnomaly).toBe(false);
+    expect(anomalous!.isAnomaly).toBe(true);
+    expect(anomalous!.reconstructionError).toBeGreaterThan(normal!.reconstructionError);
+  });
+
+  it('scores as a hand-written forward pass of the stored weights does', async () => {
+    const [score] = detector.score([example.anomalous]);
+    expect(score!.reconstructionError).toBeCloseTo(await scoreByHand(example.anomalous!), 5);
+  });
+
+  it('gives each row of a batch the score it gets alone', () => {
+    const rows = [example.normal!, example.anomalous!, example.normal!.map((v) => v * 1.5)];
+    const batch = detector.score(rows);
+    rows.forEach((row, i) => expect(batch[i]!.reconstructionError).toBeCloseTo(detector.score([row])[0]!.reconstructionError, 6));
+  });
+
+  it('returns the reconstruction when asked, in normalised units', () => {
+    const [withReconstruction] = detector.score([example.normal], { reconstruction: true });
+    expect(withReconstruction!.reconstruction).toHaveLength(140);
+    expect(withReconstruction!.reconstruction!.every((v) => v >= 0 && v <= 1)).toBe(true);
+    expect(detector.score([example.normal])[0]).not.toHaveProperty('reconstruction');
+  });
+
+  it('scores an empty batch as no rows', () => {
+    expect(detector.score([])).toEqual([]);
+  });
+
+  it('applies a threshold override', async () => {
+    const strict = await Detector.load(ARTIFACTS, { threshold: 0 });
+    expect(strict.threshold).toBe(0);
+    expect(strict.score([example.normal])[0]!.isAnomaly).toBe(true);
+    strict.dispose();
+  });
+
+  const beat = () => [...example.normal!];
+  it.each([
+    ['139 values', () => beat().slice(1), 'instance 1: expected 140 values, got 139'],
+    ['141 values', () => [...beat(), 0], 'instance 1: expected 140 values, got 141'],
+    ['NaN', () => Object.assign(beat(), { 5: NaN }), 'instance 1: value 5 is NaN, expected a finite number'],
+    ['Infinity', () => Object.assign(beat(), { 0: -Infinity }), 'instance 1: value 0 is -Infinity, expected a finite number'],
+    ['a string', () => Object.assign(beat(), { 9: '0.5' }), 'instance 1: value 9 is the string "0.5", expected a finite number'],
+    ['null', () => Object.assign(beat(), { 139: null }), 'instance 1: value 139 is null, expected a finite number'],
+    ['a number instead of a row', () => 7, 'instance 1: expected an array of 140 numbers, got 7'],
+  ])('rejects an instance with %s, naming its index and the problem', (_, bad, message) => {
+    const error = (() => {
+      try {
+        detector.score([beat(), bad()]);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(InvalidInstanceError);
+    expect((error as InvalidInstanceError).index).toBe(1);
+    expect((error as Error).message).toBe(message);
+  });
+
+  it('leaks no tensors over 10,000 calls', () => {
+    detector.score([example.normal]); // the first call may create lasting state
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 10_000; i++) detector.score([i % 2 ? example.normal : example.anomalous], { reconstruction: i % 3 === 0 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('loading a model folder', () => {
+  let dir: string;
+  let metadata: ModelMetadata;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'model-'));
+    metadata = JSON.parse(await readFile(`${ARTIFACTS}/metadata.json`, 'utf8'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const copyWith = async (name: string, change: (m: ModelMetadata) => unknown) => {
+    const target = path.join(dir, name);
+    await cp(ARTIFACTS, target, { recursive: true });
+    await writeFile(path.join(target, 'metadata.json'), JSON.stringify(change(structuredClone(metadata))));
+    return target;
+  };
+
+  it.each([
+    ['a missing folder', async () => path.join(dir, 'absent'), /absent\/model\.json: no such file/],
+    ['metadata with a field of the wrong type', () => copyWith('bad-field', (m) => ({ ...m, inputLength: '140' })), /metadata\.json: inputLength: .*expected number/],
+    ['metadata from another model', () => copyWith('other', (m) => ({ ...m, threshold: { ...m.threshold, value: 1 } })), /records version \w+, but the model files hash to \w+/],
+    ['an input length the model does not take', () => copyWith('length', (m) => ({ ...m, inputLength: 10 })), /metadata\.json says the input has 10 values, the model takes 140/],
+  ])('rejects %s with a message naming the file', async (_, prepare, message) => {
+    const error = await Detector.load(await prepare()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelFilesError);
+    expect((error as Error).message).toMatch(message);
+  });
+});
+
+describeWithEcgData('the runtime and the evaluation agree', () => {
+  it('scoring the test rows one request at a time gives the recorded confusion matrix', async () => {
+    const data = await readEcgCsv(ECG_CSV);
+    const counts = { truePositives: 0, falsePositives: 0, trueNegatives: 0, falseNegatives: 0 };
+    for (const row of detector.metadata.split.testRowIndices) {
+      const anomalous = data.labels[row] === 0;
+      const { isAnomaly } = detector.score([data.beats[row]])[0]!;
+      counts[isAnomaly ? (anomalous ? 'truePositives' : 'falsePositives') : anomalous ? 'falseNegatives' : 'trueNegatives']++;
+    }
+    expect(counts).toEqual(detector.metadata.evaluation!.confusionMatrix);
+  });
+});

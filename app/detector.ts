@@ -1,0 +1,148 @@
+import * as tf from '@tensorflow/tfjs';
+import { ModelFilesError, readModelFiles, type ModelMetadata, type Normalisation } from './model-files.ts';
+
+/** One instance (a row) of a request that cannot be scored. */
+export class InvalidInstanceError extends Error {
+  constructor(
+    readonly index: number,
+    readonly problem: string,
+  ) {
+    super(`instance ${index}: ${problem}`);
+    this.name = 'InvalidInstanceError';
+  }
+}
+
+export interface Score {
+  /** Mean absolute error between the normalised input and its reconstruction. */
+  readonly reconstructionError: number;
+  readonly isAnomaly: boolean;
+  /** The reconstruction, in normalised units, when it was asked for. */
+  readonly reconstruction?: number[];
+}
+
+export interface ScoreOptions {
+  /** Return each row's reconstruction as well. @default false */
+  readonly reconstruction?: boolean;
+}
+
+export interface DetectorOptions {
+  /** Overrides the threshold recorded in metadata.json. @default the recorded threshold */
+  readonly threshold?: number;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + '…' : value)}`;
+  return `a value of type ${Array.isArray(value) ? 'array' : typeof value}`;
+}
+
+/**
+ * Checks that every instance is an array of `inputLength` finite numbers, and names the first
+ * instance (and value) that is not.
+ */
+export function validateInstances(instances: readonly unknown[], inputLength: number): asserts instances is number[][] {
+  instances.forEach((instance, index) => {
+    if (!Array.isArray(instance)) {
+      throw new InvalidInstanceError(index, `expected an array of ${inputLength} numbers, got ${describe(instance)}`);
+    }
+    if (instance.length !== inputLength) {
+      throw new InvalidInstanceError(index, `expected ${inputLength} values, got ${instance.length}`);
+    }
+    for (let position = 0; position < inputLength; position++) {
+      const value: unknown = instance[position];
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new InvalidInstanceError(index, `value ${position} is ${describe(value)}, expected a finite number`);
+      }
+    }
+  });
+}
+
+/**
+ * Min-max scales rows into one flat buffer, ready for a [rows, width] tensor. Training and serving
+ * both call this, so they cannot drift apart.
+ */
+export function normaliseRows(rows: readonly (readonly number[])[], width: number, { min, max }: Normalisation): Float32Array {
+  const flat = new Float32Array(rows.length * width);
+  const scale = max - min;
+  rows.forEach((row, r) => {
+    for (let i = 0; i < width; i++) flat[r * width + i] = (row[i]! - min) / scale;
+  });
+  return flat;
+}
+
+/**
+ * Normalises rows, reconstructs them in one forward pass and measures each row's mean absolute
+ * error: the score, as training and serving both compute it.
+ */
+export function reconstruct(
+  model: tf.LayersModel,
+  rows: readonly (readonly number[])[],
+  normalisation: Normalisation,
+): { errors: number[]; reconstructions: (row: number) => number[] } {
+  if (rows.length === 0) return { errors: [], reconstructions: () => [] };
+  const width = model.inputs[0]!.shape[1]!;
+  const input = normaliseRows(rows, width, normalisation);
+  const output = tf.tidy(() => {
+    // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
+    const reconstruction = model.predict(tf.tensor2d(input, [rows.length, width]), { batchSize: rows.length });
+    return (reconstruction as tf.Tensor).dataSync() as Float32Array;
+  });
+  const errors = rows.map((_, row) => {
+    let sum = 0;
+    for (let i = row * width; i < (row + 1) * width; i++) sum += Math.abs(input[i]! - output[i]!);
+    return sum / width;
+  });
+  return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width)) };
+}
+
+/**
+ * The model runtime: the autoencoder, its normalisation and its threshold. It knows nothing of
+ * HTTP; the protocol adapters and the batcher call `score` with plain arrays.
+ */
+export class Detector {
+  static async load(dir: string, options: DetectorOptions = {}): Promise<Detector> {
+    const { artifacts, metadata } = await readModelFiles(dir);
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    const modelInputLength = model.inputs[0]?.shape[1];
+    if (modelInputLength !== metadata.inputLength) {
+      model.dispose();
+      throw new ModelFilesError(
+        `${dir}: metadata.json says the input has ${metadata.inputLength} values, the model takes ${modelInputLength}`,
+      );
+    }
+    return new Detector(model, metadata, options.threshold ?? metadata.threshold.value);
+  }
+
+  readonly name: string;
+  readonly version: string;
+  readonly inputLength: number;
+  readonly backend: string;
+
+  private constructor(
+    private readonly model: tf.LayersModel,
+    readonly metadata: ModelMetadata,
+    readonly threshold: number,
+  ) {
+    this.name = metadata.name;
+    this.version = metadata.version;
+    this.inputLength = metadata.inputLength;
+    this.backend = tf.getBackend();
+  }
+
+  /** Scores a batch in one forward pass; throws InvalidInstanceError before any work on bad input. */
+  score(instances: readonly unknown[], options: ScoreOptions = {}): Score[] {
+    validateInstances(instances, this.inputLength);
+    const { errors, reconstructions } = reconstruct(this.model, instances, this.metadata.normalisation);
+    return errors.map((reconstructionError, row) => {
+      const isAnomaly = reconstructionError > this.threshold;
+      return options.reconstruction
+        ? { reconstructionError, isAnomaly, reconstruction: reconstructions(row) }
+        : { reconstructionError, isAnomaly };
+    });
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

@@ -1,0 +1,64 @@
+import type { Evaluation } from '../app/model-files.ts';
+
+/** One scored example: its anomaly score, the verdict, and whether it really is anomalous. */
+export interface Scored {
+  readonly score: number;
+  readonly predictedAnomalous: boolean;
+  readonly anomalous: boolean;
+}
+
+function ratio(numerator: number, denominator: number): number {
+  return denominator === 0 ? 0 : numerator / denominator;
+}
+
+function classMetrics(truePositives: number, falsePositives: number, falseNegatives: number) {
+  const precision = ratio(truePositives, truePositives + falsePositives);
+  const recall = ratio(truePositives, truePositives + falseNegatives);
+  return {
+    precision,
+    recall,
+    f1: ratio(2 * precision * recall, precision + recall),
+    support: truePositives + falseNegatives,
+  };
+}
+
+/**
+ * The area under the ROC curve of the score as a detector of anomalous examples: the probability
+ * that a random anomalous example scores above a random normal one (ties count half).
+ */
+export function rocAuc(examples: readonly Scored[]): number {
+  const sorted = [...examples].sort((a, b) => a.score - b.score);
+  let rankSumAnomalous = 0;
+  for (let start = 0; start < sorted.length; ) {
+    let end = start;
+    while (end < sorted.length && sorted[end]!.score === sorted[start]!.score) end++;
+    const averageRank = (start + 1 + end) / 2;
+    for (let i = start; i < end; i++) if (sorted[i]!.anomalous) rankSumAnomalous += averageRank;
+    start = end;
+  }
+  const anomalous = examples.filter((e) => e.anomalous).length;
+  const normal = examples.length - anomalous;
+  return ratio(rankSumAnomalous - (anomalous * (anomalous + 1)) / 2, anomalous * normal);
+}
+
+/** Accuracy, per-class precision / recall / F1, ROC AUC and the confusion matrix (anomalous = positive). */
+export function classificationMetrics(examples: readonly Scored[]): Evaluation {
+  let truePositives = 0;
+  let falsePositives = 0;
+  let trueNegatives = 0;
+  let falseNegatives = 0;
+  for (const { predictedAnomalous, anomalous } of examples) {
+    if (predictedAnomalous && anomalous) truePositives++;
+    else if (predictedAnomalous) falsePositives++;
+    else if (anomalous) falseNegatives++;
+    else trueNegatives++;
+  }
+  return {
+    rows: examples.length,
+    accuracy: ratio(truePositives + trueNegatives, examples.length),
+    rocAuc: rocAuc(examples),
+    anomalous: classMetrics(truePositives, falsePositives, falseNegatives),
+    normal: classMetrics(trueNegatives, falseNegatives, falsePositives),
+    confusionMatrix: { truePositives, falsePositives, trueNegatives, falseNegatives },
+  };
+}

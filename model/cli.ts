@@ -1,0 +1,76 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BackendUnavailableError, isBackendName, selectBackend, type BackendName } from '../app/backend.ts';
+import { ModelFilesError } from '../app/model-files.ts';
+import { createLogger, type Logger } from '../app/logger.ts';
+import { DataFileError } from './ecg.ts';
+
+/** Bad arguments or environment: the command prints its usage. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The data set the project trains on, when neither --data nor ECG_CSV names another. */
+export const DEFAULT_ECG_CSV = '../shared/data/ecg5000/ecg.csv';
+export const DEFAULT_MODEL_DIR = 'model/artifacts';
+
+export function defaultDataPath(): string {
+  return process.env.ECG_CSV || DEFAULT_ECG_CSV;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parseOptions<T extends Options>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+export function numberOption(name: string, value: string | undefined, check: (n: number) => boolean, expected: string) {
+  const number = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(number) || !check(number)) {
+    throw new UsageError(`--${name} must be ${expected}, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+/** The backend named by BACKEND, or the fastest available one. */
+export async function backendFromEnvironment(): Promise<BackendName> {
+  const requested = process.env.BACKEND || undefined;
+  if (requested !== undefined && !isBackendName(requested)) {
+    throw new UsageError(`BACKEND must be tensorflow, wasm or cpu, got ${JSON.stringify(requested)}`);
+  }
+  return selectBackend(requested);
+}
+
+/**
+ * Runs a command's main function: bad input (arguments, data, model files) exits 2 with a message
+ * that says what was wrong and where; anything else is a bug and exits 1 with its stack.
+ */
+export async function runCli(name: string, usage: string, main: (argv: string[], logger: Logger) => Promise<void>) {
+  const logger = createLogger(name, { stream: 'stderr', level: process.env.LOG_LEVEL });
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage);
+    return;
+  }
+  try {
+    await main(argv, logger);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      logger.error(error.message);
+      process.stderr.write(`\n${usage}`);
+      process.exitCode = 2;
+    } else if (error instanceof DataFileError || error instanceof ModelFilesError || error instanceof BackendUnavailableError) {
+      logger.error(error.message);
+      process.exitCode = 2;
+    } else {
+      logger.error({ err: error }, 'unexpected failure');
+      process.exitCode = 1;
+    }
+  }
+}

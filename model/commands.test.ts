@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metadataSchema, type ModelMetadata } from '../app/model-files.ts';
+import { describeWithEcgData, ECG_CSV } from './ecg-test-data.ts';
+
+const ARTIFACTS = 'model/artifacts';
+
+/** Runs one of the model commands as `npm run` would, and never throws on a non-zero exit. */
+async function run(command: 'train' | 'evaluate', args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `model/${command}.ts`, ...args], {
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
+    return { code, stdout, stderr };
+  }
+}
+
+const logLines = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: string; msg: string; [key: string]: unknown });
+
+/** The one error the command logged. */
+function errorMessage(stderr: string): string {
+  const errors = logLines(stderr).filter((line) => line.level === 'error');
+  expect(errors).toHaveLength(1);
+  return errors[0]!.msg;
+}
+
+let scratch: string;
+beforeAll(async () => {
+  scratch = await mkdtemp(path.join(tmpdir(), 'commands-'));
+});
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+describe('bad input to the commands: a message naming the file, row and column, and exit code 2', () => {
+  const row = (cells: string[]) => cells.join(',') + '\n';
+  const goodRow = row([...Array<string>(140).fill('0.5'), '1']);
+  const cases: [file: string, content: string | null, message: RegExp][] = [
+    ['missing.csv', null, /missing\.csv: cannot read the data file \(no such file\)/],
+    ['empty.csv', '', /empty\.csv: the data file is empty/],
+    ['short-row.csv', goodRow + row([...Array<string>(139).fill('0.5'), '1']), /short-row\.csv: row 2: expected 141 columns .*got 140/],
+    ['text-cell.csv', goodRow + goodRow + row(['0.1', 'x1', ...Array<string>(138).fill('0.5'), '1']), /text-cell\.csv: row 3, column 2: "x1" is not a finite number/],
+  ];
+  for (const command of ['train', 'evaluate'] as const) {
+    it.each(cases)(`${command} --data %s`, async (name, content, message) => {
+      const file = path.join(scratch, command, name);
+      await mkdir(path.dirname(file), { recursive: true });
+      if (content !== null) await writeFile(file, content);
+      const result = await run(command, ['--data', file]);
+      expect(result.code).toBe(2);
+      expect(errorMessage(result.stderr)).toMatch(message);
+    });
+  }
+
+  it.each([
+    [['--epochs', 'many'], /--epochs must be a positive integer, got "many"/],
+    [['--test-fraction', '1.5'], /--test-fraction must be between 0 and 1, got "1.5"/],
+    [['--threshold-rule', 'guess'], /--threshold-rule must be one of mean\+std, max-accuracy, got "guess"/],
+    [['--no-such-option'], /Unknown option '--no-such-option'/],
+  ])('train %j: usage and exit code 2', async (args, message) => {
+    const result = await run('train', args);
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(message);
+    expect(result.stderr).toContain('Usage: npm run train');
+  });
+
+  it('BACKEND naming no backend: exit code 2', async () => {
+    const result = await run('evaluate', [], { BACKEND: 'gpu' });
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(/BACKEND must be tensorflow, wasm or cpu, got "gpu"/);
+  });
+
+  it('evaluate with a model folder that is not there: exit code 2', async () => {
+    const result = await run('evaluate', ['--model', path.join(scratch, 'nothing')]);
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(/nothing\/model\.json: no such file/);
+  });
+});
+
+describeWithEcgData('train and evaluate on ECG5000', () => {
+  const committed = async (): Promise<ModelMetadata> => metadataSchema.parse(JSON.parse(await readFile(`${ARTIFACTS}/metadata.json`, 'utf8')));
+
+  it('train writes the three files with a progress line per epoch, and the same seed gives the same split', async () => {
+    const out = path.join(scratch, 'trained');
+    const result = await run('train', ['--data', ECG_CSV, '--out', out, '--epochs', '2']);
+    expect(result.code).toBe(0);
+    const lines = logLines(result.stderr);
+    expect(lines.filter((line) => line.msg === 'epoch').map((line) => line.epoch)).toEqual([1, 2]);
+    expect(lines.at(-1)!.msg).toBe('model written');
+
+    const metadata = metadataSchema.parse(JSON.parse(await readFile(path.join(out, 'metadata.json'), 'utf8')));
+    const bundled = await committed();
+    expect(metadata.split).toEqual(bundled.split);
+    expect(metadata.split.testRowIndices).toHaveLength(1000);
+    expect(metadata.threshold.rule).toBe('max-accuracy');
+    expect(metadata.evaluation?.rows).toBe(1000);
+    expect(metadata.examples.map((e) => [e.name, e.beat.length])).toEqual([
+      ['normal', 140],
+      ['anomalous', 140],
+    ]);
+    expect(metadata.examples.map((e) => e.rows)).toEqual([2335, 1665]);
+    for (const file of ['model.json', 'weights.bin']) await expect(readFile(path.join(out, file))).resolves.toBeTruthy();
+  });
+
+  it('evaluate prints the table and a JSON line equal to the recorded evaluation, which meets the quality target', async () => {
+    const result = await run('evaluate', ['--data', ECG_CSV]);
+    expect(result.code).toBe(0);
+    const [table, json] = [result.stdout.slice(0, result.stdout.lastIndexOf('\n{')), result.stdout.trim().split('\n').at(-1)!];
+    expect(table).toMatch(/accuracy\s+\d+\.\d\d%/);
+    expect(table).toMatch(/ROC AUC\s+0\.\d{4}/);
+    expect(table).toMatch(/confusion matrix/);
+    const evaluation = JSON.parse(json);
+    const { evaluation: recorded } = await committed();
+    expect(evaluation.confusionMatrix).toEqual(recorded!.confusionMatrix);
+    expect(evaluation.rocAuc).toBeCloseTo(recorded!.rocAuc, 6);
+    expect(evaluation.accuracy).toBeGreaterThanOrEqual(0.95);
+    expect(evaluation.rocAuc).toBeGreaterThanOrEqual(0.98);
+  });
+
+  it('evaluate --write stores the evaluation in metadata.json', async () => {
+    const model = path.join(scratch, 'copy');
+    await cp(ARTIFACTS, model, { recursive: true });
+    const { evaluation, ...withoutEvaluation } = await committed();
+    await writeFile(path.join(model, 'metadata.json'), JSON.stringify(withoutEvaluation));
+    const result = await run('evaluate', ['--data', ECG_CSV, '--model', model, '--write']);
+    expect(result.code).toBe(0);
+    const written = JSON.parse(await readFile(path.join(model, 'metadata.json'), 'utf8')) as ModelMetadata;
+    expect(written.evaluation?.confusionMatrix).toEqual(evaluation!.confusionMatrix);
+  });
+});

@@ -1,0 +1,34 @@
+import { Detector } from '../app/detector.ts';
+import { writeMetadata } from '../app/model-files.ts';
+import { backendFromEnvironment, DEFAULT_MODEL_DIR, defaultDataPath, parseOptions, runCli } from './cli.ts';
+import { readEcgCsv } from './ecg.ts';
+import { evaluateTestSplit, formatEvaluation } from './evaluation.ts';
+
+const USAGE = `Usage: npm run evaluate -- [options]
+
+Loads a model as the server does, scores the test split recorded in its metadata.json, and prints a
+table and one JSON line: accuracy, precision / recall / F1 per class, ROC AUC, confusion matrix.
+
+Options:
+  --data FILE   the ecg.csv the model was trained on (default: $ECG_CSV or ${defaultDataPath()})
+  --model DIR   the model folder (default: ${DEFAULT_MODEL_DIR})
+  --write       store the evaluation in the model's metadata.json
+Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend.
+`;
+
+await runCli('evaluate', USAGE, async (argv, logger) => {
+  const options = parseOptions(argv, {
+    data: { type: 'string', default: defaultDataPath() },
+    model: { type: 'string', default: DEFAULT_MODEL_DIR },
+    write: { type: 'boolean', default: false },
+  });
+  const backend = await backendFromEnvironment();
+  const detector = await Detector.load(options.model);
+  const evaluation = evaluateTestSplit(detector, await readEcgCsv(options.data), options.data);
+  detector.dispose();
+  process.stdout.write(`${formatEvaluation(evaluation)}\n${JSON.stringify(evaluation)}\n`);
+  if (options.write) {
+    await writeMetadata(options.model, { ...detector.metadata, evaluation });
+    logger.info({ model: options.model, backend }, 'evaluation written to metadata.json');
+  }
+});

@@ -1,0 +1,219 @@
+import * as tf from '@tensorflow/tfjs';
+import { Detector, normaliseRows, reconstruct } from '../app/detector.ts';
+import { contentVersion, writeMetadata, writeModelFiles, type ModelMetadata } from '../app/model-files.ts';
+import { buildAutoencoder } from './autoencoder.ts';
+import {
+  backendFromEnvironment,
+  DEFAULT_MODEL_DIR,
+  defaultDataPath,
+  numberOption,
+  parseOptions,
+  runCli,
+  UsageError,
+} from './cli.ts';
+import { classificationMetrics } from './classification-metrics.ts';
+import {
+  ANOMALOUS,
+  BEAT_LENGTH,
+  fitMinMax,
+  meanBeat,
+  NORMAL,
+  readEcgCsv,
+  seededRandom,
+  shuffled,
+  stratifiedSplit,
+  type EcgData,
+} from './ecg.ts';
+import { evaluateTestSplit } from './evaluation.ts';
+import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
+import type { Logger } from '../app/logger.ts';
+import type { Normalisation } from '../app/model-files.ts';
+
+const DEFAULTS = {
+  name: 'ecg-autoencoder',
+  epochs: '150',
+  batchSize: '32',
+  learningRate: '0.0003',
+  seed: '42',
+  testFraction: '0.2',
+  thresholdRule: 'max-accuracy',
+} as const;
+
+const USAGE = `Usage: npm run train -- [options]
+
+Trains the ECG autoencoder on the normal beats of a seeded, stratified training split and writes
+model.json, weights.bin and metadata.json (with the test-split evaluation) into the output folder.
+
+Options:
+  --data FILE            ecg.csv to train on (default: $ECG_CSV or ${defaultDataPath()})
+  --out DIR              where to write the model (default: ${DEFAULT_MODEL_DIR})
+  --name NAME            the model's name (default: ${DEFAULTS.name})
+  --epochs N             training epochs (default: ${DEFAULTS.epochs})
+  --batch-size N         rows per training step (default: ${DEFAULTS.batchSize})
+  --learning-rate X      Adam's learning rate (default: ${DEFAULTS.learningRate})
+  --seed N               seeds the split, the weights and the shuffling (default: ${DEFAULTS.seed})
+  --test-fraction X      share of each label held out for evaluation (default: ${DEFAULTS.testFraction})
+  --threshold-rule RULE  ${Object.keys(THRESHOLD_RULES).join(' | ')} (default: ${DEFAULTS.thresholdRule})
+  --validate X           model selection: train on the training part less a stratified share X of
+                         it, print every threshold rule's metrics on that share, and write nothing
+Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend; LOG_LEVEL sets the log level.
+`;
+
+interface Hyperparameters {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly seed: number;
+}
+
+interface TrainedModel {
+  readonly model: tf.LayersModel;
+  readonly normalisation: Normalisation;
+  readonly normalBeats: number[][];
+  readonly anomalousBeats: number[][];
+  readonly finalLoss: number;
+  /** The threshold each rule picks from these beats' scores. */
+  readonly thresholds: Record<ThresholdRule, number>;
+}
+
+/**
+ * Fits the normalisation to some rows of the data, trains the autoencoder on their normal beats,
+ * and lets each threshold rule pick a threshold from their scores.
+ */
+async function trainOn(data: EcgData, rows: readonly number[], hyper: Hyperparameters, logger: Logger): Promise<TrainedModel> {
+  const beats = rows.map((row) => data.beats[row]!);
+  const normalBeats = beats.filter((_, i) => data.labels[rows[i]!] === NORMAL);
+  const anomalousBeats = beats.filter((_, i) => data.labels[rows[i]!] === ANOMALOUS);
+  if (normalBeats.length === 0) throw new UsageError('the training part has no normal beats to learn from');
+  const normalisation = fitMinMax(beats);
+  logger.info({ rows: rows.length, normalRows: normalBeats.length, ...hyper }, 'training on the normal beats of the training part');
+
+  const model = buildAutoencoder({ inputLength: BEAT_LENGTH, learningRate: hyper.learningRate, seed: hyper.seed });
+  const normalised = normaliseRows(normalBeats, BEAT_LENGTH, normalisation);
+  const random = seededRandom(hyper.seed);
+  const order = normalBeats.map((_, i) => i);
+  let finalLoss = NaN;
+  for (let epoch = 1; epoch <= hyper.epochs; epoch++) {
+    // A seeded shuffle each epoch (fit's own shuffle uses Math.random), so training is repeatable.
+    const epochRows = tf.tidy(() => tf.gather(tf.tensor2d(normalised, [normalBeats.length, BEAT_LENGTH]), shuffled(order, random)));
+    const history = await model.fit(epochRows, epochRows, { epochs: 1, batchSize: hyper.batchSize, shuffle: false, verbose: 0 });
+    epochRows.dispose();
+    finalLoss = history.history.loss![0] as number;
+    logger.info({ epoch, epochs: hyper.epochs, loss: Number(finalLoss.toFixed(6)) }, 'epoch');
+  }
+
+  const scores = {
+    normal: reconstruct(model, normalBeats, normalisation).errors,
+    anomalous: reconstruct(model, anomalousBeats, normalisation).errors,
+  };
+  const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
+  const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
+  return { model, normalisation, normalBeats, anomalousBeats, finalLoss, thresholds };
+}
+
+/** Model selection on the training part only: every rule's metrics on a held-out share of it. */
+async function validate(data: EcgData, trainRows: number[], share: number, hyper: Hyperparameters, logger: Logger) {
+  const inner = stratifiedSplit(
+    trainRows.map((row) => data.labels[row]!),
+    hyper.seed,
+    share,
+  );
+  const fitRows = inner.train.map((i) => trainRows[i]!);
+  const heldOut = inner.test.map((i) => trainRows[i]!);
+  const trained = await trainOn(data, fitRows, hyper, logger);
+  const errors = reconstruct(
+    trained.model,
+    heldOut.map((row) => data.beats[row]!),
+    trained.normalisation,
+  ).errors;
+  trained.model.dispose();
+  for (const [rule, threshold] of Object.entries(trained.thresholds)) {
+    const evaluation = classificationMetrics(
+      errors.map((score, i) => ({ score, predictedAnomalous: score > threshold, anomalous: data.labels[heldOut[i]!] === ANOMALOUS })),
+    );
+    process.stdout.write(JSON.stringify({ validation: share, ...hyper, rule, threshold, evaluation }) + '\n');
+  }
+}
+
+await runCli('train', USAGE, async (argv, logger) => {
+  const options = parseOptions(argv, {
+    data: { type: 'string', default: defaultDataPath() },
+    out: { type: 'string', default: DEFAULT_MODEL_DIR },
+    name: { type: 'string', default: DEFAULTS.name },
+    epochs: { type: 'string', default: DEFAULTS.epochs },
+    'batch-size': { type: 'string', default: DEFAULTS.batchSize },
+    'learning-rate': { type: 'string', default: DEFAULTS.learningRate },
+    seed: { type: 'string', default: DEFAULTS.seed },
+    'test-fraction': { type: 'string', default: DEFAULTS.testFraction },
+    'threshold-rule': { type: 'string', default: DEFAULTS.thresholdRule },
+    validate: { type: 'string' },
+  });
+  const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+  const fraction = (n: number) => n > 0 && n < 1;
+  const hyper: Hyperparameters = {
+    epochs: numberOption('epochs', options.epochs, positiveInteger, 'a positive integer'),
+    batchSize: numberOption('batch-size', options['batch-size'], positiveInteger, 'a positive integer'),
+    learningRate: numberOption('learning-rate', options['learning-rate'], (n) => n > 0, 'a positive number'),
+    seed: numberOption('seed', options.seed, Number.isSafeInteger, 'an integer'),
+  };
+  const testFraction = numberOption('test-fraction', options['test-fraction'], fraction, 'between 0 and 1');
+  const thresholdRule = options['threshold-rule'];
+  if (!isThresholdRule(thresholdRule)) {
+    throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(thresholdRule)}`);
+  }
+  const dataFile = options.data;
+  const outDir = options.out;
+
+  const backend = await backendFromEnvironment();
+  const data = await readEcgCsv(dataFile);
+  const split = stratifiedSplit(data.labels, hyper.seed, testFraction);
+  logger.info({ backend, data: dataFile, rows: data.beats.length, trainRows: split.train.length, testRows: split.test.length }, 'split');
+  if (options.validate !== undefined) {
+    await validate(data, split.train, numberOption('validate', options.validate, fraction, 'between 0 and 1'), hyper, logger);
+    return;
+  }
+
+  const trained = await trainOn(data, split.train, hyper, logger);
+  const threshold = trained.thresholds[thresholdRule];
+  logger.info({ rule: thresholdRule, threshold }, 'threshold');
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await trained.model.save(
+    tf.io.withSaveHandler(async (saved) => {
+      artifacts = saved;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  trained.model.dispose();
+  const metadata: ModelMetadata = {
+    name: options.name,
+    version: '',
+    inputLength: BEAT_LENGTH,
+    normalisation: trained.normalisation,
+    threshold: { value: threshold, rule: thresholdRule, description: THRESHOLD_RULES[thresholdRule] },
+    training: { ...hyper, rows: trained.normalBeats.length, finalLoss: trained.finalLoss, backend },
+    split: {
+      seed: hyper.seed,
+      testFraction,
+      stratifiedBy: 'label',
+      dataSha256: data.sha256,
+      dataRows: data.beats.length,
+      trainRows: split.train.length,
+      testRowIndices: split.test,
+    },
+    examples: [
+      { name: 'normal', label: NORMAL, beats: trained.normalBeats },
+      { name: 'anomalous', label: ANOMALOUS, beats: trained.anomalousBeats },
+    ]
+      .filter(({ beats }) => beats.length > 0)
+      .map(({ name, label, beats }) => ({ name, label, rows: beats.length, beat: meanBeat(beats) })),
+  };
+  metadata.version = contentVersion(artifacts!, metadata);
+  await writeModelFiles(outDir, { artifacts: artifacts!, metadata });
+
+  // Evaluate the files as written, loaded the way the server loads them.
+  const detector = await Detector.load(outDir);
+  const evaluation = evaluateTestSplit(detector, data, dataFile);
+  detector.dispose();
+  await writeMetadata(outDir, { ...metadata, evaluation });
+  logger.info({ out: outDir, version: metadata.version, evaluation }, 'model written');
+});
