@@ -1,0 +1,295 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from './app.ts';
+import { selectBackend } from './backend.ts';
+import { Batcher } from './batcher.ts';
+import { Detector } from './detector.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { tfServingVersion } from './protocols/tfserving.ts';
+import type { LoadedModel } from './serving.ts';
+
+const MODEL = 'ecg-autoencoder';
+let detector: Detector;
+let normal: number[];
+let anomalous: number[];
+
+beforeAll(async () => {
+  await selectBackend();
+  detector = await Detector.load('model/artifacts');
+  [normal, anomalous] = detector.metadata.examples.map((e) => e.beat) as [number[], number[]];
+});
+afterAll(() => detector.dispose());
+
+/** The real app around the real model; `state` can be changed by a test. */
+function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
+  const metrics = createMetrics();
+  const model: LoadedModel = { detector, batcher: new Batcher(detector, { maxBatchSize: 64, metrics }) };
+  const state = { model: options.loaded === false ? undefined : model, draining: false };
+  const app = createApp({
+    state,
+    modelName: MODEL,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    metrics,
+    logger: createLogger('test', { level: 'silent' }),
+    server: { name: 'anomaly-serve', version: 'test' },
+    metricsText: () => metrics.registry.metrics(),
+  });
+  const request = (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
+    app.request(path, {
+      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+      headers: init.headers ?? { 'Content-Type': 'application/json' },
+      body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+    });
+  return { app, state, metrics, request };
+}
+
+/** An app made once the model is loaded (describe blocks run before beforeAll). */
+function useApp(options: Parameters<typeof appWith>[0] = {}) {
+  const api = {} as ReturnType<typeof appWith>;
+  beforeAll(() => {
+    Object.assign(api, appWith(options));
+  });
+  return api;
+}
+
+async function expectError(response: Response, status: number, message: RegExp | string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toMatch(/application\/json/);
+  const body = (await response.json()) as { error: string };
+  expect(body.error).toMatch(message);
+}
+
+const score = (beat: number[]) => detector.score([beat])[0]!;
+
+describe('TensorFlow Serving REST', () => {
+  const api = useApp();
+  const request: typeof api.request = (...args) => api.request(...args);
+
+  it('predicts in the row format, one prediction per instance, in order', async () => {
+    const response = await request(`/v1/models/${MODEL}:predict`, { body: { instances: [normal, anomalous] } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      predictions: [
+        { reconstruction_error: score(normal).reconstructionError, is_anomaly: false },
+        { reconstruction_error: score(anomalous).reconstructionError, is_anomaly: true },
+      ],
+    });
+  });
+
+  it('accepts named instances ({"beat": [...]}) and a signature_name of serving_default', async () => {
+    const response = await request(`/v1/models/${MODEL}:predict`, { body: { signature_name: 'serving_default', instances: [{ beat: anomalous }] } });
+    expect(((await response.json()) as { predictions: { is_anomaly: boolean }[] }).predictions[0]!.is_anomaly).toBe(true);
+  });
+
+  it.each([
+    ['a list', (rows: number[][]) => rows],
+    ['named', (rows: number[][]) => ({ beat: rows })],
+  ])('predicts in the columnar format with inputs as %s', async (_, inputs) => {
+    const response = await request(`/v1/models/${MODEL}:predict`, { body: { inputs: inputs([anomalous, normal]) } });
+    expect(await response.json()).toEqual({
+      outputs: {
+        reconstruction_error: [score(anomalous).reconstructionError, score(normal).reconstructionError],
+        is_anomaly: [true, false],
+      },
+    });
+  });
+
+  it('answers POST /predict as the row format', async () => {
+    const response = await request('/predict', { body: { instances: [anomalous] } });
+    expect(await response.json()).toEqual({ predictions: [{ reconstruction_error: score(anomalous).reconstructionError, is_anomaly: true }] });
+    await expectError(await request('/predict', { body: { inputs: [anomalous] } }), 400, /POST \/predict takes the row format/);
+  });
+
+  it('reports the model status and metadata, and predicts on the versioned path', async () => {
+    const version = tfServingVersion(detector);
+    expect(version).toMatch(/^\d+$/);
+    expect(await (await request(`/v1/models/${MODEL}`)).json()).toEqual({
+      model_version_status: [{ version, state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }],
+    });
+    expect((await request(`/v1/models/${MODEL}/versions/${version}`)).status).toBe(200);
+    const metadata = (await (await request(`/v1/models/${MODEL}/metadata`)).json()) as {
+      model_spec: { name: string; version: string };
+      metadata: { signature_def: { signature_def: Record<string, { inputs: Record<string, { dtype: string; tensor_shape: unknown }> }> } };
+    };
+    expect(metadata.model_spec).toMatchObject({ name: MODEL, version });
+    expect(metadata.metadata.signature_def.signature_def.serving_default!.inputs.beat).toEqual({
+      dtype: 'DT_FLOAT',
+      tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '140', name: '' }], unknown_rank: false },
+      name: 'beat',
+    });
+    const predicted = await request(`/v1/models/${MODEL}/versions/${version}:predict`, { body: { instances: [normal] } });
+    expect(predicted.status).toBe(200);
+    await expectError(await request(`/v1/models/${MODEL}/versions/7:predict`, { body: { instances: [normal] } }), 404, `has no version "7"; it serves version "${version}"`);
+  });
+});
+
+describe('Open Inference Protocol (KServe V2)', () => {
+  const api = useApp();
+  const request: typeof api.request = (...args) => api.request(...args);
+  const input = (data: unknown, shape: unknown = [1, 140], extra: object = {}) => ({ inputs: [{ name: 'beat', shape, datatype: 'FP32', data, ...extra }] });
+
+  it('answers health, server metadata, model metadata and model readiness', async () => {
+    expect(await (await request('/v2/health/live')).json()).toEqual({ live: true });
+    expect(await (await request('/v2/health/ready')).json()).toEqual({ ready: true });
+    expect(await (await request('/v2')).json()).toEqual({ name: 'anomaly-serve', version: 'test', extensions: [] });
+    expect(await (await request(`/v2/models/${MODEL}/ready`)).json()).toEqual({ name: MODEL, ready: true });
+    expect(await (await request(`/v2/models/${MODEL}`)).json()).toMatchObject({
+      name: MODEL,
+      versions: [detector.version],
+      platform: 'tensorflowjs',
+      inputs: [{ name: 'beat', datatype: 'FP32', shape: [-1, 140] }],
+      outputs: [
+        { name: 'reconstruction_error', datatype: 'FP32', shape: [-1] },
+        { name: 'is_anomaly', datatype: 'BOOL', shape: [-1] },
+        { name: 'reconstruction', datatype: 'FP32', shape: [-1, 140] },
+      ],
+    });
+  });
+
+  it('infers from flat data, echoing the id', async () => {
+    const response = await request(`/v2/models/${MODEL}/infer`, { body: { id: 'req-1', ...input([...normal, ...anomalous], [2, 140]) } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      model_name: MODEL,
+      model_version: detector.version,
+      id: 'req-1',
+      outputs: [
+        { name: 'reconstruction_error', datatype: 'FP32', shape: [2], data: [score(normal).reconstructionError, score(anomalous).reconstructionError] },
+        { name: 'is_anomaly', datatype: 'BOOL', shape: [2], data: [false, true] },
+      ],
+    });
+  });
+
+  it('infers from nested data, on the versioned path, returning the outputs asked for', async () => {
+    const response = await request(`/v2/models/${MODEL}/versions/${detector.version}/infer`, {
+      body: { ...input([anomalous], [1, 140]), outputs: [{ name: 'is_anomaly' }, { name: 'reconstruction' }] },
+    });
+    const body = (await response.json()) as { outputs: { name: string; shape: number[]; data: unknown[] }[] };
+    expect(body.outputs.map((o) => [o.name, o.shape])).toEqual([
+      ['is_anomaly', [1]],
+      ['reconstruction', [1, 140]],
+    ]);
+    expect(body.outputs[0]!.data).toEqual([true]);
+    expect(body.outputs[1]!.data).toEqual(detector.score([anomalous], { reconstruction: true })[0]!.reconstruction);
+  });
+
+  it.each([
+    ['a datatype other than FP32', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'INT32', data: [] }] }, /inputs\[0\]\.datatype "INT32" does not match .* FP32/],
+    ['a shape of the wrong width', { inputs: [{ name: 'beat', shape: [1, 139], datatype: 'FP32', data: [] }] }, /inputs\[0\]\.shape \[1,139\] does not match the model's input; it takes \[N, 140\]/],
+    ['data that does not fill the shape', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.data has 140 values; shape \[2,140\] needs 280/],
+    ['an unknown input name', { inputs: [{ name: 'x', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.name "x" is not an input; the model's input is "beat"/],
+    ['no inputs', {}, /"inputs" must be a list of one input tensor/],
+    ['an unknown output', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }], outputs: [{ name: 'z' }] }, /outputs\[0\]\.name "z" is not an output/],
+    ['a string in the data', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [...Array(150).fill(0), 'x', ...Array(129).fill(0)] }] }, /inputs\[0\]\.data, row 1: value 10 is the string "x", expected a finite number/],
+  ])('rejects %s with 400', async (_, body, message) => {
+    await expectError(await request(`/v2/models/${MODEL}/infer`, { body }), 400, message);
+  });
+});
+
+describe('bad requests get a status and a JSON error that says what and where', () => {
+  const api = useApp({ maxBodyBytes: 10_000 });
+  const request: typeof api.request = (...args) => api.request(...args);
+  const predict = (body: unknown, headers?: Record<string, string>) => request(`/v1/models/${MODEL}:predict`, { method: 'POST', body, headers });
+  const withValue = (index: number, value: unknown) => JSON.stringify({ instances: [normal, normal.map((v, i) => (i === index ? '@' : v))] }).replace('"@"', String(value));
+
+  it.each([
+    ['malformed JSON', () => '{"instances": [[1, 2,', 400, /malformed JSON in the request body/],
+    ['NaN (not JSON)', () => withValue(3, 'NaN'), 400, /malformed JSON in the request body/],
+    ['Infinity (not JSON)', () => withValue(3, 'Infinity'), 400, /malformed JSON in the request body/],
+    ['a number as a string', () => withValue(3, '"0.5"'), 400, 'instances[1]: value 3 is the string "0.5", expected a finite number'],
+    ['null', () => withValue(139, 'null'), 400, 'instances[1]: value 139 is null, expected a finite number'],
+    ['a huge number that overflows to Infinity', () => withValue(0, '1e999'), 400, 'instances[1]: value 0 is Infinity, expected a finite number'],
+    ['missing instances', () => '{}', 400, /send either "instances" \(row format\) or "inputs" \(columnar format\)/],
+    ['empty instances', () => '{"instances": []}', 400, /"instances" is empty; send at least one heartbeat/],
+    ['instances that are not a list', () => '{"instances": {"a": 1}}', 400, /"instances" must be a list of heartbeats, got object/],
+    ['a JSON array body', () => '[1, 2]', 400, /the request body must be a JSON object, got an array/],
+    ['an empty body', () => '', 400, /the request body is empty/],
+    ['139 values', () => JSON.stringify({ instances: [normal, normal.slice(1)] }), 400, 'instances[1]: expected 140 values, got 139'],
+    ['141 values', () => JSON.stringify({ instances: [[...normal, 0]] }), 400, 'instances[0]: expected 140 values, got 141'],
+    ['too many instances', () => JSON.stringify({ instances: Array(65).fill([0]) }), 400, /65 instances in one request; at most 64 are allowed \(MAX_BATCH_SIZE\)/],
+    ['an unknown signature', () => JSON.stringify({ signature_name: 'classify', instances: [normal] }), 400, /unknown signature_name "classify"/],
+  ])('%s', async (_, body, status, message) => {
+    await expectError(await predict(body()), status, message);
+  });
+
+  it('a body over MAX_BODY_BYTES: 413', async () => {
+    await expectError(await predict(JSON.stringify({ instances: Array(8).fill(normal) })), 413, /larger than 10000 bytes \(MAX_BODY_BYTES\)/);
+  });
+
+  it('a body that is not JSON: 415', async () => {
+    await expectError(await predict('instances=1', { 'Content-Type': 'application/x-www-form-urlencoded' }), 415, /Content-Type "application\/x-www-form-urlencoded" is not JSON/);
+  });
+
+  it('an unknown model: 404 naming the served one', async () => {
+    await expectError(await request('/v1/models/other:predict', { body: { instances: [normal] } }), 404, 'model "other" is not served here; this server serves "ecg-autoencoder"');
+    await expectError(await request('/v2/models/other/infer', { body: {} }), 404, /model "other" is not served here/);
+    await expectError(await request('/v1/models/other'), 404, /model "other" is not served here/);
+  });
+
+  it('an unknown path or verb: 404 or 400', async () => {
+    await expectError(await request('/v3/anything'), 404, 'no route for GET /v3/anything');
+    await expectError(await request(`/v1/models/${MODEL}:classify`, { body: { instances: [normal] } }), 400, /":classify" is not supported/);
+  });
+
+  it('keeps serving after every kind of bad request', async () => {
+    const response = await predict(JSON.stringify({ instances: [anomalous] }));
+    expect(response.status).toBe(200);
+  });
+});
+
+describe('lifecycle as the app sees it', () => {
+  it('before the model is loaded: live, not ready, and 503 for predictions', async () => {
+    const { request } = appWith({ loaded: false });
+    expect((await request('/v2/health/live')).status).toBe(200);
+    await expectError(await request('/v2/health/ready'), 503, 'not ready: the model is loading');
+    await expectError(await request(`/v1/models/${MODEL}:predict`, { body: { instances: [normal] } }), 503, /still loading/);
+    await expectError(await request(`/v2/models/${MODEL}/ready`), 503, /still loading/);
+  });
+
+  it('while draining: not ready, but still predicting, with Connection: close', async () => {
+    const { request, state } = appWith();
+    state.draining = true;
+    await expectError(await request('/v2/health/ready'), 503, 'not ready: the server is shutting down');
+    await expectError(await request(`/v2/models/${MODEL}/ready`), 503, /shutting down/);
+    const response = await request('/predict', { body: { instances: [normal] } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('connection')).toBe('close');
+    expect(((await (await request(`/v1/models/${MODEL}`)).json()) as { model_version_status: { state: string }[] }).model_version_status[0]!.state).toBe('UNLOADING');
+  });
+});
+
+describe('GET /metrics', () => {
+  it('exports every metric in the Prometheus text format, counting what was served', async () => {
+    const { request, metrics } = appWith();
+    metrics.modelInfo.set({ model: MODEL, version: detector.version, backend: detector.backend }, 1);
+    await request('/predict', { body: { instances: [normal, anomalous, anomalous] } });
+    await request('/predict', { body: { instances: [normal.slice(1)] } });
+    await request('/nowhere');
+    const response = await request('/metrics');
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    for (const name of [
+      'http_requests_total',
+      'http_request_duration_seconds_bucket',
+      'batch_size_bucket',
+      'batch_queue_wait_seconds_bucket',
+      'forward_pass_seconds_bucket',
+      'instances_scored_total',
+      'anomalies_total',
+      'reconstruction_error_bucket',
+      'threshold',
+      'model_info',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      expect(text).toMatch(new RegExp(`^anomaly_serve_${name}[{ ]`, 'm'));
+    }
+    expect(text).toContain('anomaly_serve_http_requests_total{method="POST",route="/predict",status="200"} 1');
+    expect(text).toContain('anomaly_serve_http_requests_total{method="POST",route="/predict",status="400"} 1');
+    expect(text).toContain('anomaly_serve_http_requests_total{method="GET",route="unmatched",status="404"} 1');
+    expect(text).toContain('anomaly_serve_instances_scored_total 3');
+    expect(text).toContain('anomaly_serve_anomalies_total 2');
+    expect(text).toContain('anomaly_serve_batch_size_count 1');
+    expect(text).toContain(`anomaly_serve_model_info{model="${MODEL}",version="${detector.version}",backend="${detector.backend}"} 1`);
+  });
+});

@@ -1,0 +1,77 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { METRIC_PREFIX } from './contract.ts';
+
+const name = (suffix: string) => `${METRIC_PREFIX}${suffix}`;
+
+/** Every metric the server exports, in one registry (listed in the README). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const registers = [registry];
+  const httpLabels = ['method', 'route', 'status'] as const;
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: name('http_requests_total'),
+      help: 'HTTP requests answered, by method, route pattern and status code',
+      labelNames: httpLabels,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: name('http_request_duration_seconds'),
+      help: 'Time from receiving a request to answering it',
+      labelNames: httpLabels,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: name('batch_size'),
+      help: 'Rows scored in one forward pass (concurrent requests are coalesced)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: name('batch_queue_wait_seconds'),
+      help: 'Time a request waits for its forward pass to start',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    }),
+    forwardPass: new Histogram({
+      name: name('forward_pass_seconds'),
+      help: 'Time of one forward pass of the model, normalisation and scoring included',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers,
+    }),
+    instancesScored: new Counter({
+      name: name('instances_scored_total'),
+      help: 'Heartbeats scored',
+      registers,
+    }),
+    anomalies: new Counter({
+      name: name('anomalies_total'),
+      help: 'Heartbeats scored as anomalous',
+      registers,
+    }),
+    reconstructionError: new Histogram({
+      name: name('reconstruction_error'),
+      help: 'Reconstruction error of each scored heartbeat; a shifting distribution signals input drift',
+      buckets: [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5],
+      registers,
+    }),
+    threshold: new Gauge({
+      name: name('threshold'),
+      help: 'Reconstruction error above which a heartbeat is called anomalous',
+      aggregator: 'first',
+      registers,
+    }),
+    modelInfo: new Gauge({
+      name: name('model_info'),
+      help: 'The model being served (always 1)',
+      labelNames: ['model', 'version', 'backend'] as const,
+      aggregator: 'first',
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,55 @@
+import type { Batcher } from './batcher.ts';
+import type { Detector } from './detector.ts';
+import { InvalidInstanceError } from './detector.ts';
+import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
+
+/** What the protocol adapters see of the process lifecycle (owned by server.ts). */
+export interface ServingState {
+  /** The model and its batcher, once loaded. */
+  readonly model: LoadedModel | undefined;
+  /** Set when the process has been told to stop: it still serves, but is no longer ready. */
+  readonly draining: boolean;
+}
+
+export interface LoadedModel {
+  readonly detector: Detector;
+  readonly batcher: Batcher;
+}
+
+/** The model's input and outputs, as both protocols name them. */
+export const INPUT_NAME = 'beat';
+export const OUTPUT_NAMES = ['reconstruction_error', 'is_anomaly', 'reconstruction'] as const;
+export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+export function isReady(state: ServingState): boolean {
+  return state.model !== undefined && !state.draining;
+}
+
+/** The served model, if `requested` names it (and `version`, when given, is its version) and it is loaded. */
+export function requireModel(
+  state: ServingState,
+  served: string,
+  requested: string,
+  version?: { requested: string; of: (detector: Detector) => string },
+): LoadedModel {
+  if (requested !== served) throw new NotFoundError(`model "${requested}" is not served here; this server serves "${served}"`);
+  if (!state.model) throw new NotReadyError(`model "${served}" is still loading`);
+  const actual = version?.of(state.model.detector);
+  if (version && version.requested !== actual) {
+    throw new NotFoundError(`model "${served}" has no version "${version.requested}"; it serves version "${actual}"`);
+  }
+  return state.model;
+}
+
+/**
+ * Scores a request's rows with the batcher, naming a bad row the way the protocol's client wrote
+ * it (`where(index)`, e.g. "instances[3]") rather than by its index alone.
+ */
+export async function scoreRows(model: LoadedModel, rows: readonly unknown[], where: (index: number) => string, reconstruction = false) {
+  try {
+    return await model.batcher.score(rows, reconstruction);
+  } catch (error) {
+    if (error instanceof InvalidInstanceError) throw new InvalidRequestError(`${where(error.index)}: ${error.problem}`);
+    throw error;
+  }
+}
