@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { AggregatorRegistry } from 'prom-client';
@@ -50,7 +50,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics();
   const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
   const metricsText = cluster.isWorker ? askPrimaryForMetrics : () => metrics.registry.metrics();
-  if (cluster.isWorker) AggregatorRegistry.setRegistries([metrics.registry]);
+  if (cluster.isWorker) {
+    // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
+    AggregatorRegistry.setRegistries([metrics.registry]);
+    new AggregatorRegistry();
+  }
   const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, metrics, logger, server: SERVER, metricsText });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -80,9 +84,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger.info({ delaySeconds: config.shutdownDelaySeconds }, 'draining: not ready, still serving');
     await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000));
     logger.info('draining: no longer accepting connections, finishing in-flight requests');
-    // close() stops accepting and closes idle keep-alive connections; busy ones end after their
-    // response, which says Connection: close while draining.
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop listening and wait for every connection to end. Not http.Server.close(): it also closes
+    // idle connections, including one accepted a moment ago whose request has not been read yet,
+    // which would fail that request. Responses say Connection: close while draining, so busy
+    // connections end after their response, and idle keep-alive ones at keepAliveTimeout.
+    await new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     state.model?.detector.dispose();
   };
   return { url, state, loaded, drain };

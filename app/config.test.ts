@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('has a default for every variable', () => {
+    expect(loadConfig({})).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+      modelName: 'ecg-autoencoder',
+      modelPath: 'model/artifacts',
+      threshold: undefined,
+      maxBatchSize: 64,
+      maxBodyBytes: 1048576,
+      webConcurrency: 1,
+      shutdownDelaySeconds: 5,
+      shutdownTimeoutSeconds: 25,
+      logLevel: 'info',
+      backend: undefined,
+    });
+  });
+
+  it('reads each variable, and treats an empty one as unset', () => {
+    const config = loadConfig({
+      HOST: '127.0.0.1',
+      PORT: '9000',
+      MODEL_NAME: 'ecg',
+      MODEL_PATH: '/models/ecg',
+      THRESHOLD: '0.05',
+      MAX_BATCH_SIZE: '32',
+      MAX_BODY_BYTES: '65536',
+      WEB_CONCURRENCY: '4',
+      SHUTDOWN_DELAY_SECONDS: '0',
+      SHUTDOWN_TIMEOUT_SECONDS: '10',
+      LOG_LEVEL: 'debug',
+      BACKEND: 'cpu',
+    });
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 9000, threshold: 0.05, maxBatchSize: 32, webConcurrency: 4, backend: 'cpu' });
+    expect(loadConfig({ PORT: '', THRESHOLD: ' ' })).toMatchObject({ port: 8080, threshold: undefined });
+  });
+
+  it.each([
+    ['PORT', 'http', /^PORT="http" is invalid: .*expected number/],
+    ['PORT', '70000', /^PORT="70000" is invalid: .*<=65535/],
+    ['MAX_BATCH_SIZE', '0', /^MAX_BATCH_SIZE="0" is invalid: .*>=1/],
+    ['MAX_BATCH_SIZE', '2.5', /^MAX_BATCH_SIZE="2.5" is invalid: .*int/],
+    ['THRESHOLD', '-0.1', /^THRESHOLD="-0.1" is invalid/],
+    ['WEB_CONCURRENCY', 'many', /^WEB_CONCURRENCY="many" is invalid/],
+    ['LOG_LEVEL', 'loud', /^LOG_LEVEL="loud" is invalid: .*"info"/],
+    ['BACKEND', 'gpu', /^BACKEND="gpu" is invalid: .*"tensorflow"\|"wasm"\|"cpu"/],
+    ['MODEL_NAME', 'my model', /^MODEL_NAME="my model" is invalid: letters, digits/],
+    ['SHUTDOWN_DELAY_SECONDS', '-1', /^SHUTDOWN_DELAY_SECONDS="-1" is invalid/],
+  ])('rejects %s=%s, naming the variable and the value', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('rejects a deadline no longer than the drain delay', () => {
+    expect(() => loadConfig({ SHUTDOWN_DELAY_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '20' })).toThrow(
+      /SHUTDOWN_TIMEOUT_SECONDS=20 must be longer than SHUTDOWN_DELAY_SECONDS=30/,
+    );
+  });
+});

@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+/**
+ * Starts the real server (`app/server.ts`) as a child process on 127.0.0.1 and a free port, for
+ * tests and benchmarks; resolves once it is ready, or rejects with its log if it exits first.
+ */
+export interface ServerProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Every JSON log line so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the exit code. */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export async function spawnServer(env: Record<string, string> = {}, options: { waitForReady?: boolean; entry?: string } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'app/server.ts'], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let output = '';
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const ready = new Promise<string>((resolve, reject) => {
+    let url: string | undefined;
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      output += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          url ??= entry.url as string | undefined;
+          if (url && (options.waitForReady === false || entry.msg === 'model loaded (ready)')) resolve(url);
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => reject(new Error(`the server exited with ${code} before it was ready:\n${output}`)));
+  });
+  const url = await ready;
+  return {
+    url,
+    child,
+    logs,
+    exited,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

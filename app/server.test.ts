@@ -1,0 +1,174 @@
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import type { ModelMetadata } from './model-files.ts';
+import { spawnServer } from './server-process.ts';
+import { startServer, type RunningServer } from './server.ts';
+
+const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
+const [normal, anomalous] = metadata.examples.map((e) => e.beat) as [number[], number[]];
+const predictBody = (rows: unknown[]) => JSON.stringify({ instances: rows });
+
+/** One POST on a keep-alive agent; resolves with the status, or the socket error's code. */
+function post(url: string, body: string, agent?: http.Agent): Promise<{ status?: number; error?: string; json?: unknown }> {
+  return new Promise((resolve) => {
+    const request = http.request(`${url}/predict`, { method: 'POST', agent, headers: { 'Content-Type': 'application/json' } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode, json: JSON.parse(text) }));
+    });
+    request.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+    request.end(body);
+  });
+}
+
+const metricValue = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+
+describe('a real listening server (in process)', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0' }), createLogger('test', { level: 'silent' }));
+    await server.loaded;
+  });
+  afterAll(() => server.drain());
+
+  it('is live and ready, and scores over HTTP', async () => {
+    expect((await fetch(`${server.url}/v2/health/live`)).status).toBe(200);
+    expect((await fetch(`${server.url}/v2/health/ready`)).status).toBe(200);
+    const result = await post(server.url, predictBody([normal, anomalous]));
+    expect(result.status).toBe(200);
+    expect((result.json as { predictions: { is_anomaly: boolean }[] }).predictions.map((p) => p.is_anomaly)).toEqual([false, true]);
+  });
+
+  it('coalesces concurrent requests into shared forward passes, each getting its own rows back, a bad one failing alone', async () => {
+    const before = await (await fetch(`${server.url}/metrics`)).text();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const requests = Array.from({ length: 200 }, (_, i) => (i === 17 ? [normal.slice(1)] : i % 2 ? [anomalous] : [normal, anomalous]));
+    const results = await Promise.all(requests.map((rows) => post(server.url, predictBody(rows), agent)));
+    agent.destroy();
+    results.forEach((result, i) => {
+      if (i === 17) {
+        expect(result).toMatchObject({ status: 400, json: { error: 'instances[0]: expected 140 values, got 139' } });
+      } else {
+        expect(result.status).toBe(200);
+        const verdicts = (result.json as { predictions: { is_anomaly: boolean }[] }).predictions.map((p) => p.is_anomaly);
+        expect(verdicts).toEqual(i % 2 ? [true] : [false, true]);
+      }
+    });
+    const after = await (await fetch(`${server.url}/metrics`)).text();
+    const rows = requests.filter((_, i) => i !== 17).flat().length;
+    const passes = metricValue(after, 'anomaly_serve_batch_size_count') - metricValue(before, 'anomaly_serve_batch_size_count');
+    expect(metricValue(after, 'anomaly_serve_batch_size_sum') - metricValue(before, 'anomaly_serve_batch_size_sum')).toBe(rows);
+    expect(passes).toBeLessThan(requests.length - 1);
+  });
+});
+
+describe('the server process', () => {
+  it('drains on SIGTERM: unready at once, serves through the delay, finishes in-flight requests, exits 0', async () => {
+    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '1' });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const outcomes: { status?: number; error?: string; afterSignal: boolean }[] = [];
+    let signalledAt = Infinity;
+    // Four clients keep sending, on keep-alive connections, until 0.8 s into the 1 s delay: the
+    // time a load balancer has to stop routing to a pod that turned unready.
+    const clients = Array.from({ length: 4 }, async (_, i) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      while (Date.now() < signalledAt + 800) {
+        const result = await post(server.url, predictBody([i % 2 ? normal : anomalous]), agent);
+        outcomes.push({ ...result, afterSignal: Date.now() > signalledAt });
+      }
+      agent.destroy();
+    });
+    await sleep(300);
+    server.child.kill('SIGTERM');
+    signalledAt = Date.now();
+    await sleep(100);
+    expect((await fetch(`${server.url}/v2/health/ready`)).status).toBe(503);
+
+    // A request in flight when the server stops accepting: half its body before, half after.
+    await sleep(800);
+    const { port } = new URL(server.url);
+    const slow = net.connect(Number(port), '127.0.0.1');
+    let response = '';
+    slow.on('data', (chunk: Buffer) => (response += chunk.toString()));
+    const body = predictBody([anomalous]);
+    slow.write(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`);
+    await sleep(500);
+    expect(server.logs.map((l) => l.msg)).toContain('draining: no longer accepting connections, finishing in-flight requests');
+    expect((await post(server.url, body)).error).toBe('ECONNREFUSED');
+    slow.end(body.slice(100));
+
+    await Promise.all(clients);
+    expect(await server.exited).toBe(0);
+    expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close[\s\S]*"is_anomaly":true/i);
+    expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(10);
+    expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'draining: not ready, still serving', 'stopped']));
+  });
+
+  it('exits 1 at once on a second signal', async () => {
+    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '60' });
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(1);
+    expect(server.logs.map((l) => l.msg)).toContain('second signal: exiting now');
+  });
+
+  it('exits 1 when a request is still in flight at the deadline', async () => {
+    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '1' });
+    // A client that sends half a request body and stalls keeps one request in flight.
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"instances"');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(1);
+    expect(server.logs.map((l) => l.msg)).toContain('shutdown deadline passed: exiting now');
+    socket.destroy();
+  });
+
+  it('logs the backend, model version and threshold at start-up', async () => {
+    const server = await spawnServer();
+    const started = server.logs.find((l) => l.msg === 'model loaded (ready)')!;
+    expect(started).toMatchObject({ version: metadata.version, threshold: metadata.threshold.value, model: 'ecg-autoencoder', level: 'info' });
+    expect(['tensorflow', 'wasm', 'cpu']).toContain(started.backend);
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('exits 1 with a clear log line when the model cannot be loaded', async () => {
+    const error = await spawnServer({ MODEL_PATH: '/nonexistent/model' }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/exited with 1 before it was ready/);
+    expect((error as Error).message).toMatch(/cannot start: cannot read \/nonexistent\/model\/model\.json: no such file/);
+  });
+
+  it('exits 2 naming the variable and the value when the configuration is invalid', async () => {
+    const error = await spawnServer({ MAX_BATCH_SIZE: 'lots' }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/exited with 2 before it was ready/);
+    expect((error as Error).message).toMatch(/invalid configuration: MAX_BATCH_SIZE=\\"lots\\" is invalid/);
+  });
+});
+
+describe('WEB_CONCURRENCY=2', () => {
+  it('serves from two workers on one port, aggregates their metrics, and drains both on SIGTERM', async () => {
+    const server = await spawnServer({ WEB_CONCURRENCY: '2' });
+    const readyWorkers = async () => new Set(server.logs.filter((l) => l.msg === 'model loaded (ready)').map((l) => l.pid)).size;
+    for (let i = 0; i < 100 && (await readyWorkers()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await readyWorkers()).toBe(2);
+
+    const results = await Promise.all(Array.from({ length: 40 }, () => post(server.url, predictBody([anomalous]))));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metricValue(metrics, 'anomaly_serve_instances_scored_total')).toBe(40);
+    expect(metricValue(metrics, 'anomaly_serve_anomalies_total')).toBe(40);
+    expect(metrics.match(/^anomaly_serve_model_info\{/gm)).toHaveLength(1);
+
+    expect(await server.stop()).toBe(0);
+    expect(server.logs.filter((l) => l.msg === 'stopped')).toHaveLength(2);
+    expect(server.logs.map((l) => l.msg)).toContain('all workers stopped');
+  });
+});
