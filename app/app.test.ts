@@ -216,6 +216,23 @@ describe('bad requests get a status and a JSON error that says what and where', 
     await expectError(await predict(JSON.stringify({ instances: Array(8).fill(normal) })), 413, /larger than 10000 bytes \(MAX_BODY_BYTES\)/);
   });
 
+  it('a chunked body (no Content-Length) over MAX_BODY_BYTES: 413', async () => {
+    const chunk = new TextEncoder().encode(JSON.stringify({ instances: Array(8).fill(normal) }));
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const response = await api.app.request(`/v1/models/${MODEL}:predict`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    await expectError(response, 413, /larger than 10000 bytes \(MAX_BODY_BYTES\)/);
+  });
+
   it('a body that is not JSON: 415', async () => {
     await expectError(await predict('instances=1', { 'Content-Type': 'application/x-www-form-urlencoded' }), 415, /Content-Type "application\/x-www-form-urlencoded" is not JSON/);
   });

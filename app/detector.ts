@@ -83,11 +83,11 @@ export function reconstruct(
   if (rows.length === 0) return { errors: [], reconstructions: () => [] };
   const width = model.inputs[0]!.shape[1]!;
   const input = normaliseRows(rows, width, normalisation);
-  const output = tf.tidy(() => {
-    // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
-    const reconstruction = model.predict(tf.tensor2d(input, [rows.length, width]), { batchSize: rows.length });
-    return (reconstruction as tf.Tensor).dataSync() as Float32Array;
-  });
+  // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
+  const reconstruction = tf.tidy(() => model.predict(tf.tensor2d(input, [rows.length, width]), { batchSize: rows.length }) as tf.Tensor);
+  // Read outside tidy(), which would walk every element of a returned typed array.
+  const output = reconstruction.dataSync() as Float32Array;
+  reconstruction.dispose();
   const errors = rows.map((_, row) => {
     let sum = 0;
     for (let i = row * width; i < (row + 1) * width; i++) sum += Math.abs(input[i]! - output[i]!);

@@ -132,12 +132,20 @@ describe('the server process', () => {
     socket.destroy();
   });
 
-  it('logs the backend, model version and threshold at start-up', async () => {
-    const server = await spawnServer();
+  it('logs JSON: the backend, model version and threshold at start-up, and each request at debug', async () => {
+    const server = await spawnServer({ LOG_LEVEL: 'debug' });
     const started = server.logs.find((l) => l.msg === 'model loaded (ready)')!;
     expect(started).toMatchObject({ version: metadata.version, threshold: metadata.threshold.value, model: 'ecg-autoencoder', level: 'info' });
     expect(['tensorflow', 'wasm', 'cpu']).toContain(started.backend);
+    await post(server.url, predictBody([normal]));
+    await post(server.url, predictBody([[1, 2]]));
     expect(await server.stop()).toBe(0);
+    const requests = server.logs.filter((l) => l.msg === 'request');
+    expect(requests.map((l) => [l.level, l.method, l.route, l.status])).toEqual([
+      ['debug', 'POST', '/predict', '200'],
+      ['debug', 'POST', '/predict', '400'],
+    ]);
+    expect(server.logs.find((l) => l.msg === 'request rejected')).toMatchObject({ level: 'warn', status: 400, error: 'instances[0]: expected 140 values, got 2' });
   });
 
   it('exits 1 with a clear log line when the model cannot be loaded', async () => {

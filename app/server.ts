@@ -22,6 +22,9 @@ import type { LoadedModel, ServingState } from './serving.ts';
  * first, forces exit 1. WEB_CONCURRENCY > 1 runs that many such processes as node:cluster workers.
  */
 
+/** How long a connection accepted just before the listener closed has to send its request. */
+const IDLE_CONNECTION_GRACE_MS = 500;
+
 const SERVER = { name: 'anomaly-serve', version: packageVersion() };
 
 function packageVersion(): string {
@@ -84,11 +87,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger.info({ delaySeconds: config.shutdownDelaySeconds }, 'draining: not ready, still serving');
     await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000));
     logger.info('draining: no longer accepting connections, finishing in-flight requests');
-    // Stop listening and wait for every connection to end. Not http.Server.close(): it also closes
-    // idle connections, including one accepted a moment ago whose request has not been read yet,
-    // which would fail that request. Responses say Connection: close while draining, so busy
-    // connections end after their response, and idle keep-alive ones at keepAliveTimeout.
-    await new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    // Stop listening and wait for every connection to end. Not http.Server.close(), which also
+    // closes idle connections at once, among them any accepted a moment ago whose request has not
+    // been read yet: that request would fail. Busy connections end after their response (it says
+    // Connection: close while draining); idle keep-alive ones are closed after a grace period.
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const grace = setTimeout(() => server.closeIdleConnections(), IDLE_CONNECTION_GRACE_MS);
+    await closed;
+    clearTimeout(grace);
     state.model?.detector.dispose();
   };
   return { url, state, loaded, drain };
