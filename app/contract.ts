@@ -31,3 +31,6 @@ export const ENV = {
 
 /** The prefix of every metric the server exports. */
 export const METRIC_PREFIX = 'anomaly_serve_';
+
+/** The numeric user (and group) the server runs as: the image's USER and the pods' runAsUser. */
+export const CONTAINER_USER = 10001;

@@ -1,0 +1,195 @@
+import { Chart, Testing } from 'cdk8s';
+import { ServiceType } from 'cdk8s-plus-27';
+import { describe, expect, it } from 'vitest';
+import { CONTAINER_USER, DEFAULT_PORT, PATHS } from '../app/contract.ts';
+import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
+import { AnomalyServeChart, type Profile } from './main.ts';
+import { manifestProblems, type Manifest } from './manifest-validation.ts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- assertions walk synthesized YAML */
+type Any = any;
+
+function synthProfile(profile: Profile): Manifest[] {
+  return Testing.synth(new AnomalyServeChart(Testing.app(), { image: 'registry.example/anomaly-serve:abc123', profile })) as Manifest[];
+}
+
+function synthWith(props: Partial<AnomalyDetectorProps>): Manifest[] {
+  const chart = new Chart(Testing.app(), 'test', { disableResourceNameHashes: true });
+  new AnomalyDetector(chart, 'AnomalyDetector', { image: 'anomaly-serve:test', ...props });
+  return Testing.synth(chart) as Manifest[];
+}
+
+const find = (manifests: Manifest[], kind: string): Any => manifests.find((m) => m.kind === kind);
+const podSpec = (manifests: Manifest[]): Any => find(manifests, 'Deployment').spec.template.spec;
+const allContainers = (manifests: Manifest[]): Any[] => [...(podSpec(manifests).initContainers ?? []), ...podSpec(manifests).containers];
+
+describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
+  const manifests = synthProfile(profile);
+
+  it('validates against the Kubernetes and CRD schemas, with no unknown fields', () => {
+    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+  });
+
+  it('sets requests on every container and a memory limit', () => {
+    for (const container of allContainers(manifests)) {
+      expect(container.resources.requests).toEqual({ cpu: expect.any(String), memory: expect.any(String) });
+      expect(container.resources.limits.memory).toEqual(expect.any(String));
+    }
+  });
+
+  it('probes the app’s health paths on its port', () => {
+    const [server] = podSpec(manifests).containers;
+    expect(server.ports).toEqual([{ containerPort: DEFAULT_PORT, name: 'http' }]);
+    expect(server.readinessProbe.httpGet).toMatchObject({ path: PATHS.ready, port: DEFAULT_PORT });
+    expect(server.livenessProbe.httpGet).toMatchObject({ path: PATHS.live, port: DEFAULT_PORT });
+    expect(server.startupProbe.httpGet).toMatchObject({ path: PATHS.live, port: DEFAULT_PORT });
+  });
+
+  it('runs locked down: non-root numeric user, read-only root, no escalation, no capabilities, seccomp, no token', () => {
+    const spec = podSpec(manifests);
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: CONTAINER_USER, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(spec.automountServiceAccountToken).toBe(false);
+    for (const container of allContainers(manifests)) {
+      expect(container.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        runAsUser: CONTAINER_USER,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        capabilities: { drop: ['ALL'] },
+      });
+      expect(container.volumeMounts).toContainEqual({ mountPath: '/tmp', name: 'tmp' });
+    }
+    expect(spec.volumes).toContainEqual({ emptyDir: {}, name: 'tmp' });
+  });
+
+  it('leaves replicas to the HPA, which scales the Deployment by name on CPU', () => {
+    const deployment = find(manifests, 'Deployment');
+    expect(deployment.spec).not.toHaveProperty('replicas');
+    const hpa = find(manifests, 'HorizontalPodAutoscaler');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
+    expect(hpa.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } }]);
+    expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBe(300);
+  });
+
+  it('selects the pods by stable labels in the Deployment, Service and PDB', () => {
+    const deployment = find(manifests, 'Deployment');
+    const podLabels = deployment.spec.template.metadata.labels;
+    const selector = deployment.spec.selector.matchLabels;
+    expect(selector).toEqual({ 'app.kubernetes.io/name': 'anomaly-serve', 'app.kubernetes.io/instance': 'anomaly-serve' });
+    expect(podLabels).toMatchObject(selector);
+    expect(find(manifests, 'Service').spec.selector).toEqual(selector);
+    const pdb = find(manifests, 'PodDisruptionBudget');
+    if (pdb) expect(pdb.spec.selector.matchLabels).toEqual(selector);
+  });
+
+  it('names every object without a hash', () => {
+    for (const { metadata } of manifests) expect(metadata.name).toMatch(/^anomaly-serve(-config)?$/);
+  });
+
+  it('configures the server through a ConfigMap, and a change to it rolls the pods', () => {
+    const configMap = find(manifests, 'ConfigMap');
+    expect(configMap.data).toMatchObject({ MODEL_NAME: 'ecg-autoencoder', MODEL_PATH: 'model/artifacts', MAX_BATCH_SIZE: '64', LOG_LEVEL: 'info' });
+    const [server] = podSpec(manifests).containers;
+    expect(server.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
+    const hash = (m: Manifest[]) => find(m, 'Deployment').spec.template.metadata.annotations['anomaly-serve/config-hash'];
+    expect(hash(synthWith({ logLevel: 'debug' }))).not.toBe(hash(synthWith({})));
+    expect(hash(synthWith({}))).toBe(hash(synthWith({})));
+  });
+
+  it('spreads the pods softly across zones and nodes', () => {
+    expect(podSpec(manifests).topologySpreadConstraints.map((c: Any) => [c.topologyKey, c.whenUnsatisfiable])).toEqual([
+      ['topology.kubernetes.io/zone', 'ScheduleAnyway'],
+      ['kubernetes.io/hostname', 'ScheduleAnyway'],
+    ]);
+  });
+});
+
+describe('what the profiles change', () => {
+  it('gke: a LoadBalancer, a memory-only VPA that only recommends, a PDB and a PodMonitoring', () => {
+    const manifests = synthProfile('gke');
+    expect(manifests.map((m) => m.kind)).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'Service',
+      'HorizontalPodAutoscaler',
+      'VerticalPodAutoscaler',
+      'PodDisruptionBudget',
+      'PodMonitoring',
+    ]);
+    expect(find(manifests, 'Service').spec.type).toBe('LoadBalancer');
+    const vpa = find(manifests, 'VerticalPodAutoscaler');
+    expect(vpa.spec.targetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'anomaly-serve' });
+    expect(vpa.spec.updatePolicy.updateMode).toBe('Off');
+    expect(vpa.spec.resourcePolicy.containerPolicies[0].controlledResources).toEqual(['memory']);
+    expect(find(manifests, 'PodDisruptionBudget').spec.minAvailable).toBe(1);
+    expect(find(manifests, 'PodMonitoring').spec.endpoints).toEqual([{ port: 'http', path: PATHS.metrics, interval: '30s' }]);
+  });
+
+  it('minikube: NodePort 30001, IfNotPresent, small requests, no VPA', () => {
+    const manifests = synthProfile('minikube');
+    expect(manifests.map((m) => m.kind)).not.toContain('VerticalPodAutoscaler');
+    expect(find(manifests, 'Service').spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30001, port: 80, targetPort: DEFAULT_PORT }] });
+    const [server] = podSpec(manifests).containers;
+    expect(server.imagePullPolicy).toBe('IfNotPresent');
+    expect(server.resources.requests).toEqual({ cpu: '100m', memory: '128Mi' });
+  });
+});
+
+describe('AnomalyDetector options', () => {
+  it('a model from Cloud Storage: an init container copies it into an emptyDir, as a Workload Identity service account', () => {
+    const manifests = synthWith({ modelUri: 'gs://models/ecg/v3', gcpServiceAccount: 'reader@project.iam.gserviceaccount.com' });
+    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    const account = find(manifests, 'ServiceAccount');
+    expect(account.metadata.annotations).toEqual({ 'iam.gke.io/gcp-service-account': 'reader@project.iam.gserviceaccount.com' });
+    const spec = podSpec(manifests);
+    expect(spec.serviceAccountName).toBe(account.metadata.name);
+    const [copy] = spec.initContainers;
+    expect(copy.command).toEqual(['gcloud', 'storage', 'cp', '--recursive', 'gs://models/ecg/v3/*', '/models']);
+    expect(copy.volumeMounts).toContainEqual({ mountPath: '/models', name: 'model' });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ mountPath: '/models', name: 'model', readOnly: true });
+    expect(find(manifests, 'ConfigMap').data.MODEL_PATH).toBe('/models');
+  });
+
+  it('prometheus-operator monitoring: a ServiceMonitor labelled for kube-prometheus-stack on the named port', () => {
+    const manifests = synthWith({ monitoring: 'prometheus-operator' });
+    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    const monitor = find(manifests, 'ServiceMonitor');
+    expect(monitor.metadata.labels.release).toBe('kube-prometheus-stack');
+    expect(monitor.spec.selector.matchLabels).toEqual(find(manifests, 'Service').spec.selector);
+    expect(monitor.spec.endpoints[0].port).toBe(find(manifests, 'Service').spec.ports[0].name);
+    expect(manifests.map((m) => m.kind)).not.toContain('PodMonitoring');
+  });
+
+  it('a VPA that sets memory on running pods, and a threshold override', () => {
+    const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, threshold: 0.05 });
+    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(find(manifests, 'VerticalPodAutoscaler').spec.updatePolicy.updateMode).toBe('InPlaceOrRecreate');
+    expect(find(manifests, 'ConfigMap').data.THRESHOLD).toBe('0.05');
+  });
+
+  it.each<[string, Partial<AnomalyDetectorProps>, RegExp]>([
+    ['min above max replicas', { minReplicas: 5, maxReplicas: 3 }, /minReplicas \(5\) must not exceed maxReplicas \(3\)/],
+    ['zero min replicas', { minReplicas: 0 }, /minReplicas \(0\) must be a whole number of at least 1/],
+    ['a VPA acting on CPU', { verticalPodAutoscaler: { updateMode: 'Recreate', controlledResources: ['cpu', 'memory'] } }, /verticalPodAutoscaler\.controlledResources includes cpu with updateMode Recreate, while the HorizontalPodAutoscaler scales on CPU/],
+    ['a NodePort below the range', { serviceType: ServiceType.NODE_PORT, nodePort: 8080 }, /nodePort \(8080\) must be in the NodePort range 30000-32767/],
+    ['a NodePort above the range', { serviceType: ServiceType.NODE_PORT, nodePort: 40000 }, /nodePort \(40000\) must be in the NodePort range/],
+    ['a NodePort on a LoadBalancer', { nodePort: 30001 }, /nodePort \(30001\) needs serviceType NODE_PORT, not LoadBalancer/],
+    ['a CPU target over 100%', { targetCpuUtilization: 150 }, /targetCpuUtilization \(150\) must be a whole percentage from 1 to 100/],
+    ['a PDB that blocks every drain', { minReplicas: 2, minAvailable: 2 }, /minAvailable \(2\) must be below minReplicas \(2\)/],
+    ['a memory request over its limit', { resources: { memoryRequest: '2Gi', memoryLimit: '1Gi' } }, /resources\.memoryRequest \(2Gi\) is above resources\.memoryLimit \(1Gi\)/],
+    ['a quantity that is not one', { resources: { cpuRequest: 'half' } }, /"half" is not a Kubernetes quantity/],
+    ['a model URI outside Cloud Storage', { modelUri: 's3://bucket/model', gcpServiceAccount: 'a@b.iam.gserviceaccount.com' }, /modelUri \(s3:\/\/bucket\/model\) must be a Cloud Storage folder/],
+    ['a model URI without a service account', { modelUri: 'gs://bucket/model' }, /modelUri needs gcpServiceAccount/],
+    ['a port out of range', { port: 70000 }, /port \(70000\) must be from 1 to 65535/],
+    ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
+    ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 10 }, /shutdownTimeoutSeconds \(10\) must be longer than shutdownDelaySeconds \(20\)/],
+    ['an empty image', { image: ' ' }, /image must name a container image/],
+  ])('rejects %s, naming the props', (_, props, message) => {
+    expect(() => synthWith(props)).toThrow(message);
+  });
+
+  it('matches the snapshot (gke profile)', () => {
+    expect(synthProfile('gke')).toMatchSnapshot();
+  });
+});

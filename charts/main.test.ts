@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { settingsFrom } from './main.ts';
+import { manifestProblems, type Manifest } from './manifest-validation.ts';
+
+describe('settingsFrom', () => {
+  it('defaults to the local image, no namespace and the gke profile', () => {
+    expect(settingsFrom({})).toEqual({ image: 'anomaly-serve:dev', namespace: undefined, profile: 'gke' });
+    expect(settingsFrom({ IMAGE: 'europe-docker.pkg.dev/p/r/anomaly-serve:1a2b3c4', NAMESPACE: 'ml', PROFILE: 'minikube' })).toEqual({
+      image: 'europe-docker.pkg.dev/p/r/anomaly-serve:1a2b3c4',
+      namespace: 'ml',
+      profile: 'minikube',
+    });
+  });
+
+  it.each([
+    [{ IMAGE: 'Anomaly Serve' }, /IMAGE="Anomaly Serve" is not an image reference/],
+    [{ NAMESPACE: 'ML_team' }, /NAMESPACE="ML_team" is not a Kubernetes namespace name/],
+    [{ PROFILE: 'kind' }, /PROFILE="kind" must be one of gke, minikube/],
+  ])('rejects %j, naming the variable and the value', (env, message) => {
+    expect(() => settingsFrom(env)).toThrow(message);
+  });
+});
+
+describe('npm run synth', () => {
+  let project: string;
+  const run = promisify(execFile);
+  const synth = (env: Record<string, string> = {}) =>
+    run('npm', ['run', '--silent', 'synth'], { cwd: project, env: { ...process.env, ...env } }).then(
+      () => 0,
+      (error: { code: number; stderr: string }) => {
+        throw Object.assign(new Error(error.stderr), { code: error.code });
+      },
+    );
+
+  beforeAll(async () => {
+    // A copy of the project's charts, so that synthesizing never touches the committed dist/.
+    project = await mkdtemp(path.join(tmpdir(), 'synth-'));
+    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'app', 'charts']) await cp(entry, path.join(project, entry), { recursive: true });
+    await symlink(path.resolve('node_modules'), path.join(project, 'node_modules'));
+  });
+  afterAll(() => rm(project, { recursive: true, force: true }));
+
+  it('writes, with the defaults, exactly the committed dist/', async () => {
+    await synth();
+    expect(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).toBe(await readFile('dist/anomaly-serve.k8s.yaml', 'utf8'));
+  });
+
+  it('writes dist/anomaly-serve.k8s.yaml with the image and namespace asked for, every object valid', async () => {
+    await synth({ IMAGE: 'registry.example/anomaly-serve:abc', NAMESPACE: 'ml' });
+    const manifests = parseAllDocuments(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(manifests.every((m) => m.metadata.namespace === 'ml')).toBe(true);
+    expect(JSON.stringify(manifests)).toContain('"image":"registry.example/anomaly-serve:abc"');
+  });
+
+  it('stops on a bad setting with a message, leaving dist/ as it was', async () => {
+    const before = await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8');
+    const error = await synth({ PROFILE: 'kind' }).catch((e: Error & { code: number }) => e);
+    expect((error as Error & { code: number }).code).not.toBe(0);
+    expect((error as Error).message).toMatch(/cdk8s synth: PROFILE="kind" must be one of gke, minikube/);
+    expect(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).toBe(before);
+  });
+});

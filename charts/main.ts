@@ -1,0 +1,82 @@
+import { pathToFileURL } from 'node:url';
+import { App, Chart, type ChartProps } from 'cdk8s';
+import { ImagePullPolicy, ServiceType } from 'cdk8s-plus-27';
+import type { Construct } from 'constructs';
+import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
+
+export const PROFILES = ['gke', 'minikube'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+export interface Settings {
+  readonly image: string;
+  readonly namespace?: string;
+  readonly profile: Profile;
+}
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+const IMAGE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Reads IMAGE, NAMESPACE and PROFILE, naming the variable and the value when one is wrong. */
+export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
+  const image = env.IMAGE?.trim() || 'anomaly-serve:dev';
+  if (!IMAGE.test(image)) throw new SettingsError(`IMAGE=${JSON.stringify(image)} is not an image reference such as registry/repository/name:tag`);
+  const namespace = env.NAMESPACE?.trim() || undefined;
+  if (namespace !== undefined && !DNS_LABEL.test(namespace)) {
+    throw new SettingsError(`NAMESPACE=${JSON.stringify(namespace)} is not a Kubernetes namespace name (lower-case letters, digits and "-", at most 63)`);
+  }
+  const profile = env.PROFILE?.trim() || 'gke';
+  if (!(PROFILES as readonly string[]).includes(profile)) throw new SettingsError(`PROFILE=${JSON.stringify(profile)} must be one of ${PROFILES.join(', ')}`);
+  return { image, namespace, profile: profile as Profile };
+}
+
+/** What each profile changes from the construct's defaults (which suit GKE). */
+const PROFILE_PROPS: Record<Profile, Partial<AnomalyDetectorProps>> = {
+  gke: {},
+  minikube: {
+    serviceType: ServiceType.NODE_PORT,
+    nodePort: 30001,
+    // The image is built into minikube's own Docker, not pulled.
+    imagePullPolicy: ImagePullPolicy.IF_NOT_PRESENT,
+    resources: { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '512Mi' },
+    minReplicas: 1,
+    maxReplicas: 3,
+    minAvailable: false,
+    verticalPodAutoscaler: false,
+    monitoring: 'none',
+  },
+};
+
+/** The chart `cdk8s synth` writes to dist/anomaly-serve.k8s.yaml. */
+export class AnomalyServeChart extends Chart {
+  readonly detector: AnomalyDetector;
+
+  constructor(scope: Construct, settings: Settings, props: ChartProps = {}) {
+    super(scope, 'anomaly-serve', { ...props, namespace: settings.namespace, disableResourceNameHashes: true });
+    this.detector = new AnomalyDetector(this, 'AnomalyDetector', { image: settings.image, ...PROFILE_PROPS[settings.profile] });
+  }
+}
+
+/**
+ * `--check-settings` only validates the settings: `npm run synth` runs it first, because
+ * `cdk8s synth` empties dist/ before it runs this app.
+ */
+function main(): void {
+  let settings: Settings;
+  try {
+    settings = settingsFrom(process.env);
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    process.stderr.write(`cdk8s synth: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (process.argv.includes('--check-settings')) return;
+  const app = new App();
+  new AnomalyServeChart(app, settings);
+  app.synth();
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();
