@@ -16,8 +16,19 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function spawnServer(env: Record<string, string> = {}, options: { waitForReady?: boolean; entry?: string } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'app/server.ts'], {
+export interface SpawnOptions {
+  /** Resolve once it listens, rather than once the model is loaded. @default true */
+  readonly waitForReady?: boolean;
+  /** @default the TypeScript server, through tsx */
+  readonly command?: readonly string[];
+  /** @default this process's working directory */
+  readonly cwd?: string;
+}
+
+export async function spawnServer(env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ServerProcess> {
+  const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'app/server.ts'];
+  const child = spawn(file!, args, {
+    cwd: options.cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

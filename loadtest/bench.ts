@@ -101,7 +101,7 @@ try {
         `| ${requests.toLocaleString('en')} | ${mib(rssAfterFirst)} MiB | ${mib(rssAtEnd)} MiB | ${(growth * 100).toFixed(1)}% (target < 10%) | ${rest.errors} |\n`,
     );
   } else {
-    const bare = await spawnServer({}, { entry: 'loadtest/bare-endpoint.ts', waitForReady: false });
+    const bare = await spawnServer({}, { command: [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'], waitForReady: false });
     try {
       logger.info({ duration, connections }, 'warming up both endpoints');
       await drive('bare', bare.url, body, { connections, duration: 2 });

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# The anomaly-serve server: compiled TypeScript, production dependencies with tfjs-node (native
+# libtensorflow), and the bundled model. glibc base: tfjs-node does not run on Alpine (musl).
+
+# Compile app/ into build/.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY app ./app
+RUN npx tsc -p tsconfig.build.json
+
+# Production dependencies only; tfjs-node's install downloads libtensorflow, and the build fails
+# here if it did not, rather than the server falling back to a slower backend.
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && node -e "require('@tensorflow/tfjs-node')" \
+ && npm cache clean --force
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# Dependencies first: a code change does not reinstall them.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY model/artifacts ./model/artifacts
+COPY --from=build /app/build ./build
+USER 10001:10001
+EXPOSE 8080
+# Exec form: node is PID 1 and receives SIGTERM itself, so the drain runs.
+CMD ["node", "build/app/server.js"]
