@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
-import { App, Chart, type ChartProps } from 'cdk8s';
-import { ImagePullPolicy, ServiceType } from 'cdk8s-plus-27';
+import { ApiObject, App, Chart, JsonPatch, type ChartProps } from 'cdk8s';
+import { ImagePullPolicy, Namespace, ServiceType } from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
 
@@ -56,6 +56,12 @@ export class AnomalyServeChart extends Chart {
 
   constructor(scope: Construct, settings: Settings, props: ChartProps = {}) {
     super(scope, 'anomaly-serve', { ...props, namespace: settings.namespace, disableResourceNameHashes: true });
+    // First in the file, so that `kubectl apply -f dist` creates it before what goes in it.
+    if (settings.namespace) {
+      const namespace = new Namespace(this, 'Namespace', { metadata: { name: settings.namespace } });
+      // The chart puts its namespace on every object; a Namespace is not in one.
+      ApiObject.of(namespace).addJsonPatch(JsonPatch.remove('/metadata/namespace'));
+    }
     this.detector = new AnomalyDetector(this, 'AnomalyDetector', { image: settings.image, ...PROFILE_PROPS[settings.profile] });
   }
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -22,6 +22,7 @@ interface ModelClass {
 /** Each core kind: its kubernetes-models class, and its type in the official client's serializer. */
 const CORE: Record<string, [ModelClass, string]> = {
   'v1/ConfigMap': [ConfigMap, 'V1ConfigMap'],
+  'v1/Namespace': [Namespace, 'V1Namespace'],
   'v1/Service': [Service, 'V1Service'],
   'v1/ServiceAccount': [ServiceAccount, 'V1ServiceAccount'],
   'apps/v1/Deployment': [Deployment, 'V1Deployment'],
