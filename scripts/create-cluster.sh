@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Sets up Google Cloud for anomaly-serve: the APIs, an Artifact Registry repository, a GKE cluster
+# with node autoscaling, vertical pod autoscaling, Managed Prometheus and Workload Identity, and the
+# Kubernetes Engine Developer role for Cloud Build. Safe to run twice: what exists is left alone.
+set -euo pipefail
+
+usage() {
+  cat <<USAGE
+Usage: scripts/create-cluster.sh [options]
+
+  --project ID          Google Cloud project (default: gcloud's configured project)
+  --region REGION       region of the cluster and the repository (default: europe-west1)
+  --cluster NAME        GKE cluster (default: anomaly-serve)
+  --repository NAME     Artifact Registry Docker repository (default: anomaly-serve)
+  --machine-type TYPE   node machine type (default: e2-standard-2)
+  --min-nodes N         fewest nodes per zone (default: 1)
+  --max-nodes N         most nodes per zone (default: 3)
+  --dry-run             print every gcloud command instead of running it
+  -h, --help            this help
+USAGE
+}
+
+fail() {
+  echo "create-cluster.sh: $1" >&2
+  echo >&2
+  usage >&2
+  exit 2
+}
+
+project="" region=europe-west1 cluster=anomaly-serve repository=anomaly-serve
+machine_type=e2-standard-2 min_nodes=1 max_nodes=3 dry_run=false
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --project | --region | --cluster | --repository | --machine-type | --min-nodes | --max-nodes)
+      [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || fail "$1 needs a value"
+      value=$2
+      case "$1" in
+        --project) project=$value ;;
+        --region) region=$value ;;
+        --cluster) cluster=$value ;;
+        --repository) repository=$value ;;
+        --machine-type) machine_type=$value ;;
+        --min-nodes) min_nodes=$value ;;
+        --max-nodes) max_nodes=$value ;;
+      esac
+      shift 2
+      ;;
+    --dry-run) dry_run=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) fail "unknown option: $1" ;;
+  esac
+done
+
+[[ "$min_nodes" =~ ^[0-9]+$ ]] || fail "--min-nodes must be a whole number, got '$min_nodes'"
+[[ "$max_nodes" =~ ^[1-9][0-9]*$ ]] || fail "--max-nodes must be a whole number of at least 1, got '$max_nodes'"
+[ "$min_nodes" -le "$max_nodes" ] || fail "--min-nodes ($min_nodes) must not exceed --max-nodes ($max_nodes)"
+[[ "$cluster" =~ ^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$ ]] || fail "--cluster must be lower-case letters, digits and '-', got '$cluster'"
+[[ "$region" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || fail "--region must be a region such as europe-west1, got '$region'"
+if [ -z "$project" ]; then
+  project=$(gcloud config get-value project 2>/dev/null || true)
+  [ -n "$project" ] || fail "--project is needed: gcloud has no configured project"
+fi
+
+# Runs a gcloud command, or prints it with --dry-run.
+gc() {
+  if $dry_run; then
+    printf '+ gcloud'
+    printf ' %q' "$@"
+    printf '\n'
+  else
+    gcloud "$@"
+  fi
+}
+
+# Whether a resource exists; with --dry-run, prints the check and answers no.
+exists() {
+  if $dry_run; then
+    gc "$@"
+    return 1
+  fi
+  gcloud "$@" >/dev/null 2>&1
+}
+
+gc services enable container.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com --project "$project"
+
+if exists artifacts repositories describe "$repository" --location "$region" --project "$project"; then
+  echo "Artifact Registry repository $repository exists"
+else
+  gc artifacts repositories create "$repository" --repository-format docker --location "$region" --project "$project"
+fi
+
+if exists container clusters describe "$cluster" --region "$region" --project "$project"; then
+  echo "GKE cluster $cluster exists"
+else
+  gc container clusters create "$cluster" --region "$region" --project "$project" \
+    --machine-type "$machine_type" --num-nodes "$min_nodes" \
+    --enable-autoscaling --min-nodes "$min_nodes" --max-nodes "$max_nodes" \
+    --enable-vertical-pod-autoscaling --enable-managed-prometheus \
+    --workload-pool "$project.svc.id.goog" --release-channel regular
+fi
+
+if $dry_run; then
+  gc projects describe "$project" --format 'value(projectNumber)'
+  project_number=PROJECT_NUMBER
+else
+  project_number=$(gcloud projects describe "$project" --format 'value(projectNumber)')
+fi
+gc projects add-iam-policy-binding "$project" \
+  --member "serviceAccount:$project_number@cloudbuild.gserviceaccount.com" \
+  --role roles/container.developer --condition None
+
+cat <<NEXT
+
+Next: build and deploy with
+  gcloud builds submit --project $project --config cloudbuild.yaml \\
+    --substitutions _REGION=$region,_REPOSITORY=$repository,_CLUSTER=$cluster,_NAMESPACE=anomaly-serve,SHORT_SHA=\$(git rev-parse --short HEAD)
+NEXT
