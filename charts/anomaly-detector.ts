@@ -4,6 +4,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CONTAINER_USER, DEFAULT_MODEL_NAME, DEFAULT_MODEL_PATH, DEFAULT_PORT, ENV, PATHS } from '../app/contract.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
+import { restrictPods } from './pod-security.ts';
 import { ServiceMonitor } from './service-monitor.ts';
 import { parseQuantity, VerticalPodAutoscaler, type ResourceQuantities, type VpaResource, type VpaUpdateMode } from './vertical-pod-autoscaler.ts';
 
@@ -200,16 +201,10 @@ export class AnomalyDetector extends Construct {
       });
     }
 
-    // What cdk8s-plus has no prop for: seccomp, dropping every capability (its Capability enum has
-    // no ALL), and a soft topology spread (its spread() is a hard pod anti-affinity).
-    const podSpec = ApiObject.of(this.deployment);
-    podSpec.addJsonPatch(JsonPatch.add('/spec/template/spec/securityContext/seccompProfile', { type: 'RuntimeDefault' }));
-    const containerPaths = [...this.deployment.initContainers.map((_, i) => `initContainers/${i}`), ...this.deployment.containers.map((_, i) => `containers/${i}`)];
-    for (const container of containerPaths) {
-      podSpec.addJsonPatch(JsonPatch.add(`/spec/template/spec/${container}/securityContext/capabilities`, { drop: ['ALL'] }));
-    }
+    restrictPods(this.deployment);
     if (props.topologySpread ?? true) {
-      podSpec.addJsonPatch(
+      // A soft spread: cdk8s-plus's spread() is a hard pod anti-affinity.
+      ApiObject.of(this.deployment).addJsonPatch(
         JsonPatch.add(
           '/spec/template/spec/topologySpreadConstraints',
           ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'].map((topologyKey) => ({

@@ -41,14 +41,16 @@ describe('npm run synth', () => {
   beforeAll(async () => {
     // A copy of the project's charts, so that synthesizing never touches the committed dist/.
     project = await mkdtemp(path.join(tmpdir(), 'synth-'));
-    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'app', 'charts']) await cp(entry, path.join(project, entry), { recursive: true });
+    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'app', 'charts', 'model/artifacts', 'loadtest']) await cp(entry, path.join(project, entry), { recursive: true });
     await symlink(path.resolve('node_modules'), path.join(project, 'node_modules'));
   });
   afterAll(() => rm(project, { recursive: true, force: true }));
 
-  it('writes, with the defaults, exactly the committed dist/', async () => {
+  it('writes, with the defaults, exactly the committed dist/: the service, and the load test in a folder of its own', async () => {
     await synth();
-    expect(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).toBe(await readFile('dist/anomaly-serve.k8s.yaml', 'utf8'));
+    for (const file of ['dist/anomaly-serve.k8s.yaml', 'dist/load-test/load-test.k8s.yaml']) {
+      expect(await readFile(path.join(project, file), 'utf8')).toBe(await readFile(file, 'utf8'));
+    }
   });
 
   it('writes dist/anomaly-serve.k8s.yaml with the image and namespace asked for, every object valid', async () => {

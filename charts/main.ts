@@ -1,8 +1,10 @@
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ApiObject, App, Chart, JsonPatch, type ChartProps } from 'cdk8s';
 import { ImagePullPolicy, Namespace, ServiceType } from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
+import { LoadTest } from './load-test.ts';
 
 export const PROFILES = ['gke', 'minikube'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -70,6 +72,16 @@ export class AnomalyServeChart extends Chart {
  * `--check-settings` only validates the settings: `npm run synth` runs it first, because
  * `cdk8s synth` empties dist/ before it runs this app.
  */
+/** The chart `cdk8s synth` writes to dist/load-test/load-test.k8s.yaml. */
+export class LoadTestChart extends Chart {
+  readonly loadTest: LoadTest;
+
+  constructor(scope: Construct, settings: Settings, detector: AnomalyDetector) {
+    super(scope, 'load-test', { namespace: settings.namespace, disableResourceNameHashes: true });
+    this.loadTest = new LoadTest(this, 'LoadTest', { host: `http://${detector.service.name}`, workers: settings.profile === 'minikube' ? 1 : 2 });
+  }
+}
+
 function main(): void {
   let settings: Settings;
   try {
@@ -81,8 +93,13 @@ function main(): void {
   }
   if (process.argv.includes('--check-settings')) return;
   const app = new App();
-  new AnomalyServeChart(app, settings);
+  const service = new AnomalyServeChart(app, settings);
+  // In a folder of its own: `kubectl apply -f dist` does not descend into it, so the load test is
+  // applied only on demand, with `kubectl apply -f dist/load-test`.
+  const loadTestApp = new App({ outdir: path.join(app.outdir, 'load-test') });
+  new LoadTestChart(loadTestApp, settings, service.detector);
   app.synth();
+  loadTestApp.synth();
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();
