@@ -3,6 +3,7 @@ import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CONTAINER_USER, DEFAULT_MODEL_NAME, DEFAULT_MODEL_PATH, DEFAULT_PORT, ENV, PATHS } from '../app/contract.ts';
+import { GrafanaDashboard } from './grafana-dashboard.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
 import { restrictPods } from './pod-security.ts';
 import { ServiceMonitor } from './service-monitor.ts';
@@ -85,6 +86,8 @@ export interface AnomalyDetectorProps {
   readonly shutdownTimeoutSeconds?: number;
   /** Soft spread of the pods over zones and nodes. @default true */
   readonly topologySpread?: boolean;
+  /** A Grafana dashboard in a ConfigMap for kube-prometheus-stack's dashboard sidecar. @default false */
+  readonly grafanaDashboard?: boolean;
 }
 
 const NODE_PORTS = { min: 30000, max: 32767 };
@@ -269,6 +272,8 @@ export class AnomalyDetector extends Construct {
         spec: { minAvailable: kplus.k8s.IntOrString.fromNumber(props.minAvailable ?? 1), selector: { matchLabels: this.selectorLabels } },
       });
     }
+
+    if (props.grafanaDashboard) new GrafanaDashboard(this, 'Dashboard', { name });
 
     const monitoring = props.monitoring ?? 'gmp';
     if (monitoring === 'gmp') {
