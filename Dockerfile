@@ -9,7 +9,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY app ./app
-RUN npx tsc -p tsconfig.build.json
+# The web page's files are served as they are, from beside the compiled module.
+RUN npx tsc -p tsconfig.build.json && cp app/ui/index.html app/ui/app.js build/app/ui/
 
 # Production dependencies only; tfjs-node's install downloads libtensorflow, and the build fails
 # here if it did not, rather than the server falling back to a slower backend.

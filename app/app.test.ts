@@ -275,6 +275,30 @@ describe('lifecycle as the app sees it', () => {
   });
 });
 
+describe('the web page', () => {
+  const api = useApp();
+
+  it('serves the page, its script, and the model facts it shows', async () => {
+    const page = await api.request('/');
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page.text()).toContain('<script type="module" src="/ui/app.js"></script>');
+    expect((await api.request('/ui/app.js')).headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await (await api.request('/ui/model')).json()).toEqual({
+      name: MODEL,
+      version: detector.version,
+      backend: detector.backend,
+      threshold: detector.threshold,
+      inputLength: 140,
+      normalisation: detector.metadata.normalisation,
+      examples: detector.metadata.examples,
+    });
+  });
+
+  it('answers 503 for the model facts while the model loads', async () => {
+    await expectError(await appWith({ loaded: false }).request('/ui/model'), 503, /still loading/);
+  });
+});
+
 describe('GET /metrics', () => {
   it('exports every metric in the Prometheus text format, counting what was served', async () => {
     const { request, metrics } = appWith();

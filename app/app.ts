@@ -8,6 +8,7 @@ import type { Metrics } from './metrics.ts';
 import { PATHS } from './contract.ts';
 import { tfServingRoutes } from './protocols/tfserving.ts';
 import { v2Routes } from './protocols/v2.ts';
+import { uiRoutes } from './ui/routes.ts';
 import type { ServingState } from './serving.ts';
 
 export interface AppDeps {
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.route('/', tfServingRoutes(deps));
   app.route('/', v2Routes(deps));
+  app.route('/', uiRoutes(deps));
   app.get(PATHS.metrics, async (c) => c.text(await deps.metricsText(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));

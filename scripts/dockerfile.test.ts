@@ -121,7 +121,7 @@ describe('the runtime stage, reproduced', () => {
     return dir;
   }
 
-  it('serves the bundled model and scores a beat, with production dependencies only', async () => {
+  it('serves the bundled model, scores a beat and serves the web page, with production dependencies only', async () => {
     const all = await stages();
     const built = new Map<string, string>();
     for (const stage of all) built.set(stage.name, await replay(stage, built));
@@ -140,6 +140,13 @@ describe('the runtime stage, reproduced', () => {
       body: JSON.stringify({ instances: [metadata.examples[1]!.beat] }),
     });
     expect(await response.json()).toMatchObject({ predictions: [{ is_anomaly: true }] });
+    for (const [page, type] of [
+      ['/', /^text\/html/],
+      ['/ui/app.js', /^text\/javascript/],
+    ] as const) {
+      const asset = await fetch(`${server.url}${page}`);
+      expect([asset.status, asset.headers.get('content-type')]).toEqual([200, expect.stringMatching(type)]);
+    }
     expect(await server.stop()).toBe(0);
   }, 240_000);
 });

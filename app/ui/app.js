@@ -1,0 +1,162 @@
+// @ts-check
+// The page's script: plain JavaScript checked by TypeScript (tsc checkJs), served as is, so the
+// page needs no build step and nothing from outside the server.
+
+/**
+ * @typedef {{ name: string; label: number; rows: number; beat: number[] }} Example
+ * @typedef {{ name: string; version: string; backend: string; threshold: number; inputLength: number;
+ *   normalisation: { min: number; max: number }; examples: Example[] }} ModelInfo
+ * @typedef {{ name: string; shape: number[]; datatype: string; data: (number | boolean)[] }} OutputTensor
+ */
+
+/** @param {string} id */
+function element(id) {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`the page has no #${id}`);
+  return found;
+}
+
+const values = /** @type {HTMLTextAreaElement} */ (element('values'));
+const error = element('values-error');
+const csvFile = /** @type {HTMLInputElement} */ (element('csv-file'));
+const csvRow = /** @type {HTMLInputElement} */ (element('csv-row'));
+const WIDTH = 700;
+const HEIGHT = 280;
+const PAD = 12;
+
+/** @param {string} message */
+function showError(message) {
+  error.textContent = message;
+  values.setAttribute('aria-invalid', message ? 'true' : 'false');
+}
+
+/** @param {string} text, one beat: numbers, and anything else as the text it is (the API names it) */
+function parseValues(text) {
+  return text
+    .split(/[\s,;]+/)
+    .filter((token) => token !== '')
+    .map((token) => (Number.isFinite(Number(token)) ? Number(token) : token));
+}
+
+/**
+ * @param {number[]} series
+ * @param {[number, number]} range the values at the bottom and the top of the chart
+ * @returns {string} SVG points
+ */
+function points(series, [low, high]) {
+  const step = (WIDTH - 2 * PAD) / Math.max(1, series.length - 1);
+  const y = (/** @type {number} */ v) => HEIGHT - PAD - ((v - low) / (high - low || 1)) * (HEIGHT - 2 * PAD);
+  return series.map((v, i) => `${(PAD + i * step).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+}
+
+/** Empties the chart and the figures, so that no result stands beside input it is not for. */
+function clearResult() {
+  for (const id of ['input-line', 'reconstruction-line', 'gap']) element(id).setAttribute('points', '');
+  element('chart-title').textContent = 'No beat scored yet';
+  for (const id of ['reconstruction-error', 'threshold', 'verdict']) element(id).textContent = '–';
+  delete element('verdict').dataset.verdict;
+}
+
+/** @param {ModelInfo} model @param {number[]} beat @param {number[]} reconstruction @param {number} score @param {boolean} isAnomaly */
+function draw(model, beat, reconstruction, score, isAnomaly) {
+  const { min, max } = model.normalisation;
+  const scaled = beat.map((v) => (v - min) / (max - min));
+  const all = [...scaled, ...reconstruction];
+  const [low, high] = [Math.min(...all), Math.max(...all)];
+  /** @type {[number, number]} */
+  const range = [low - 0.05 * (high - low), high + 0.05 * (high - low)];
+  element('input-line').setAttribute('points', points(scaled, range));
+  element('reconstruction-line').setAttribute('points', points(reconstruction, range));
+  // The area between the two lines: along the input, then back along the reconstruction.
+  element('gap').setAttribute('points', `${points(scaled, range)} ${points(reconstruction, range).split(' ').reverse().join(' ')}`);
+  const verdict = isAnomaly ? 'anomaly' : 'normal';
+  element('chart-title').textContent = `The beat (solid) and its reconstruction (dashed): reconstruction error ${score.toFixed(5)}, ${verdict}`;
+  element('reconstruction-error').textContent = score.toFixed(5);
+  element('threshold').textContent = `${model.threshold.toFixed(5)} (above it: anomaly)`;
+  const verdictElement = element('verdict');
+  verdictElement.textContent = isAnomaly ? 'anomaly' : 'normal';
+  verdictElement.dataset.verdict = verdict;
+}
+
+/** @param {ModelInfo} model */
+async function score(model) {
+  const beat = parseValues(values.value);
+  if (beat.length === 0) {
+    showError('Paste the beat’s values, pick an example, or load a CSV row first.');
+    return;
+  }
+  const response = await fetch(`/v2/models/${encodeURIComponent(model.name)}/infer`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      inputs: [{ name: 'beat', shape: [1, model.inputLength], datatype: 'FP32', data: beat }],
+      outputs: [{ name: 'reconstruction_error' }, { name: 'is_anomaly' }, { name: 'reconstruction' }],
+    }),
+  }).catch((/** @type {Error} */ failure) => failure);
+  if (response instanceof Error) {
+    showError(`The server could not be reached: ${response.message}`);
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    // The API's own message says what was wrong and where.
+    showError(body.error ?? `The server answered ${response.status}.`);
+    clearResult();
+    return;
+  }
+  showError('');
+  const outputs = Object.fromEntries(/** @type {OutputTensor[]} */ (body.outputs).map((o) => [o.name, o.data]));
+  draw(
+    model,
+    /** @type {number[]} */ (beat),
+    /** @type {number[]} */ (outputs.reconstruction),
+    /** @type {number} */ (outputs.reconstruction_error?.[0]),
+    /** @type {boolean} */ (outputs.is_anomaly?.[0]),
+  );
+}
+
+/** @param {ModelInfo} model */
+async function loadCsvRow(model) {
+  const file = csvFile.files?.[0];
+  if (!file) return;
+  const rows = (await file.text()).split(/\r?\n/).filter((line) => line.trim() !== '');
+  const number = Number(csvRow.value);
+  const row = rows[number - 1];
+  if (!Number.isInteger(number) || row === undefined) {
+    showError(`${file.name} has ${rows.length} rows; there is no row ${csvRow.value}.`);
+    return;
+  }
+  const cells = parseValues(row);
+  // An ECG5000 row carries its label after the samples.
+  values.value = (cells.length === model.inputLength + 1 ? cells.slice(0, -1) : cells).join(', ');
+  await score(model);
+}
+
+async function main() {
+  const response = await fetch('/ui/model');
+  if (!response.ok) {
+    element('model-info').textContent = `The model is not available (${response.status}); reload when the server is ready.`;
+    return;
+  }
+  /** @type {ModelInfo} */
+  const model = await response.json();
+  element('model-info').textContent = `Model ${model.name}, version ${model.version}, on the ${model.backend} backend`;
+  element('input-length').textContent = String(model.inputLength);
+  const examples = element('examples');
+  for (const example of model.examples) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = `${example.name[0]?.toUpperCase()}${example.name.slice(1)} beat`;
+    button.setAttribute('aria-label', `Score the ${example.name} example beat (mean of ${example.rows} training beats)`);
+    button.addEventListener('click', () => {
+      values.value = example.beat.map((v) => Number(v.toPrecision(7))).join(', ');
+      void score(model);
+    });
+    examples.append(button);
+  }
+  element('score').addEventListener('click', () => void score(model));
+  csvFile.addEventListener('change', () => void loadCsvRow(model));
+  csvRow.addEventListener('change', () => void loadCsvRow(model));
+}
+
+void main();

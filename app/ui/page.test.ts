@@ -1,0 +1,125 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithCommand } from '../../loadtest/test-tools.ts';
+import type { ModelMetadata } from '../model-files.ts';
+import { spawnServer, type ServerProcess } from '../server-process.ts';
+
+/** Where the README's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
+const SCREENSHOT_PATH = process.env.SCREENSHOT_PATH;
+
+describeWithCommand('chromium', 'chromium', 'the web page in a real browser', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let scratch: string;
+  let metadata: ModelMetadata;
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([
+      spawnServer(),
+      chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      }),
+    ]);
+    scratch = await mkdtemp(path.join(tmpdir(), 'page-'));
+    metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function open(width = 1000): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    const failures: string[] = [];
+    page.on('requestfailed', (request) => failures.push(request.url()));
+    page.on('response', (response) => {
+      if (response.status() >= 400 && !response.url().includes('/infer')) failures.push(`${response.status()} ${response.url()}`);
+    });
+    page.on('close', () => expect(failures).toEqual([]));
+    await page.goto(`${server.url}/`);
+    await expect.poll(() => page.locator('#model-info').textContent()).toMatch(/^Model ecg-autoencoder, version [0-9a-f]{12}, on the (tensorflow|wasm|cpu) backend$/);
+    return page;
+  }
+
+  const pointCount = async (page: Page, selector: string) => ((await page.locator(selector).getAttribute('points')) ?? '').split(' ').filter(Boolean).length;
+
+  it('scores the anomalous example, picked by keyboard: "anomaly", both lines and the gap drawn', async () => {
+    const page = await open();
+    await page.getByRole('button', { name: /anomalous example beat/ }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#verdict').textContent()).toBe('anomaly');
+    expect(await pointCount(page, '#input-line')).toBe(140);
+    expect(await pointCount(page, '#reconstruction-line')).toBe(140);
+    expect(await pointCount(page, '#gap')).toBe(280);
+    expect(Number(await page.locator('#reconstruction-error').textContent())).toBeGreaterThan(metadata.threshold.value);
+    expect(await page.locator('#threshold').textContent()).toContain(metadata.threshold.value.toFixed(5));
+    await page.screenshot({ path: SCREENSHOT_PATH ?? path.join(scratch, 'page.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('scores the normal example: "normal"', async () => {
+    const page = await open();
+    await page.getByRole('button', { name: /normal example beat/ }).click();
+    await expect.poll(() => page.locator('#verdict').textContent()).toBe('normal');
+    expect(Number(await page.locator('#reconstruction-error').textContent())).toBeLessThan(metadata.threshold.value);
+    await page.close();
+  });
+
+  it('shows the API’s own error beside the input for a wrong count or a non-number, and clears the result', async () => {
+    const page = await open();
+    await page.getByRole('button', { name: /anomalous example beat/ }).click();
+    await expect.poll(() => page.locator('#verdict').textContent()).toBe('anomaly');
+
+    const beat = metadata.examples[0]!.beat;
+    await page.getByLabel("Or paste the beat's values").fill(beat.slice(1).join(' '));
+    await page.getByRole('button', { name: 'Score this beat' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('inputs[0].data has 139 values; shape [1,140] needs 140');
+    expect(await page.locator('#values').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('#verdict').textContent()).toBe('–');
+    expect(await pointCount(page, '#input-line')).toBe(0);
+
+    await page.locator('#values').fill([...beat.slice(0, 5), 'abc', ...beat.slice(6)].join(', '));
+    await page.locator('#values').press('Tab');
+    await page.getByRole('button', { name: 'Score this beat' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('inputs[0].data, row 0: value 5 is the string "abc", expected a finite number');
+    await page.close();
+  });
+
+  it('loads a row of a CSV file (an ECG5000 row with its label)', async () => {
+    const page = await open();
+    const [normal, anomalous] = metadata.examples.map((e) => e.beat);
+    const csv = `${[...normal!, 1].join(',')}\n${[...anomalous!, 0].join(',')}\n`;
+    await page.getByLabel('Row', { exact: true }).fill('2');
+    await page.getByLabel('Or load a row of a CSV file').setInputFiles({ name: 'beats.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await expect.poll(() => page.locator('#verdict').textContent()).toBe('anomaly');
+    expect((await page.locator('#values').inputValue()).split(',')).toHaveLength(140);
+    await page.getByLabel('Row', { exact: true }).fill('7');
+    await page.getByLabel('Row', { exact: true }).dispatchEvent('change');
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('beats.csv has 2 rows; there is no row 7.');
+    await page.close();
+  });
+
+  it('is readable at 375 px wide and every control is labelled and reachable by Tab', async () => {
+    const page = await open(375);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('button, input, textarea')].filter((control) => {
+        const labelled = control.getAttribute('aria-label') || (control as HTMLInputElement).labels?.length || control.textContent?.trim();
+        return !labelled;
+      }).length,
+    );
+    expect(unlabelled).toBe(0);
+    const reached: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      await page.keyboard.press('Tab');
+      reached.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent || ''));
+    }
+    expect(reached).toEqual(expect.arrayContaining(['Normal beat', 'Anomalous beat', 'values', 'csv-file', 'csv-row', 'score']));
+    await page.close();
+  });
+});

@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { Hono } from 'hono';
+import { NotReadyError } from '../errors.ts';
+import type { ServingState } from '../serving.ts';
+
+/** The files of the page, read once: they sit beside this module in the source and in build/. */
+const asset = (name: string) => readFileSync(new URL(name, import.meta.url), 'utf8');
+const PAGE = asset('index.html');
+const SCRIPT = asset('app.js');
+
+export interface UiDeps {
+  readonly state: ServingState;
+  readonly modelName: string;
+}
+
+/** GET / (the page), its script, and what the page needs to know of the model. */
+export function uiRoutes({ state, modelName }: UiDeps): Hono {
+  const app = new Hono();
+  app.get('/', (c) => c.html(PAGE));
+  app.get('/ui/app.js', (c) => c.body(SCRIPT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
+  app.get('/ui/model', (c) => {
+    if (!state.model) throw new NotReadyError('the model is still loading');
+    const { detector } = state.model;
+    return c.json({
+      name: modelName,
+      version: detector.version,
+      backend: detector.backend,
+      threshold: detector.threshold,
+      inputLength: detector.inputLength,
+      normalisation: detector.metadata.normalisation,
+      examples: detector.metadata.examples,
+    });
+  });
+  return app;
+}
