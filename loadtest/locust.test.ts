@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { spawnServer, type ServerProcess } from '../app/server-process.ts';
-import { describeWithCommand } from './test-tools.ts';
+import { describeWithCommand } from '../app/test-tools.ts';
 
 /** Reads Locust's CSV output (plain comma-separated, a header row). */
 async function readCsv(file: string): Promise<Record<string, string>[]> {

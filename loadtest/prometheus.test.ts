@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ModelMetadata } from '../app/model-files.ts';
 import { spawnServer, type ServerProcess } from '../app/server-process.ts';
-import { describeWithCommand } from './test-tools.ts';
+import { describeWithCommand } from '../app/test-tools.ts';
 
 async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');

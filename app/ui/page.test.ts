@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithCommand } from '../../loadtest/test-tools.ts';
+import { describeWithCommand } from '../test-tools.ts';
 import type { ModelMetadata } from '../model-files.ts';
 import { spawnServer, type ServerProcess } from '../server-process.ts';
 
