@@ -63,6 +63,18 @@ describe('the Dockerfile', () => {
     expect(keyword(runtime, 'RUN')).toEqual([]);
   });
 
+  it('copies nothing that .dockerignore leaves out of the build context', async () => {
+    const ignored = (await readFile('.dockerignore', 'utf8'))
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#') && !line.includes('*'));
+    const sources = all.flatMap((stage) => keyword(stage, 'COPY').filter((c) => !fromStage(c)).flatMap((c) => args(c).slice(0, -1)));
+    expect(sources.length).toBeGreaterThan(3);
+    for (const source of sources) {
+      expect(ignored.filter((pattern) => source === pattern || source.startsWith(`${pattern.replace(/\/$/, '')}/`))).toEqual([]);
+    }
+  });
+
   it('installs dependencies before copying code, so a code change keeps the dependency layers', () => {
     for (const stage of all) {
       const lines = stage.instructions.map((i) => `${i.getKeyword()} ${i.getArgumentsContent()}`);
