@@ -1,6 +1,20 @@
 import { execFileSync } from 'node:child_process';
 import { describe } from 'vitest';
 
+/**
+ * `describe` for a suite that needs something outside the repository (a data set, a tool). Where
+ * it is missing the suite is skipped with a note on how to get it, except in CI, which provides
+ * everything (.ci/run): there the missing piece fails the run.
+ */
+export function describeIf(available: boolean, missing: string, name: string, body: () => void): void {
+  if (available) {
+    describe(name, body);
+    return;
+  }
+  if (process.env.CI) throw new Error(`${missing} (CI runs every test)`);
+  describe.skip(`${name} [skipped: ${missing}]`, body);
+}
+
 /** Whether a command is on the PATH. */
 function installed(command: string): boolean {
   try {
@@ -11,17 +25,7 @@ function installed(command: string): boolean {
   }
 }
 
-/**
- * `describe` for suites that run a real tool (Locust, Prometheus, Chromium). Where the tool is
- * missing the suite is skipped with the command that installs it, except in CI (which installs
- * it in .ci/run): there the missing tool fails the run.
- */
+/** `describe` for suites that run a real tool (Locust, Prometheus, Chromium) from a Debian package. */
 export function describeWithCommand(command: string, debianPackage: string, name: string, body: () => void): void {
-  if (installed(command)) {
-    describe(name, body);
-    return;
-  }
-  const hint = `${command} is not installed: apt-get install -y ${debianPackage}`;
-  if (process.env.CI) throw new Error(`${hint} (CI runs every test)`);
-  describe.skip(`${name} [skipped: ${hint}]`, body);
+  describeIf(installed(command), `${command} is not installed: apt-get install -y ${debianPackage}`, name, body);
 }
