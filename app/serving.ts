@@ -1,6 +1,5 @@
 import type { Batcher } from './batcher.ts';
-import type { Detector } from './detector.ts';
-import { InvalidInstanceError } from './detector.ts';
+import { InvalidInstanceError, type Detector } from './detector.ts';
 import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
 
 /** What the protocol adapters see of the process lifecycle (owned by server.ts). */

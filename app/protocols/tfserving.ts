@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
-import { INPUT_NAME, requireModel, scoreRows, type ServingState } from '../serving.ts';
+import { INPUT_NAME, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { readJsonObject } from './json-body.ts';
 
 /**
@@ -81,7 +81,7 @@ export function tfServingRoutes({ state, modelName }: TfServingDeps): Hono {
   const model = (name: string, version?: string) =>
     requireModel(state, modelName, name, version === undefined ? undefined : { requested: version, of: tfServingVersion });
 
-  const predict = async (c: Context, loaded: ReturnType<typeof model>, onlyRows = false) => {
+  const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
     const request = parsePredictRequest(await readJsonObject(c));
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError('POST /predict takes the row format: {"instances": [[...140 values], ...]}');
     const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`);
