@@ -48,7 +48,8 @@ export function createApp(deps: AppDeps): Hono {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, seconds);
-    logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
+    // Checked first: the line's object would be built on every request, at any level.
+    if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
   });
   const tooLarge = () => {
     throw new PayloadTooLargeError(`the request body is larger than ${deps.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
