@@ -19,7 +19,7 @@ describe('loadConfig', () => {
     });
   });
 
-  it('reads each variable, and treats an empty one as unset', () => {
+  it('reads each variable', () => {
     const config = loadConfig({
       HOST: '127.0.0.1',
       PORT: '9000',
@@ -35,12 +35,19 @@ describe('loadConfig', () => {
       BACKEND: 'cpu',
     });
     expect(config).toMatchObject({ host: '127.0.0.1', port: 9000, threshold: 0.05, maxBatchSize: 32, webConcurrency: 4, backend: 'cpu' });
-    expect(loadConfig({ PORT: '', THRESHOLD: ' ' })).toMatchObject({ port: 8080, threshold: undefined });
+    expect(loadConfig({ PORT: ' 9000 ', THRESHOLD: '2.5e-2' })).toMatchObject({ port: 9000, threshold: 0.025 });
   });
 
   it.each([
-    ['PORT', 'http', /^PORT="http" is invalid: .*expected number/],
+    ['PORT', 'http', /^PORT="http" is invalid: expected a decimal integer/],
     ['PORT', '70000', /^PORT="70000" is invalid: .*<=65535/],
+    ['PORT', '0x1F90', /^PORT="0x1F90" is invalid: expected a decimal integer/],
+    ['PORT', '1e3', /^PORT="1e3" is invalid: expected a decimal integer/],
+    ['PORT', '', /^PORT="" is empty: give it a value, or unset it for the default/],
+    ['THRESHOLD', ' ', /^THRESHOLD=" " is empty/],
+    ['THRESHOLD', 'Infinity', /^THRESHOLD="Infinity" is invalid: expected a non-negative decimal number/],
+    ['MAX_BODY_BYTES', '0b1010000000000', /^MAX_BODY_BYTES="0b1010000000000" is invalid: expected a decimal integer/],
+    ['MODEL_PATH', '', /^MODEL_PATH="" is empty/],
     ['MAX_BATCH_SIZE', '0', /^MAX_BATCH_SIZE="0" is invalid: .*>=1/],
     ['MAX_BATCH_SIZE', '2.5', /^MAX_BATCH_SIZE="2.5" is invalid: .*int/],
     ['THRESHOLD', '-0.1', /^THRESHOLD="-0.1" is invalid/],

@@ -4,19 +4,34 @@ import { DEFAULT_MODEL_NAME, DEFAULT_MODEL_PATH, DEFAULT_PORT, ENV } from './con
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const seconds = z.coerce.number().min(0).max(3600);
+/**
+ * Numbers are read in decimal only: `Number()` would also take "0x1F90", "0b1", "1e3" or
+ * "Infinity", which nobody means as a port or a batch size.
+ */
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'expected a decimal integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+/** A non-negative decimal such as 0.05 or 2.5e-3 (what JavaScript's String(number) writes). */
+const real = z
+  .string()
+  .regex(/^\d+(\.\d+)?(e[-+]?\d+)?$/i, 'expected a non-negative decimal number such as 0.05')
+  .transform(Number)
+  .pipe(z.number().finite());
+const seconds = real.pipe(z.number().max(3600));
 
-/** Each variable: its schema, and its default when unset or empty. */
+/** Each variable: its schema, and its default when unset. */
 const variables = {
-  host: z.string().min(1).default('0.0.0.0'),
+  host: z.string().default('0.0.0.0'),
   port: integer(0, 65535).default(DEFAULT_PORT),
   modelName: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit')
     .default(DEFAULT_MODEL_NAME),
-  modelPath: z.string().min(1).default(DEFAULT_MODEL_PATH),
-  threshold: z.coerce.number().min(0).optional(),
+  modelPath: z.string().default(DEFAULT_MODEL_PATH),
+  threshold: real.optional(),
   maxBatchSize: integer(1, 4096).default(64),
   maxBodyBytes: integer(1024, 256 * 1024 * 1024).default(1024 * 1024),
   webConcurrency: integer(1, 64).default(1),
@@ -38,17 +53,22 @@ export class ConfigError extends Error {
 
 /**
  * Parses the server's environment once. An invalid value stops start-up with a message naming the
- * variable and the value, rather than surfacing later as a confusing failure.
+ * variable and the value, rather than surfacing later as a confusing failure. A variable that is
+ * set but empty is an error too, not the default: `PORT=` is more likely a missing value in a
+ * script or manifest than a request for 8080.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(variables)) {
     const name = ENV[key as keyof typeof ENV];
-    const raw = env[name]?.trim() || undefined;
-    const parsed = (schema as z.ZodType).safeParse(raw);
+    const raw = env[name];
+    if (raw !== undefined && raw.trim() === '') {
+      throw new ConfigError(`${name}=${JSON.stringify(raw)} is empty: give it a value, or unset it for the default`);
+    }
+    const parsed = (schema as z.ZodType).safeParse(raw?.trim());
     if (!parsed.success) {
       const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
-      throw new ConfigError(`${name}=${JSON.stringify(env[name])} is invalid: ${reason}`);
+      throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: ${reason}`);
     }
     config[key] = parsed.data;
   }

@@ -22,6 +22,9 @@ describe('settingsFrom', () => {
     [{ IMAGE: 'Anomaly Serve' }, /IMAGE="Anomaly Serve" is not an image reference/],
     [{ NAMESPACE: 'ML_team' }, /NAMESPACE="ML_team" is not a Kubernetes namespace name/],
     [{ PROFILE: 'kind' }, /PROFILE="kind" must be one of gke, minikube/],
+    [{ IMAGE: '' }, /IMAGE="" is empty: give it a value, or unset it for the default/],
+    [{ NAMESPACE: '' }, /NAMESPACE="" is empty/],
+    [{ PROFILE: ' ' }, /PROFILE=" " is empty/],
   ])('rejects %j, naming the variable and the value', (env, message) => {
     expect(() => settingsFrom(env)).toThrow(message);
   });

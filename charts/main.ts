@@ -22,15 +22,25 @@ export class SettingsError extends Error {
 const IMAGE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/**
+ * A setting's value, or undefined when unset. Set but empty is an error: `IMAGE=$TAG` with TAG
+ * unset would otherwise synthesize the default image without a word.
+ */
+function setting(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value !== undefined && value.trim() === '') throw new SettingsError(`${name}=${JSON.stringify(value)} is empty: give it a value, or unset it for the default`);
+  return value?.trim();
+}
+
 /** Reads IMAGE, NAMESPACE and PROFILE, naming the variable and the value when one is wrong. */
 export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
-  const image = env.IMAGE?.trim() || 'anomaly-serve:dev';
+  const image = setting(env, 'IMAGE') ?? 'anomaly-serve:dev';
   if (!IMAGE.test(image)) throw new SettingsError(`IMAGE=${JSON.stringify(image)} is not an image reference such as registry/repository/name:tag`);
-  const namespace = env.NAMESPACE?.trim() || undefined;
+  const namespace = setting(env, 'NAMESPACE');
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) {
     throw new SettingsError(`NAMESPACE=${JSON.stringify(namespace)} is not a Kubernetes namespace name (lower-case letters, digits and "-", at most 63)`);
   }
-  const profile = env.PROFILE?.trim() || 'gke';
+  const profile = setting(env, 'PROFILE') ?? 'gke';
   if (!(PROFILES as readonly string[]).includes(profile)) throw new SettingsError(`PROFILE=${JSON.stringify(profile)} must be one of ${PROFILES.join(', ')}`);
   return { image, namespace, profile: profile as Profile };
 }
@@ -68,10 +78,6 @@ export class AnomalyServeChart extends Chart {
   }
 }
 
-/**
- * `--check-settings` only validates the settings: `npm run synth` runs it first, because
- * `cdk8s synth` empties dist/ before it runs this app.
- */
 /** The chart `cdk8s synth` writes to dist/load-test/load-test.k8s.yaml. */
 export class LoadTestChart extends Chart {
   readonly loadTest: LoadTest;
@@ -82,6 +88,10 @@ export class LoadTestChart extends Chart {
   }
 }
 
+/**
+ * `--check-settings` only validates the settings: `npm run synth` runs it first, because
+ * `cdk8s synth` empties dist/ before it runs this app.
+ */
 function main(): void {
   let settings: Settings;
   try {
