@@ -29,6 +29,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
     state,
     modelName: MODEL,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    maxBatchSize: 64,
     metrics,
     logger: createLogger('test', { level: 'silent' }),
     server: { name: 'anomaly-serve', version: 'test' },
@@ -174,13 +175,16 @@ describe('Open Inference Protocol (KServe V2)', () => {
   });
 
   it.each([
-    ['a datatype other than FP32', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'INT32', data: [] }] }, /inputs\[0\]\.datatype "INT32" does not match .* FP32/],
-    ['a shape of the wrong width', { inputs: [{ name: 'beat', shape: [1, 139], datatype: 'FP32', data: [] }] }, /inputs\[0\]\.shape \[1,139\] does not match the model's input; it takes \[N, 140\]/],
-    ['data that does not fill the shape', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.data has 140 values; shape \[2,140\] needs 280/],
-    ['an unknown input name', { inputs: [{ name: 'x', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.name "x" is not an input; the model's input is "beat"/],
+    ['a datatype other than FP32', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'INT32', data: [] }] }, /inputs\[0\]\.datatype is the string "INT32", which does not match .* FP32/],
+    ['a shape of the wrong width', { inputs: [{ name: 'beat', shape: [1, 139], datatype: 'FP32', data: [] }] }, /inputs\[0\]\.shape is \[1, 139\], which does not match the model's input; it takes \[N, 140\]/],
+    ['data that does not fill the shape', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.data has 140 values; shape \[2, 140\] needs 280/],
+    ['an unknown input name', { inputs: [{ name: 'x', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.name is the string "x", not an input; the model's input is "beat"/],
     ['no inputs', {}, /"inputs" must be a list of one input tensor/],
-    ['an unknown output', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }], outputs: [{ name: 'z' }] }, /outputs\[0\]\.name "z" is not an output/],
+    ['an unknown output', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }], outputs: [{ name: 'z' }] }, /outputs\[0\]\.name is the string "z", not an output/],
     ['a string in the data', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [...Array(150).fill(0), 'x', ...Array(129).fill(0)] }] }, /inputs\[0\]\.data, row 1: value 10 is the string "x", expected a finite number/],
+    ['data nested deeper than its shape', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: [[...Array(139).fill(0), [0]]] }] }, 'inputs[0].data, row 0: value 139 is [0], expected a finite number'],
+    ['nested data with a row that is not a list', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [Array(140).fill(0), 5] }] }, 'inputs[0].data[1] is 5; nested data has a list of 140 values a row'],
+    ['more rows than MAX_BATCH_SIZE, before the data is read', { inputs: [{ name: 'beat', shape: [65, 140], datatype: 'FP32', data: [] }] }, '65 instances in one request; at most 64 are allowed (MAX_BATCH_SIZE)'],
   ])('rejects %s with 400', async (_, body, message) => {
     await expectError(await request(`/v2/models/${MODEL}/infer`, { body }), 400, message);
   });
@@ -207,9 +211,50 @@ describe('bad requests get a status and a JSON error that says what and where', 
     ['139 values', () => JSON.stringify({ instances: [normal, normal.slice(1)] }), 400, 'instances[1]: expected 140 values, got 139'],
     ['141 values', () => JSON.stringify({ instances: [[...normal, 0]] }), 400, 'instances[0]: expected 140 values, got 141'],
     ['too many instances', () => JSON.stringify({ instances: Array(65).fill([0]) }), 400, /65 instances in one request; at most 64 are allowed \(MAX_BATCH_SIZE\)/],
-    ['an unknown signature', () => JSON.stringify({ signature_name: 'classify', instances: [normal] }), 400, /unknown signature_name "classify"/],
+    ['an unknown signature', () => JSON.stringify({ signature_name: 'classify', instances: [normal] }), 400, /unknown signature_name: the string "classify"; the model has "serving_default"/],
   ])('%s', async (_, body, status, message) => {
     await expectError(await predict(body()), status, message);
+  });
+
+  describe('deeply nested JSON, at every place a value is read or named', () => {
+    const deep = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    const v2 = (fields: Record<string, string>) => {
+      const input = { name: '"beat"', shape: '[1, 140]', datatype: '"FP32"', data: JSON.stringify(normal), ...fields };
+      return `{"inputs": [{${Object.entries(input).map(([k, v]) => `"${k}": ${v}`).join(', ')}}]}`;
+    };
+    it.each([
+      ['TF Serving signature_name', `/v1/models/${MODEL}:predict`, () => `{"signature_name": ${deep(50_000)}, "instances": [[1]]}`],
+      ['V2 data', `/v2/models/${MODEL}/infer`, () => v2({ data: deep(50_000) })],
+      ['V2 name', `/v2/models/${MODEL}/infer`, () => v2({ name: deep(50_000) })],
+      ['V2 datatype', `/v2/models/${MODEL}/infer`, () => v2({ datatype: deep(50_000) })],
+      ['V2 shape', `/v2/models/${MODEL}/infer`, () => v2({ shape: deep(50_000) })],
+      ['V2 outputs[].name', `/v2/models/${MODEL}/infer`, () => `${v2({}).slice(0, -1)}, "outputs": [{"name": ${deep(50_000)}}]}`],
+    ])('%s: 400 naming the depth and where, before anything is built', async (_, path, body) => {
+      const { request } = appWith({ maxBodyBytes: 1024 * 1024 });
+      await expectError(await request(path, { body: body() }), 400, /^the request body is nested more than 32 levels deep \(at character \d+\)$/);
+    });
+
+    it.each([
+      ['TF Serving signature_name', `/v1/models/${MODEL}:predict`, () => ({ signature_name: 'x'.repeat(5000), instances: [normal] })],
+      ['TF Serving named instance', `/v1/models/${MODEL}:predict`, () => ({ instances: [Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`key${i}`, 1]))] })],
+      ['V2 name', `/v2/models/${MODEL}/infer`, () => JSON.parse(v2({ name: JSON.stringify(Array(5000).fill(1)) }))],
+      ['V2 datatype', `/v2/models/${MODEL}/infer`, () => JSON.parse(v2({ datatype: JSON.stringify('FP'.repeat(5000)) }))],
+      ['V2 shape', `/v2/models/${MODEL}/infer`, () => JSON.parse(v2({ shape: JSON.stringify(Array(5000).fill(140)) }))],
+      ['V2 outputs[].name', `/v2/models/${MODEL}/infer`, () => ({ ...JSON.parse(v2({})), outputs: [{ name: Array(5000).fill('reconstruction') }] })],
+    ])('%s: a large value is described, not copied into the message', async (_, path, body) => {
+      const { request } = appWith({ maxBodyBytes: 1024 * 1024 });
+      const response = await request(path, { body: body() });
+      expect(response.status).toBe(400);
+      const { error } = (await response.json()) as { error: string };
+      expect(error.length).toBeLessThan(200);
+    });
+  });
+
+  it('more instances than MAX_BATCH_SIZE: rejected by their count, before the body is parsed', async () => {
+    // A body that would be malformed JSON at its end: the count must be what rejects it.
+    const body = `{"instances": [${Array(100_000).fill('[]').join(',')}`;
+    const { request } = appWith({ maxBodyBytes: 1024 * 1024 });
+    await expectError(await request(`/v1/models/${MODEL}:predict`, { body }), 400, /more than 192 JSON arrays and objects .*at most 64 instances .*MAX_BATCH_SIZE/);
   });
 
   it('a body over MAX_BODY_BYTES: 413', async () => {

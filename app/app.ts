@@ -1,8 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
-import { InvalidInstanceError } from './detector.ts';
-import { InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.ts';
+import { InvalidInstanceError, InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { PATHS } from './contract.ts';
@@ -15,6 +14,8 @@ export interface AppDeps {
   readonly state: ServingState;
   readonly modelName: string;
   readonly maxBodyBytes: number;
+  /** Most instances in one request (MAX_BATCH_SIZE): requests are checked against it before parsing. */
+  readonly maxBatchSize: number;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly server: { readonly name: string; readonly version: string };

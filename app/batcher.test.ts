@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { selectBackend } from './backend.ts';
 import { Batcher } from './batcher.ts';
-import { Detector, InvalidInstanceError } from './detector.ts';
+import { Detector } from './detector.ts';
+import { InvalidInstanceError } from './errors.ts';
 import { InvalidRequestError } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 

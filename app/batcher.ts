@@ -1,6 +1,6 @@
 import { validateInstances, type Detector, type Score } from './detector.ts';
-import { InvalidRequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
+import { checkInstanceCount } from './serving.ts';
 
 export interface BatcherOptions {
   /** Most rows in one forward pass, and so in one request. */
@@ -37,10 +37,7 @@ export class Batcher {
    * the promise resolves with exactly this request's scores, in order.
    */
   async score(instances: readonly unknown[], reconstruction = false): Promise<Score[]> {
-    const { maxBatchSize } = this.options;
-    if (instances.length > maxBatchSize) {
-      throw new InvalidRequestError(`${instances.length} instances in one request; at most ${maxBatchSize} are allowed (MAX_BATCH_SIZE)`);
-    }
+    checkInstanceCount(instances.length, this.options.maxBatchSize);
     validateInstances(instances, this.detector.inputLength);
     if (instances.length === 0) return [];
     return new Promise<Score[]>((resolve, reject) => {

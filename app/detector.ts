@@ -1,16 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { describeValue, InvalidInstanceError } from './errors.ts';
 import { ModelFilesError, readModelFiles, type ModelMetadata, type Normalisation } from './model-files.ts';
-
-/** One instance (a row) of a request that cannot be scored. */
-export class InvalidInstanceError extends Error {
-  constructor(
-    readonly index: number,
-    readonly problem: string,
-  ) {
-    super(`instance ${index}: ${problem}`);
-    this.name = 'InvalidInstanceError';
-  }
-}
 
 export interface Score {
   /** Mean absolute error between the normalised input and its reconstruction. */
@@ -30,13 +20,6 @@ export interface DetectorOptions {
   readonly threshold?: number;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + '…' : value)}`;
-  return `a value of type ${Array.isArray(value) ? 'array' : typeof value}`;
-}
-
 /**
  * Checks that every instance is an array of `inputLength` finite numbers, and names the first
  * instance (and value) that is not.
@@ -44,7 +27,7 @@ function describe(value: unknown): string {
 export function validateInstances(instances: readonly unknown[], inputLength: number): asserts instances is number[][] {
   instances.forEach((instance, index) => {
     if (!Array.isArray(instance)) {
-      throw new InvalidInstanceError(index, `expected an array of ${inputLength} numbers, got ${describe(instance)}`);
+      throw new InvalidInstanceError(index, `expected an array of ${inputLength} numbers, got ${describeValue(instance)}`);
     }
     if (instance.length !== inputLength) {
       throw new InvalidInstanceError(index, `expected ${inputLength} values, got ${instance.length}`);
@@ -52,7 +35,7 @@ export function validateInstances(instances: readonly unknown[], inputLength: nu
     for (let position = 0; position < inputLength; position++) {
       const value: unknown = instance[position];
       if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new InvalidInstanceError(index, `value ${position} is ${describe(value)}, expected a finite number`);
+        throw new InvalidInstanceError(index, `value ${position} is ${describeValue(value)}, expected a finite number`);
       }
     }
   });

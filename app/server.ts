@@ -58,7 +58,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     AggregatorRegistry.setRegistries([metrics.registry]);
     new AggregatorRegistry();
   }
-  const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, metrics, logger, server: SERVER, metricsText });
+  const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, metrics, logger, server: SERVER, metricsText });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(listening as Server));

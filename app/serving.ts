@@ -1,6 +1,6 @@
 import type { Batcher } from './batcher.ts';
-import { InvalidInstanceError, type Detector } from './detector.ts';
-import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
+import type { Detector } from './detector.ts';
+import { InvalidInstanceError, InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
 
 /** What the protocol adapters see of the process lifecycle (owned by server.ts). */
 export interface ServingState {
@@ -19,6 +19,14 @@ export interface LoadedModel {
 export const INPUT_NAME = 'beat';
 export const OUTPUT_NAMES = ['reconstruction_error', 'is_anomaly', 'reconstruction'] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+/**
+ * Rejects a request of more than `maxBatchSize` instances: the adapters call it before they build
+ * anything per instance, the batcher before it queues (a request is never split across passes).
+ */
+export function checkInstanceCount(count: number, maxBatchSize: number): void {
+  if (count > maxBatchSize) throw new InvalidRequestError(`${count} instances in one request; at most ${maxBatchSize} are allowed (MAX_BATCH_SIZE)`);
+}
 
 export function isReady(state: ServingState): boolean {
   return state.model !== undefined && !state.draining;

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../detector.ts';
-import { InvalidRequestError, NotFoundError } from '../errors.ts';
-import { INPUT_NAME, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { describeValue, InvalidRequestError, NotFoundError } from '../errors.ts';
+import { checkInstanceCount, INPUT_NAME, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { readJsonObject } from './json-body.ts';
 
 /**
@@ -12,6 +12,7 @@ import { readJsonObject } from './json-body.ts';
 export interface TfServingDeps {
   readonly state: ServingState;
   readonly modelName: string;
+  readonly maxBatchSize: number;
 }
 
 const SIGNATURE = 'serving_default';
@@ -22,24 +23,31 @@ export const tfServingVersion = (detector: Detector) => String(parseInt(detector
 /** An instance is a row of numbers, or an object naming the input ({"beat": [...]}). */
 function rowOf(instance: unknown, where: string): unknown {
   if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
-  const keys = Object.keys(instance);
-  if (keys.length !== 1 || keys[0] !== INPUT_NAME) {
-    throw new InvalidRequestError(`${where}: a named instance has one key, "${INPUT_NAME}"; got ${JSON.stringify(keys)}`);
+  if (!hasOnlyKey(instance, INPUT_NAME)) {
+    throw new InvalidRequestError(`${where}: a named instance has one key, "${INPUT_NAME}"; got ${describeValue(instance)}`);
   }
-  return (instance as Record<string, unknown>)[INPUT_NAME];
+  return instance[INPUT_NAME];
 }
 
-function nonEmptyList(value: unknown, where: string): unknown[] {
+function hasOnlyKey(value: object, key: string): value is Record<string, unknown> {
+  let count = 0;
+  for (const own in value) if (own !== key || ++count > 1) return false;
+  return count === 1;
+}
+
+/** The request's list of instances, checked for its count before anything is built per instance. */
+function instanceList(value: unknown, where: string, maxBatchSize: number): unknown[] {
   if (!Array.isArray(value)) throw new InvalidRequestError(`"${where}" must be a list of heartbeats, got ${value === null ? 'null' : typeof value}`);
   if (value.length === 0) throw new InvalidRequestError(`"${where}" is empty; send at least one heartbeat`);
+  checkInstanceCount(value.length, maxBatchSize);
   return value;
 }
 
 type Format = 'row' | 'columnar';
 
-function parsePredictRequest(body: Record<string, unknown>): { format: Format; rows: unknown[]; field: string } {
+function parsePredictRequest(body: Record<string, unknown>, maxBatchSize: number): { format: Format; rows: unknown[]; field: string } {
   if (body.signature_name !== undefined && body.signature_name !== SIGNATURE) {
-    throw new InvalidRequestError(`unknown signature_name ${JSON.stringify(body.signature_name)}; the model has "${SIGNATURE}"`);
+    throw new InvalidRequestError(`unknown signature_name: ${describeValue(body.signature_name)}; the model has "${SIGNATURE}"`);
   }
   const hasInstances = 'instances' in body;
   if (hasInstances === 'inputs' in body) {
@@ -48,20 +56,17 @@ function parsePredictRequest(body: Record<string, unknown>): { format: Format; r
   if (hasInstances) {
     return {
       format: 'row',
-      rows: nonEmptyList(body.instances, 'instances').map((instance, i) => rowOf(instance, `instances[${i}]`)),
+      rows: instanceList(body.instances, 'instances', maxBatchSize).map((instance, i) => rowOf(instance, `instances[${i}]`)),
       field: 'instances',
     };
   }
   const inputs = body.inputs;
   if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs)) {
-    const keys = Object.keys(inputs);
-    if (keys.length !== 1 || keys[0] !== INPUT_NAME) {
-      throw new InvalidRequestError(`"inputs" names one input, "${INPUT_NAME}"; got ${JSON.stringify(keys)}`);
-    }
+    if (!hasOnlyKey(inputs, INPUT_NAME)) throw new InvalidRequestError(`"inputs" names one input, "${INPUT_NAME}"; got ${describeValue(inputs)}`);
     const field = `inputs.${INPUT_NAME}`;
-    return { format: 'columnar', rows: nonEmptyList((inputs as Record<string, unknown>)[INPUT_NAME], field), field };
+    return { format: 'columnar', rows: instanceList(inputs[INPUT_NAME], field, maxBatchSize), field };
   }
-  return { format: 'columnar', rows: nonEmptyList(inputs, 'inputs'), field: 'inputs' };
+  return { format: 'columnar', rows: instanceList(inputs, 'inputs', maxBatchSize), field: 'inputs' };
 }
 
 function predictionsBody(format: Format, scores: Score[]) {
@@ -76,13 +81,13 @@ function predictionsBody(format: Format, scores: Score[]) {
   return { predictions: scores.map((s) => ({ reconstruction_error: s.reconstructionError, is_anomaly: s.isAnomaly })) };
 }
 
-export function tfServingRoutes({ state, modelName }: TfServingDeps): Hono {
+export function tfServingRoutes({ state, modelName, maxBatchSize }: TfServingDeps): Hono {
   const app = new Hono();
   const model = (name: string, version?: string) =>
     requireModel(state, modelName, name, version === undefined ? undefined : { requested: version, of: tfServingVersion });
 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
-    const request = parsePredictRequest(await readJsonObject(c));
+    const request = parsePredictRequest(await readJsonObject(c, maxBatchSize), maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError('POST /predict takes the row format: {"instances": [[...140 values], ...]}');
     const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`);
     return c.json(predictionsBody(request.format, scores));

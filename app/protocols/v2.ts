@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../detector.ts';
-import { InvalidRequestError, NotReadyError } from '../errors.ts';
-import { INPUT_NAME, isReady, OUTPUT_NAMES, requireModel, scoreRows, type OutputName, type ServingState } from '../serving.ts';
+import { describeValue, InvalidRequestError, NotReadyError } from '../errors.ts';
+import { checkInstanceCount, INPUT_NAME, isReady, OUTPUT_NAMES, requireModel, scoreRows, type OutputName, type ServingState } from '../serving.ts';
 import { readJsonObject } from './json-body.ts';
 
 /**
@@ -12,6 +12,7 @@ import { readJsonObject } from './json-body.ts';
 export interface V2Deps {
   readonly state: ServingState;
   readonly modelName: string;
+  readonly maxBatchSize: number;
   readonly server: { readonly name: string; readonly version: string };
 }
 
@@ -33,14 +34,30 @@ function parseOutputs(value: unknown): readonly OutputName[] {
   return value.map((output, i) => {
     const name = isRecord(output) ? output.name : undefined;
     if (!OUTPUT_NAMES.includes(name as OutputName)) {
-      throw new InvalidRequestError(`outputs[${i}].name ${JSON.stringify(name)} is not an output; the model has ${OUTPUT_NAMES.join(', ')}`);
+      throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output; the model has ${OUTPUT_NAMES.join(', ')}`);
     }
     return name as OutputName;
   });
 }
 
+/**
+ * The rows of an input's data, sent flat in row-major order or nested as its shape [rows, width],
+ * as the protocol allows. Nothing deeper is walked: a value nested further is an error of its row.
+ */
+function rowsOf(data: unknown[], rows: number, width: number, shape: string): unknown[][] {
+  if (Array.isArray(data[0])) {
+    if (data.length !== rows) throw new InvalidRequestError(`inputs[0].data has ${data.length} rows; shape ${shape} needs ${rows}`);
+    return data.map((row, r) => {
+      if (!Array.isArray(row)) throw new InvalidRequestError(`inputs[0].data[${r}] is ${describeValue(row)}; nested data has a list of ${width} values a row`);
+      return row;
+    });
+  }
+  if (data.length !== rows * width) throw new InvalidRequestError(`inputs[0].data has ${data.length} values; shape ${shape} needs ${rows * width}`);
+  return Array.from({ length: rows }, (_, r) => data.slice(r * width, (r + 1) * width));
+}
+
 /** Reads an inference request: one FP32 input of shape [N, inputLength], data flat or nested. */
-function parseInferRequest(body: Record<string, unknown>, inputLength: number): InferInput {
+function parseInferRequest(body: Record<string, unknown>, inputLength: number, maxBatchSize: number): InferInput {
   if (body.id !== undefined && typeof body.id !== 'string') throw new InvalidRequestError('"id" must be a string');
   const { inputs } = body;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
@@ -49,10 +66,10 @@ function parseInferRequest(body: Record<string, unknown>, inputLength: number): 
   const input: unknown = inputs[0];
   if (!isRecord(input)) throw new InvalidRequestError('inputs[0] must be an object with name, shape, datatype and data');
   if (input.name !== INPUT_NAME) {
-    throw new InvalidRequestError(`inputs[0].name ${JSON.stringify(input.name)} is not an input; the model's input is "${INPUT_NAME}"`);
+    throw new InvalidRequestError(`inputs[0].name is ${describeValue(input.name)}, not an input; the model's input is "${INPUT_NAME}"`);
   }
   if (input.datatype !== 'FP32') {
-    throw new InvalidRequestError(`inputs[0].datatype ${JSON.stringify(input.datatype)} does not match the model's input; it takes FP32`);
+    throw new InvalidRequestError(`inputs[0].datatype is ${describeValue(input.datatype)}, which does not match the model's input; it takes FP32`);
   }
   const { shape } = input;
   if (
@@ -62,16 +79,13 @@ function parseInferRequest(body: Record<string, unknown>, inputLength: number): 
     (shape[0] as number) < 1 ||
     shape[1] !== inputLength
   ) {
-    throw new InvalidRequestError(`inputs[0].shape ${JSON.stringify(shape)} does not match the model's input; it takes [N, ${inputLength}] with N >= 1`);
+    throw new InvalidRequestError(`inputs[0].shape is ${describeValue(shape)}, which does not match the model's input; it takes [N, ${inputLength}] with N >= 1`);
   }
+  const rows = shape[0] as number;
+  checkInstanceCount(rows, maxBatchSize);
   if (!Array.isArray(input.data)) throw new InvalidRequestError('inputs[0].data must be a list of numbers, flat or nested');
-  const data = input.data.flat(Infinity) as unknown[];
-  const [rows] = shape as [number, number];
-  if (data.length !== rows * inputLength) {
-    throw new InvalidRequestError(`inputs[0].data has ${data.length} values; shape ${JSON.stringify(shape)} needs ${rows * inputLength}`);
-  }
   return {
-    rows: Array.from({ length: rows }, (_, r) => data.slice(r * inputLength, (r + 1) * inputLength)),
+    rows: rowsOf(input.data, rows, inputLength, describeValue(shape)),
     outputs: parseOutputs(body.outputs),
     id: body.id,
   };
@@ -88,7 +102,7 @@ function outputTensor(name: OutputName, scores: Score[], inputLength: number) {
   }
 }
 
-export function v2Routes({ state, modelName, server }: V2Deps): Hono {
+export function v2Routes({ state, modelName, maxBatchSize, server }: V2Deps): Hono {
   const app = new Hono();
   const model = (c: Context) => {
     const version = c.req.param('version');
@@ -117,7 +131,7 @@ export function v2Routes({ state, modelName, server }: V2Deps): Hono {
   const infer = async (c: Context) => {
     const loaded = model(c);
     const { detector } = loaded;
-    const request = parseInferRequest(await readJsonObject(c), detector.inputLength);
+    const request = parseInferRequest(await readJsonObject(c, maxBatchSize), detector.inputLength, maxBatchSize);
     const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, request.outputs.includes('reconstruction'));
     return c.json({
       model_name: modelName,

@@ -78,7 +78,7 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     const beat = metadata.examples[0]!.beat;
     await page.getByLabel("Or paste the beat's values").fill(beat.slice(1).join(' '));
     await page.getByRole('button', { name: 'Score this beat' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toBe('inputs[0].data has 139 values; shape [1,140] needs 140');
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('inputs[0].data has 139 values; shape [1, 140] needs 140');
     expect(await page.locator('#values').getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('#verdict').textContent()).toBe('–');
     expect(await pointCount(page, '#input-line')).toBe(0);
