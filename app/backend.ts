@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 
 /** The TensorFlow.js backends the runtime can run on, fastest first. */
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -24,6 +23,9 @@ const require = createRequire(import.meta.url);
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
 
 async function activate(name: BackendName): Promise<void> {
+  // Imported here rather than at the top, so that importing this file (for its names, as the
+  // configuration does) costs nothing: the cluster primary never loads TensorFlow.js.
+  const tf = await import('@tensorflow/tfjs');
   switch (name) {
     case 'tensorflow':
       // tfjs-node is optional (its install downloads libtensorflow, which only the production image
@@ -43,29 +45,51 @@ async function activate(name: BackendName): Promise<void> {
   if (!(await tf.setBackend(name))) throw new Error('it failed to initialise');
 }
 
+export interface BackendChoice {
+  readonly backend: BackendName;
+  /** The faster backends that were tried first and could not start, and why. */
+  readonly skipped: readonly { readonly backend: BackendName; readonly reason: string }[];
+}
+
 /**
  * Activates a TensorFlow.js backend: the one asked for, or else the fastest that works here
  * (tensorflow → wasm → cpu). A backend that was asked for and cannot start is an error, never a
  * silent fallback, so a production pod never runs on a slower backend than its operator chose.
  */
-export async function selectBackend(requested?: BackendName): Promise<BackendName> {
+export async function selectBackend(requested?: BackendName): Promise<BackendChoice> {
   if (requested) {
     try {
       await activate(requested);
     } catch (error) {
       throw new BackendUnavailableError(requested, reasonOf(error));
     }
-    return requested;
+    return { backend: requested, skipped: [] };
   }
-  for (const name of BACKEND_NAMES) {
+  const skipped: { backend: BackendName; reason: string }[] = [];
+  for (const backend of BACKEND_NAMES) {
     try {
-      await activate(name);
-      return name;
-    } catch {
-      // try the next, slower backend
+      await activate(backend);
+      return { backend, skipped };
+    } catch (error) {
+      skipped.push({ backend, reason: reasonOf(error) }); // try the next, slower backend
     }
   }
   throw new BackendUnavailableError('cpu', 'no TensorFlow.js backend could be initialised');
+}
+
+/**
+ * One sentence for the log when the native backend could not start (typically: `npm ci` could not
+ * download libtensorflow for tfjs-node, an optional dependency): why, and what it costs.
+ */
+export function fallbackNotice({ backend, skipped }: BackendChoice): string | undefined {
+  const native = skipped.find((skip) => skip.backend === 'tensorflow');
+  if (!native) return undefined;
+  return (
+    `@tensorflow/tfjs-node is not available (${native.reason}), so the model runs on the ${backend} backend: ` +
+    `forward passes in ${backend === 'wasm' ? 'WebAssembly' : 'plain JavaScript'} instead of native TensorFlow, ` +
+    'slower the larger the model and the batch. The production image installs tfjs-node; elsewhere, ' +
+    '`npm install @tensorflow/tfjs-node` where its install can download libtensorflow'
+  );
 }
 
 function reasonOf(error: unknown): string {

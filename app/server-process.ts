@@ -10,6 +10,8 @@ export interface ServerProcess {
   readonly child: ChildProcess;
   /** Every JSON log line so far. */
   readonly logs: Record<string, unknown>[];
+  /** Everything written to stderr so far. */
+  stderr(): string;
   /** Resolves with the exit code. */
   readonly exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
@@ -23,17 +25,21 @@ export interface SpawnOptions {
   readonly command?: readonly string[];
   /** @default this process's working directory */
   readonly cwd?: string;
+  /** Start it as the leader of a process group of its own, for signals to the group. @default false */
+  readonly detached?: boolean;
 }
 
 export async function spawnServer(env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ServerProcess> {
   const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'app/server.ts'];
   const child = spawn(file!, args, {
     cwd: options.cwd,
+    detached: options.detached ?? false,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
   let output = '';
+  let stderr = '';
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const ready = new Promise<string>((resolve, reject) => {
     let url: string | undefined;
@@ -54,7 +60,10 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
         }
       }
     });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      stderr += chunk.toString();
+    });
     void exited.then((code) => reject(new Error(`the server exited with ${code} before it was ready:\n${output}`)));
   });
   const url = await ready;
@@ -62,6 +71,7 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
     url,
     child,
     logs,
+    stderr: () => stderr,
     exited,
     stop: () => {
       child.kill('SIGTERM');

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import type { ModelMetadata } from './model-files.ts';
-import { spawnServer } from './server-process.ts';
+import { spawnServer, type ServerProcess, type SpawnOptions } from './server-process.ts';
 import { startServer, type RunningServer } from './server.ts';
 
 const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
@@ -109,10 +110,27 @@ describe('the server process', () => {
     expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
   });
 
-  it('exits 1 at once on a second signal', async () => {
+  it('drains on a signal that arrives while it starts, before the model is loaded: exit 0', async () => {
+    const server = await spawnServer({}, { waitForReady: false });
+    expect(await server.stop()).toBe(0);
+    const messages = server.logs.map((l) => l.msg);
+    expect(messages).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+  });
+
+  it('drains once on Ctrl-C to `npm start`, which delivers the signal twice (the terminal\'s process group, and npm passing it on)', async () => {
+    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '1' }, { command: ['npm', 'start', '--silent'], detached: true });
+    process.kill(-server.child.pid!, 'SIGINT');
+    await server.exited;
+    const messages = server.logs.map((l) => l.msg);
+    expect(messages.filter((msg) => msg === 'shutting down')).toHaveLength(1);
+    expect(messages).toContain('stopped');
+    expect(messages).not.toContain('second signal: exiting now');
+  });
+
+  it('exits 1 at once on a second signal, a second or more after the first', async () => {
     const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '60' });
     server.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(1);
     expect(server.logs.map((l) => l.msg)).toContain('second signal: exiting now');
@@ -137,6 +155,10 @@ describe('the server process', () => {
     const started = server.logs.find((l) => l.msg === 'model loaded (ready)')!;
     expect(started).toMatchObject({ version: metadata.version, threshold: metadata.threshold.value, model: 'ecg-autoencoder', level: 'info' });
     expect(['tensorflow', 'wasm', 'cpu']).toContain(started.backend);
+    // Without tfjs-node (its install could not download libtensorflow), one line says so, and why.
+    const fallback = server.logs.filter((l) => String(l.msg).startsWith('@tensorflow/tfjs-node is not available'));
+    expect(fallback).toHaveLength(started.backend === 'tensorflow' ? 0 : 1);
+    if (started.backend !== 'tensorflow') expect(fallback[0]).toMatchObject({ level: 'warn', backend: started.backend, skipped: [{ backend: 'tensorflow' }] });
     await post(server.url, predictBody([normal]));
     await post(server.url, predictBody([[1, 2]]));
     expect(await server.stop()).toBe(0);
@@ -162,12 +184,32 @@ describe('the server process', () => {
 });
 
 describe('WEB_CONCURRENCY=2', () => {
-  it('serves from two workers on one port, aggregates their metrics, and drains both on SIGTERM', async () => {
-    const server = await spawnServer({ WEB_CONCURRENCY: '2' });
-    const readyWorkers = async () => new Set(server.logs.filter((l) => l.msg === 'model loaded (ready)').map((l) => l.pid)).size;
-    for (let i = 0; i < 100 && (await readyWorkers()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await readyWorkers()).toBe(2);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** The process ids of the workers that have loaded the model, in order. */
+  const readyWorkers = (server: ServerProcess) => [...new Set(server.logs.filter((l) => l.msg === 'model loaded (ready)').map((l) => l.pid as number))];
+  const messagesOf = (server: ServerProcess, pid: number) => server.logs.filter((l) => l.pid === pid).map((l) => l.msg);
+  /** Whether a process is running: a zombie (exited, not yet reaped by its new parent) is not. */
+  const isAlive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return !existsSync('/proc/self'); // no /proc (macOS): kill(pid, 0) is all there is
+    }
+  };
+  async function cluster(env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ServerProcess> {
+    const server = await spawnServer({ WEB_CONCURRENCY: '2', ...env }, options);
+    await expect.poll(() => readyWorkers(server).length, { timeout: 20_000 }).toBe(2);
+    return server;
+  }
+  const scored = async (server: ServerProcess) => metricValue(await (await fetch(`${server.url}/metrics`)).text(), 'anomaly_serve_instances_scored_total');
 
+  it('serves from two workers on one port, aggregates their metrics, drains both on SIGTERM, and keeps TensorFlow.js out of the primary', async () => {
+    const server = await cluster({ NODE_DEBUG: 'module' });
     const results = await Promise.all(Array.from({ length: 40 }, () => post(server.url, predictBody([anomalous]))));
     expect(results.every((r) => r.status === 200)).toBe(true);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -175,8 +217,76 @@ describe('WEB_CONCURRENCY=2', () => {
     expect(metricValue(metrics, 'anomaly_serve_anomalies_total')).toBe(40);
     expect(metrics.match(/^anomaly_serve_model_info\{/gm)).toHaveLength(1);
 
+    // NODE_DEBUG=module has every process log, under its pid, the CommonJS modules it loads.
+    const loadedTensorFlow = new Set([...server.stderr().matchAll(/^MODULE (\d+): .*@tensorflow\/tfjs/gm)].map((match) => Number(match[1])));
+    expect(loadedTensorFlow).toEqual(new Set(readyWorkers(server)));
+    expect(loadedTensorFlow.has(server.child.pid!)).toBe(false);
+
     expect(await server.stop()).toBe(0);
     expect(server.logs.filter((l) => l.msg === 'stopped')).toHaveLength(2);
     expect(server.logs.map((l) => l.msg)).toContain('all workers stopped');
+  });
+
+  it('drains once when a signal reaches the whole process group (Ctrl-C): no request lost, exit 0', async () => {
+    const server = await cluster({ SHUTDOWN_DELAY_SECONDS: '1' }, { detached: true });
+    const outcomes: { status?: number; error?: string; afterSignal: boolean }[] = [];
+    let signalledAt = Infinity;
+    const clients = Array.from({ length: 8 }, async (_, i) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      while (Date.now() < signalledAt + 600) {
+        const result = await post(server.url, predictBody([i % 2 ? normal : anomalous]), agent);
+        outcomes.push({ ...result, afterSignal: Date.now() > signalledAt });
+      }
+      agent.destroy();
+    });
+    await sleep(300);
+    process.kill(-server.child.pid!, 'SIGINT'); // the group: the primary and each worker, as a terminal does
+    signalledAt = Date.now();
+    await Promise.all(clients);
+
+    expect(await server.exited).toBe(0);
+    expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(10);
+    for (const pid of readyWorkers(server)) {
+      expect(messagesOf(server, pid).filter((msg) => msg === 'shutting down')).toHaveLength(1);
+      expect(messagesOf(server, pid)).toContain('stopped');
+    }
+    expect(server.logs.map((l) => l.msg)).not.toContain('second signal: exiting now');
+    expect(server.logs.at(-1)).toMatchObject({ msg: 'all workers stopped', failed: false });
+  });
+
+  it('exits 1 at once on a second Ctrl-C, and the workers with it', async () => {
+    const server = await cluster({ SHUTDOWN_DELAY_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '60' }, { detached: true });
+    const workers = readyWorkers(server);
+    process.kill(-server.child.pid!, 'SIGINT');
+    await expect.poll(() => server.logs.filter((l) => l.msg === 'shutting down').length).toBe(3);
+    await sleep(1100); // sooner, it would be the same signal arriving by another path
+    process.kill(-server.child.pid!, 'SIGINT');
+    expect(await server.exited).toBe(1);
+    expect(messagesOf(server, server.child.pid!)).toContain('second signal: exiting now');
+    await expect.poll(() => workers.filter(isAlive)).toEqual([]);
+  });
+
+  it('replaces a killed worker, keeps what it counted in the summed counters, and still exits 0 on SIGTERM', async () => {
+    const server = await cluster();
+    await Promise.all(Array.from({ length: 40 }, () => post(server.url, predictBody([normal]))));
+    expect(await scored(server)).toBe(40);
+
+    const [victim] = readyWorkers(server);
+    process.kill(victim!, 'SIGKILL');
+    await expect.poll(() => readyWorkers(server).length, { timeout: 20_000 }).toBe(3);
+    expect(server.logs.find((l) => l.msg === 'a worker exited: starting another')).toMatchObject({ pid: victim, signal: 'SIGKILL' });
+    // Prometheus reads a counter that goes down as a reset: the dead worker's 40-odd count stays.
+    expect(await scored(server)).toBe(40);
+    await Promise.all(Array.from({ length: 10 }, () => post(server.url, predictBody([normal]))));
+    expect(await scored(server)).toBe(50);
+
+    expect(await server.stop()).toBe(0);
+    expect(server.logs.at(-1)).toMatchObject({ msg: 'all workers stopped', failed: false });
+  });
+
+  it('stops cleanly on a signal while its workers are still starting', async () => {
+    const server = await spawnServer({ WEB_CONCURRENCY: '2' }, { waitForReady: false });
+    expect(await server.stop()).toBe(0);
   });
 });

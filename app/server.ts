@@ -4,22 +4,21 @@ import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
-import { AggregatorRegistry } from 'prom-client';
 import { createApp } from './app.ts';
-import { selectBackend } from './backend.ts';
-import { Batcher } from './batcher.ts';
+import { fallbackNotice } from './backend.ts';
+import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ENV } from './contract.ts';
-import { Detector } from './detector.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { LoadedModel, ServingState } from './serving.ts';
 
 /**
- * The process lifecycle, in one place: listen (live), load the model (ready), and on SIGTERM turn
- * unready, keep serving for SHUTDOWN_DELAY_SECONDS while load balancers notice, stop accepting,
- * finish what is in flight and exit 0. A second signal, or SHUTDOWN_TIMEOUT_SECONDS after the
- * first, forces exit 1. WEB_CONCURRENCY > 1 runs that many such processes as node:cluster workers.
+ * The process lifecycle, in one place: install the signal handlers, listen (live), load the model
+ * (ready), and on SIGTERM or SIGINT turn unready, keep serving for SHUTDOWN_DELAY_SECONDS while
+ * load balancers notice, stop accepting, finish what is in flight and exit 0. A second signal, or
+ * SHUTDOWN_TIMEOUT_SECONDS after the first, forces exit 1. WEB_CONCURRENCY > 1 runs that many such
+ * processes as node:cluster workers under a primary that loads no model.
  */
 
 /** How long a connection accepted just before the listener closed has to send its request. */
@@ -35,9 +34,8 @@ function packageVersion(): string {
   }
 }
 
-/** Messages between the cluster primary and its workers. */
-type WorkerMessage = { type: 'anomaly-serve:ready' } | { type: 'anomaly-serve:metrics'; id: number };
-type PrimaryMessage = { type: 'anomaly-serve:metrics'; id: number; text: string };
+/** The message a worker sends the primary once its model is loaded. */
+const WORKER_READY = { type: 'anomaly-serve:ready' } as const;
 
 export interface RunningServer {
   readonly url: string;
@@ -48,16 +46,11 @@ export interface RunningServer {
   drain(): Promise<void>;
 }
 
-/** Listens, then loads the model. Signal handling is the caller's (see `main`). */
+/** Listens, then loads the model. Signal handling is the caller's (see `runServer`). */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const metrics = createMetrics();
   const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
-  const metricsText = cluster.isWorker ? askPrimaryForMetrics : () => metrics.registry.metrics();
-  if (cluster.isWorker) {
-    // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
-    AggregatorRegistry.setRegistries([metrics.registry]);
-    new AggregatorRegistry();
-  }
+  const metricsText = cluster.isWorker ? workerMetrics(metrics.registry) : () => metrics.registry.metrics();
   const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, metrics, logger, server: SERVER, metricsText });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -69,14 +62,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   logger.info({ host: config.host, port, url }, 'listening (live)');
 
   const loaded = (async () => {
-    const backend = await selectBackend(config.backend);
-    const detector = await Detector.load(config.modelPath, { threshold: config.threshold });
-    const model = { detector, batcher: new Batcher(detector, { maxBatchSize: config.maxBatchSize, metrics }) };
-    metrics.modelInfo.set({ model: config.modelName, version: detector.version, backend }, 1);
+    // Imported only now: it brings in TensorFlow.js, which the cluster primary must not load.
+    const { loadModel } = await import('./model-loader.ts');
+    const { model, backend } = await loadModel(config, metrics);
+    const { detector } = model;
+    const notice = fallbackNotice(backend);
+    if (notice) logger.warn({ backend: backend.backend, skipped: backend.skipped }, notice);
+    metrics.modelInfo.set({ model: config.modelName, version: detector.version, backend: backend.backend }, 1);
     metrics.threshold.set(detector.threshold);
     state.model = model;
     logger.info(
-      { model: config.modelName, version: detector.version, backend, threshold: detector.threshold, thresholdRule: config.threshold === undefined ? detector.metadata.threshold.rule : ENV.threshold, maxBatchSize: config.maxBatchSize },
+      {
+        model: config.modelName,
+        version: detector.version,
+        backend: backend.backend,
+        threshold: detector.threshold,
+        thresholdRule: config.threshold === undefined ? detector.metadata.threshold.rule : ENV.threshold,
+        maxBatchSize: config.maxBatchSize,
+      },
       'model loaded (ready)',
     );
     return model;
@@ -100,52 +103,27 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   return { url, state, loaded, drain };
 }
 
-let nextMetricsRequest = 0;
-const pendingMetrics = new Map<number, (text: string) => void>();
-
-function askPrimaryForMetrics(): Promise<string> {
-  const id = nextMetricsRequest++;
-  return new Promise((resolve) => {
-    pendingMetrics.set(id, resolve);
-    process.send!({ type: 'anomaly-serve:metrics', id } satisfies WorkerMessage);
-  });
-}
-
-/** One serving process: a single-process server, or a cluster worker. */
-async function runServer(config: Config, logger: Logger): Promise<void> {
-  let running: RunningServer;
-  try {
-    running = await startServer(config, logger);
-    await running.loaded;
-  } catch (error) {
-    logger.error({ err: error, modelPath: config.modelPath }, `cannot start: ${(error as Error).message}`);
-    process.exit(1);
-  }
-  process.on('message', (message: PrimaryMessage) => {
-    if (message?.type !== 'anomaly-serve:metrics') return;
-    pendingMetrics.get(message.id)?.(message.text);
-    pendingMetrics.delete(message.id);
-  });
-  process.send?.({ type: 'anomaly-serve:ready' } satisfies WorkerMessage);
-
-  onShutdownSignals(config, logger, async () => {
-    await running.drain();
-    logger.info('stopped');
-    process.exit(0);
-  });
-}
+/**
+ * A signal within this long of the first is the same one arriving by another path: a process
+ * group's signal (Ctrl-C in a terminal, `kill -- -PGID`, systemd) reaches every process in the
+ * group, and npm and cluster primaries pass it on to their children as well.
+ */
+const SAME_SIGNAL_MS = 1_000;
 
 /**
- * The first SIGTERM or SIGINT starts `shutdown`; a second one, or the deadline, forces exit 1.
+ * How a process takes SIGTERM and SIGINT: the first starts `shutdown`, and the deadline. A later
+ * one either forces exit 1 at once (`'exit'`: a single process, or the cluster primary) or is
+ * ignored (`'ignore'`: a cluster worker, whose primary is the one to force an exit).
  */
-function onShutdownSignals(config: Config, logger: Logger, shutdown: () => Promise<void>): void {
-  let stopping = false;
+function onShutdownSignals(config: Config, logger: Logger, repeat: 'exit' | 'ignore', shutdown: () => Promise<void>): void {
+  let firstAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (firstAt !== undefined) {
+      if (repeat === 'ignore' || Date.now() - firstAt < SAME_SIGNAL_MS) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    firstAt = Date.now();
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
       logger.error({ timeoutSeconds: config.shutdownTimeoutSeconds }, 'shutdown deadline passed: exiting now');
@@ -161,32 +139,60 @@ function onShutdownSignals(config: Config, logger: Logger, shutdown: () => Promi
 }
 
 /**
- * The cluster primary: forks the workers, replaces one that dies while serving, answers their
- * requests for the aggregated metrics, and on a signal passes it on and waits for them to drain.
+ * One serving process: a single-process server, or a cluster worker. The signal handlers are in
+ * place before it listens, so that a signal while it starts (listening, loading the model) is a
+ * drain too: startServer returns at its first await, before the event loop turns and so before
+ * any socket is open or any signal can be delivered.
+ */
+async function runServer(config: Config, logger: Logger): Promise<void> {
+  const starting = startServer(config, logger);
+  onShutdownSignals(config, logger, cluster.isWorker ? 'ignore' : 'exit', async () => {
+    await (await starting).drain();
+    logger.info('stopped');
+    process.exit(0);
+  });
+  try {
+    await (await starting).loaded;
+  } catch (error) {
+    logger.error({ err: error, modelPath: config.modelPath }, `cannot start: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  process.send?.(WORKER_READY);
+}
+
+/**
+ * The cluster primary: forks the workers, replaces one that dies while serving, sums their
+ * metrics, and on a signal passes it on and waits for them to drain. It loads no model.
  */
 function runPrimary(config: Config, logger: Logger): void {
-  const aggregator = new AggregatorRegistry();
+  const metrics = new ClusterMetrics();
   const workers = new Set<Worker>();
   let stopping = false;
   let failed = false;
 
+  onShutdownSignals(config, logger, 'exit', async () => {
+    stopping = true;
+    for (const worker of workers) worker.process.kill('SIGTERM');
+  });
+  // A second signal makes the primary exit at once; the workers go with it.
+  process.on('exit', () => {
+    for (const worker of workers) worker.process.kill('SIGKILL');
+  });
+
   const fork = () => {
     const worker = cluster.fork();
     workers.add(worker);
+    metrics.track(worker);
     let ready = false;
-    worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'anomaly-serve:ready') ready = true;
-      if (message.type === 'anomaly-serve:metrics') {
-        aggregator.clusterMetrics().then(
-          (text) => worker.send({ type: 'anomaly-serve:metrics', id: message.id, text } satisfies PrimaryMessage),
-          (error: unknown) => worker.send({ type: 'anomaly-serve:metrics', id: message.id, text: `# metrics unavailable: ${String(error)}\n` }),
-        );
-      }
+    worker.on('message', (message: typeof WORKER_READY) => {
+      if (message?.type === WORKER_READY.type) ready = true;
     });
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
-      failed ||= code !== 0;
       if (stopping) {
+        // A signal that ended a worker before its handlers were installed found it not yet
+        // listening: nothing was lost. Any other way of ending is a failed drain.
+        failed ||= !(code === 0 || signal === 'SIGTERM' || signal === 'SIGINT');
         if (workers.size === 0) {
           logger.info({ failed }, 'all workers stopped');
           process.exit(failed ? 1 : 0);
@@ -195,10 +201,12 @@ function runPrimary(config: Config, logger: Logger): void {
         // It never served: the next one would fail the same way (a model that cannot load).
         logger.error({ pid: worker.process.pid, code }, 'a worker failed to start: stopping');
         stopping = true;
+        failed = true;
         for (const other of workers) other.process.kill('SIGTERM');
         if (workers.size === 0) process.exit(1);
       } else {
-        logger.warn({ pid: worker.process.pid, code, signal }, 'a worker died: starting another');
+        // Replacing a worker is the primary doing its job, not a failure of the shutdown to come.
+        logger.warn({ pid: worker.process.pid, code, signal }, 'a worker exited: starting another');
         fork();
       }
     });
@@ -206,14 +214,6 @@ function runPrimary(config: Config, logger: Logger): void {
 
   for (let i = 0; i < config.webConcurrency; i++) fork();
   logger.info({ workers: config.webConcurrency }, 'cluster primary started');
-  onShutdownSignals(config, logger, async () => {
-    stopping = true;
-    for (const worker of workers) worker.process.kill('SIGTERM');
-  });
-  // A second signal reaches the primary's handler, which exits; pass it on so workers exit too.
-  process.on('exit', () => {
-    for (const worker of workers) worker.process.kill('SIGKILL');
-  });
 }
 
 async function main(): Promise<void> {

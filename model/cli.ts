@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BackendUnavailableError, isBackendName, selectBackend, type BackendName } from '../app/backend.ts';
+import { BackendUnavailableError, fallbackNotice, isBackendName, selectBackend, type BackendName } from '../app/backend.ts';
 import { ModelFilesError } from '../app/model-files.ts';
 import { createLogger, type Logger } from '../app/logger.ts';
 import { DataFileError } from './ecg.ts';
@@ -38,13 +38,16 @@ export function numberOption(name: string, value: string | undefined, check: (n:
   return number;
 }
 
-/** The backend named by BACKEND, or the fastest available one. */
-export async function backendFromEnvironment(): Promise<BackendName> {
+/** The backend named by BACKEND, or the fastest available one (saying so when it is not native). */
+export async function backendFromEnvironment(logger: Logger): Promise<BackendName> {
   const requested = process.env.BACKEND || undefined;
   if (requested !== undefined && !isBackendName(requested)) {
     throw new UsageError(`BACKEND must be tensorflow, wasm or cpu, got ${JSON.stringify(requested)}`);
   }
-  return selectBackend(requested);
+  const choice = await selectBackend(requested);
+  const notice = fallbackNotice(choice);
+  if (notice) logger.warn({ backend: choice.backend, skipped: choice.skipped }, notice);
+  return choice.backend;
 }
 
 /**

@@ -22,7 +22,7 @@ await runCli('evaluate', USAGE, async (argv, logger) => {
     model: { type: 'string', default: DEFAULT_MODEL_DIR },
     write: { type: 'boolean', default: false },
   });
-  const backend = await backendFromEnvironment();
+  const backend = await backendFromEnvironment(logger);
   const detector = await Detector.load(options.model);
   const evaluation = evaluateTestSplit(detector, await readEcgCsv(options.data), options.data);
   detector.dispose();

@@ -164,7 +164,7 @@ await runCli('train', USAGE, async (argv, logger) => {
   const dataFile = options.data;
   const outDir = options.out;
 
-  const backend = await backendFromEnvironment();
+  const backend = await backendFromEnvironment(logger);
   const data = await readEcgCsv(dataFile);
   const split = stratifiedSplit(data.labels, hyper.seed, testFraction);
   logger.info({ backend, data: dataFile, rows: data.beats.length, trainRows: split.train.length, testRows: split.test.length }, 'split');

@@ -1,0 +1,17 @@
+import { selectBackend, type BackendChoice } from './backend.ts';
+import { Batcher } from './batcher.ts';
+import type { Config } from './config.ts';
+import { Detector } from './detector.ts';
+import type { Metrics } from './metrics.ts';
+import type { LoadedModel } from './serving.ts';
+
+/**
+ * Loads the configured model onto the fastest backend, with its batcher. The server imports this
+ * file only when it loads the model: it is what brings in TensorFlow.js, which the cluster primary
+ * (the same entry point) must not load.
+ */
+export async function loadModel(config: Config, metrics: Metrics): Promise<{ model: LoadedModel; backend: BackendChoice }> {
+  const backend = await selectBackend(config.backend);
+  const detector = await Detector.load(config.modelPath, { threshold: config.threshold });
+  return { model: { detector, batcher: new Batcher(detector, { maxBatchSize: config.maxBatchSize, metrics }) }, backend };
+}
