@@ -12,6 +12,8 @@ export function describeIf(available: boolean, missing: string, name: string, bo
     return;
   }
   if (process.env.CI) throw new Error(`${missing} (CI runs every test)`);
+  // The reporter lists skipped tests only by count: say which, and why, in the output.
+  console.warn(`skipped "${name}": ${missing}`);
   describe.skip(`${name} [skipped: ${missing}]`, body);
 }
 

@@ -27,7 +27,7 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
   const manifests = synthProfile(profile);
 
   it('validates against the Kubernetes and CRD schemas, with no unknown fields', () => {
-    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(manifestProblems(manifests)).toEqual([]);
   });
 
   it('sets requests on every container and a memory limit', () => {
@@ -139,7 +139,7 @@ describe('what the profiles change', () => {
 describe('AnomalyDetector options', () => {
   it('a model from Cloud Storage: an init container copies it into an emptyDir, as a Workload Identity service account', () => {
     const manifests = synthWith({ modelUri: 'gs://models/ecg/v3', gcpServiceAccount: 'reader@project.iam.gserviceaccount.com' });
-    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(manifestProblems(manifests)).toEqual([]);
     const account = find(manifests, 'ServiceAccount');
     expect(account.metadata.annotations).toEqual({ 'iam.gke.io/gcp-service-account': 'reader@project.iam.gserviceaccount.com' });
     const spec = podSpec(manifests);
@@ -153,7 +153,7 @@ describe('AnomalyDetector options', () => {
 
   it('prometheus-operator monitoring: a ServiceMonitor labelled for kube-prometheus-stack on the named port', () => {
     const manifests = synthWith({ monitoring: 'prometheus-operator' });
-    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(manifestProblems(manifests)).toEqual([]);
     const monitor = find(manifests, 'ServiceMonitor');
     expect(monitor.metadata.labels.release).toBe('kube-prometheus-stack');
     expect(monitor.spec.selector.matchLabels).toEqual(find(manifests, 'Service').spec.selector);
@@ -163,7 +163,7 @@ describe('AnomalyDetector options', () => {
 
   it('a VPA that sets memory on running pods, and a threshold override', () => {
     const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, threshold: 0.05 });
-    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(manifestProblems(manifests)).toEqual([]);
     expect(find(manifests, 'VerticalPodAutoscaler').spec.updatePolicy.updateMode).toBe('InPlaceOrRecreate');
     expect(find(manifests, 'ConfigMap').data.THRESHOLD).toBe('0.05');
   });

@@ -99,7 +99,7 @@ describe('AnomalyDetector grafanaDashboard', () => {
 
   it('ships the dashboard in a ConfigMap labelled for the kube-prometheus-stack sidecar', () => {
     const configMap = synth(true).find((m) => m.metadata.name === 'ecg-dashboard') as Manifest & { data: Record<string, string> };
-    expect(manifestProblems(configMap)).toEqual([]);
+    expect(manifestProblems([configMap])).toEqual([]);
     expect(configMap.metadata.labels).toEqual({ grafana_dashboard: '1' });
     expect(JSON.parse(configMap.data['ecg.json']!)).toEqual(grafanaDashboard('ecg'));
   });

@@ -26,7 +26,7 @@ describe('LoadTest', () => {
       'Service load-test-master',
       'Deployment load-test-worker',
     ]);
-    expect(manifests.flatMap(manifestProblems)).toEqual([]);
+    expect(manifestProblems(manifests)).toEqual([]);
   });
 
   it('ships the project’s locustfile and the model’s example beats in a ConfigMap', () => {

@@ -18,12 +18,12 @@ describe('PodMonitoring', () => {
       kind: 'PodMonitoring',
       spec: { selector: { matchLabels: { app: 'web' } }, endpoints: [{ port: 'http', path: '/metrics', interval: '15s' }] },
     });
-    expect(manifestProblems(manifest!)).toEqual([]);
+    expect(manifestProblems([manifest!])).toEqual([]);
   });
 
   it('rejects an interval that is not a duration (schema) and no endpoints (constructor)', () => {
     const [manifest] = synth((chart) => new PodMonitoring(chart, 'M', { metadata: { name: 'web' }, matchLabels: { app: 'web' }, endpoints: [{ port: 8080, interval: 'often' }] }));
-    expect(manifestProblems(manifest!).join()).toMatch(/interval/);
+    expect(manifestProblems([manifest!]).join()).toMatch(/interval/);
     expect(() => synth((chart) => new PodMonitoring(chart, 'M', { matchLabels: {}, endpoints: [] }))).toThrow('endpoints must name at least one port to scrape');
   });
 });
@@ -39,6 +39,6 @@ describe('ServiceMonitor', () => {
       metadata: { labels: { release: 'prom' } },
       spec: { selector: { matchLabels: { app: 'web' } }, endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }] },
     });
-    expect(manifestProblems(manifest!)).toEqual([]);
+    expect(manifestProblems([manifest!])).toEqual([]);
   });
 });

@@ -16,14 +16,14 @@ describe('VerticalPodAutoscaler', () => {
     const { vpa, manifest } = synth();
     expect(manifest).toMatchObject({ apiVersion: 'autoscaling.k8s.io/v1', kind: 'VerticalPodAutoscaler', spec: { targetRef: target, updatePolicy: { updateMode: 'Off' } } });
     expect(manifest.spec).not.toHaveProperty('resourcePolicy');
-    expect(manifestProblems(manifest)).toEqual([]);
+    expect(manifestProblems([manifest])).toEqual([]);
     expect(vpa.acts('cpu')).toBe(false);
   });
 
   it.each(['Off', 'Initial', 'Recreate', 'InPlaceOrRecreate'] as const)('takes updateMode %s, valid against the CRD', (updateMode) => {
     const { manifest } = synth({ updateMode });
     expect((manifest.spec.updatePolicy as { updateMode: string }).updateMode).toBe(updateMode);
-    expect(manifestProblems(manifest)).toEqual([]);
+    expect(manifestProblems([manifest])).toEqual([]);
   });
 
   it('writes container policies with bounds and controlled resources, and knows what it acts on', () => {
@@ -34,7 +34,7 @@ describe('VerticalPodAutoscaler', () => {
         { containerName: 'sidecar', mode: 'Off' },
       ],
     });
-    expect(manifestProblems(manifest)).toEqual([]);
+    expect(manifestProblems([manifest])).toEqual([]);
     expect(manifest.spec.resourcePolicy).toEqual({
       containerPolicies: [
         { containerName: 'server', controlledResources: ['memory'], controlledValues: 'RequestsOnly', minAllowed: { memory: '128Mi' }, maxAllowed: { memory: '2Gi' } },

@@ -54,7 +54,7 @@ function prerequisites(id: string): Set<string> {
 
 describe('cloudbuild.yaml', () => {
   it('validates against the Cloud Build schema', async () => {
-    const schema = JSON.parse(await readFile('../shared/schemas/cloudbuild.schema.json', 'utf8'));
+    const schema = JSON.parse(await readFile('schemas/cloudbuild.schema.json', 'utf8'));
     const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
     expect(validate(build) ? [] : validate.errors).toEqual([]);
   });
