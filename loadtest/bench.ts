@@ -8,8 +8,10 @@ import { spawnServer, type ServerProcess } from '../app/server-process.ts';
 /**
  * `npm run bench`: the scoring server against a bare Hono endpoint that parses the same body and
  * answers a constant, each driven by autocannon on 127.0.0.1 in the same run; the ratio of their
- * throughputs is the figure that matters. `--soak` sends a million requests to the server and
- * compares its resident memory after the first 100,000 with that at the end.
+ * throughputs is the figure that matters. Then the memory one oversized request costs each (a body
+ * of 1.3 million empty instances, which the server must reject before building them). `--soak`
+ * sends a million requests to the server and compares its resident memory after the first
+ * 100,000 with that at the end.
  */
 const USAGE = `Usage: npm run bench -- [--duration S] [--connections N] [--soak] [--requests N]
   --duration S      seconds to drive each endpoint (default 10)
@@ -77,6 +79,19 @@ async function drive(name: string, url: string, body: string, load: { connection
   return { name, requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
 }
 
+/** The resident memory of a process, from Linux's /proc. */
+async function processResidentBytes(pid: number): Promise<number> {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
+/** How much one request with `body` adds to a process's resident memory, and its status. */
+async function residentGrowth(target: ServerProcess, body: string): Promise<{ bytes: number; status: number }> {
+  const before = await processResidentBytes(target.child.pid!);
+  const response = await fetch(`${target.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  await response.arrayBuffer();
+  return { bytes: (await processResidentBytes(target.child.pid!)) - before, status: response.status };
+}
+
 async function residentBytes(server: ServerProcess): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   return Number(/^anomaly_serve_process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
@@ -85,7 +100,11 @@ async function residentBytes(server: ServerProcess): Promise<number> {
 const { duration, connections, requests, soak } = options();
 const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
 const body = JSON.stringify({ instances: [metadata.examples[0]!.beat] });
-const server = await spawnServer();
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+/** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
+const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
+// A body limit the oversized request fits in, so that what rejects it is its count of instances.
+const server = await spawnServer({ MAX_BODY_BYTES: String(8 * 1024 * 1024) });
 try {
   if (soak) {
     logger.info({ requests, connections }, 'soak: sending requests to the scoring server');
@@ -95,7 +114,6 @@ try {
     const rest = await drive('server', server.url, body, { connections, amount: requests - first });
     const rssAtEnd = await residentBytes(server);
     const growth = rssAtEnd / rssAfterFirst - 1;
-    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     process.stdout.write(
       `| requests | RSS after ${first.toLocaleString('en')} | RSS at the end | growth | errors |\n|---|---|---|---|---|\n` +
         `| ${requests.toLocaleString('en')} | ${mib(rssAfterFirst)} MiB | ${mib(rssAtEnd)} MiB | ${(growth * 100).toFixed(1)}% (target < 10%) | ${rest.errors} |\n`,
@@ -103,6 +121,20 @@ try {
   } else {
     const bare = await spawnServer({}, { command: [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'], waitForReady: false });
     try {
+      // First, while both processes are fresh: a heap grown by the load would hide the growth.
+      logger.info('measuring the memory of one oversized request');
+      const parsed = await residentGrowth(bare, oversized);
+      const rejected = await residentGrowth(server, oversized);
+      const memory = [
+        '',
+        `One request of 1.3 million empty instances (${mib(oversized.length)} MiB of JSON), to each freshly started process:`,
+        '',
+        '| endpoint | status | resident memory added | vs bare |',
+        '|---|---|---|---|',
+        `| bare Hono endpoint (parses it) | ${parsed.status} | ${mib(parsed.bytes)} MiB | 1.00 (baseline) |`,
+        `| anomaly-serve POST /predict (rejects it unparsed) | ${rejected.status} | ${mib(rejected.bytes)} MiB | ${(rejected.bytes / parsed.bytes).toFixed(2)} |`,
+        '',
+      ];
       logger.info({ duration, connections }, 'warming up both endpoints');
       await drive('bare', bare.url, body, { connections, duration: 2 });
       await drive('server', server.url, body, { connections, duration: 2 });
@@ -118,7 +150,7 @@ try {
           '|---|---|---|---|---|---|',
           row({ ...baseline, name: 'bare Hono endpoint (parse JSON, constant answer)' }, '1.00 (baseline)'),
           row({ ...scoring, name: 'anomaly-serve POST /predict' }, `${(scoring.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)} (target ≥ 0.70)`),
-          '',
+          ...memory,
         ].join('\n'),
       );
     } finally {
