@@ -26,6 +26,28 @@ function post(url: string, body: string, agent?: http.Agent): Promise<{ status?:
   });
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `count` clients posting beats, each on a keep-alive connection of its own, until `msAfterSignal`
+ * after `signalled()` is called: how each request ended, and whether it was sent after the signal.
+ */
+function clientsUntilAfterSignal(url: string, count: number, msAfterSignal: number) {
+  const outcomes: { status?: number; error?: string; afterSignal: boolean }[] = [];
+  let signalledAt = Infinity;
+  const done = Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      while (Date.now() < signalledAt + msAfterSignal) {
+        const result = await post(url, predictBody([i % 2 ? normal : anomalous]), agent);
+        outcomes.push({ ...result, afterSignal: Date.now() > signalledAt });
+      }
+      agent.destroy();
+    }),
+  );
+  return { outcomes, done, signalled: () => (signalledAt = Date.now()) };
+}
+
 const metricValue = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
 
 describe('a real listening server (in process)', () => {
@@ -70,26 +92,16 @@ describe('a real listening server (in process)', () => {
 describe('the server process', () => {
   it('drains on SIGTERM: unready at once, serves through the delay, finishes in-flight requests, exits 0', async () => {
     const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '2' });
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const logged = (message: string) => server.logs.some((l) => l.msg === message);
-    const outcomes: { status?: number; error?: string; afterSignal: boolean }[] = [];
-    let signalledAt = Infinity;
-    // Four clients keep sending, on keep-alive connections, until 1.2 s into the 2 s delay: the
-    // time a load balancer has to stop routing to a pod that turned unready.
-    const clients = Array.from({ length: 4 }, async (_, i) => {
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      while (Date.now() < signalledAt + 1200) {
-        const result = await post(server.url, predictBody([i % 2 ? normal : anomalous]), agent);
-        outcomes.push({ ...result, afterSignal: Date.now() > signalledAt });
-      }
-      agent.destroy();
-    });
+    // Four clients keep sending until 1.2 s into the 2 s delay: the time a load balancer has to
+    // stop routing to a pod that turned unready.
+    const clients = clientsUntilAfterSignal(server.url, 4, 1200);
     await sleep(300);
     server.child.kill('SIGTERM');
-    signalledAt = Date.now();
+    clients.signalled();
     await expect.poll(() => logged('draining: not ready, still serving')).toBe(true);
     expect((await fetch(`${server.url}/v2/health/ready`)).status).toBe(503);
-    await Promise.all(clients);
+    await clients.done;
 
     // A request in flight when the server stops accepting: half its body before, half after.
     expect(logged('draining: no longer accepting connections, finishing in-flight requests')).toBe(false);
@@ -105,8 +117,8 @@ describe('the server process', () => {
 
     expect(await server.exited).toBe(0);
     expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close[\s\S]*"is_anomaly":true/i);
-    expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
-    expect(outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(10);
+    expect(clients.outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(clients.outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(10);
     expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
   });
 
@@ -130,7 +142,7 @@ describe('the server process', () => {
   it('exits 1 at once on a second signal, a second or more after the first', async () => {
     const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '60' });
     server.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(1);
     expect(server.logs.map((l) => l.msg)).toContain('second signal: exiting now');
@@ -184,7 +196,6 @@ describe('the server process', () => {
 });
 
 describe('WEB_CONCURRENCY=2', () => {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   /** The process ids of the workers that have loaded the model, in order. */
   const readyWorkers = (server: ServerProcess) => [...new Set(server.logs.filter((l) => l.msg === 'model loaded (ready)').map((l) => l.pid as number))];
   const messagesOf = (server: ServerProcess, pid: number) => server.logs.filter((l) => l.pid === pid).map((l) => l.msg);
@@ -229,24 +240,15 @@ describe('WEB_CONCURRENCY=2', () => {
 
   it('drains once when a signal reaches the whole process group (Ctrl-C): no request lost, exit 0', async () => {
     const server = await cluster({ SHUTDOWN_DELAY_SECONDS: '1' }, { detached: true });
-    const outcomes: { status?: number; error?: string; afterSignal: boolean }[] = [];
-    let signalledAt = Infinity;
-    const clients = Array.from({ length: 8 }, async (_, i) => {
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      while (Date.now() < signalledAt + 600) {
-        const result = await post(server.url, predictBody([i % 2 ? normal : anomalous]), agent);
-        outcomes.push({ ...result, afterSignal: Date.now() > signalledAt });
-      }
-      agent.destroy();
-    });
+    const clients = clientsUntilAfterSignal(server.url, 8, 600);
     await sleep(300);
     process.kill(-server.child.pid!, 'SIGINT'); // the group: the primary and each worker, as a terminal does
-    signalledAt = Date.now();
-    await Promise.all(clients);
+    clients.signalled();
+    await clients.done;
 
     expect(await server.exited).toBe(0);
-    expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
-    expect(outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(10);
+    expect(clients.outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(clients.outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(10);
     for (const pid of readyWorkers(server)) {
       expect(messagesOf(server, pid).filter((msg) => msg === 'shutting down')).toHaveLength(1);
       expect(messagesOf(server, pid)).toContain('stopped');

@@ -64,18 +64,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const loaded = (async () => {
     // Imported only now: it brings in TensorFlow.js, which the cluster primary must not load.
     const { loadModel } = await import('./model-loader.ts');
-    const { model, backend } = await loadModel(config, metrics);
+    const { model, backend: choice } = await loadModel(config, metrics);
     const { detector } = model;
-    const notice = fallbackNotice(backend);
-    if (notice) logger.warn({ backend: backend.backend, skipped: backend.skipped }, notice);
-    metrics.modelInfo.set({ model: config.modelName, version: detector.version, backend: backend.backend }, 1);
+    const { backend } = choice;
+    const notice = fallbackNotice(choice);
+    if (notice) logger.warn({ backend, skipped: choice.skipped }, notice);
+    metrics.modelInfo.set({ model: config.modelName, version: detector.version, backend }, 1);
     metrics.threshold.set(detector.threshold);
     state.model = model;
     logger.info(
       {
         model: config.modelName,
         version: detector.version,
-        backend: backend.backend,
+        backend,
         threshold: detector.threshold,
         thresholdRule: config.threshold === undefined ? detector.metadata.threshold.rule : ENV.threshold,
         maxBatchSize: config.maxBatchSize,
