@@ -4,7 +4,7 @@ import { selectBackend } from './backend.ts';
 import { Batcher } from './batcher.ts';
 import { Detector } from './detector.ts';
 import { createLogger } from './logger.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, localMetrics } from './metrics.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import type { LoadedModel } from './serving.ts';
 
@@ -33,7 +33,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
     metrics,
     logger: createLogger('test', { level: 'silent' }),
     server: { name: 'anomaly-serve', version: 'test' },
-    metricsText: () => metrics.registry.metrics(),
+    metricsView: localMetrics(metrics.registry),
   });
   const request = (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
     app.request(path, {
@@ -132,7 +132,7 @@ describe('Open Inference Protocol (KServe V2)', () => {
   it('answers health, server metadata, model metadata and model readiness', async () => {
     expect(await (await request('/v2/health/live')).json()).toEqual({ live: true });
     expect(await (await request('/v2/health/ready')).json()).toEqual({ ready: true });
-    expect(await (await request('/v2')).json()).toEqual({ name: 'anomaly-serve', version: 'test', extensions: [] });
+    expect(await (await request('/v2')).json()).toEqual({ name: 'anomaly-serve', version: 'test', extensions: ['binary_tensor_data', 'statistics', 'model_configuration'] });
     expect(await (await request(`/v2/models/${MODEL}/ready`)).json()).toEqual({ name: MODEL, ready: true });
     expect(await (await request(`/v2/models/${MODEL}`)).json()).toMatchObject({
       name: MODEL,
@@ -278,8 +278,12 @@ describe('bad requests get a status and a JSON error that says what and where', 
     await expectError(response, 413, /larger than 10000 bytes \(MAX_BODY_BYTES\)/);
   });
 
-  it('a body that is not JSON: 415', async () => {
-    await expectError(await predict('instances=1', { 'Content-Type': 'application/x-www-form-urlencoded' }), 415, /Content-Type "application\/x-www-form-urlencoded" is not JSON/);
+  it('a body that is not JSON, whatever its Content-Type: 400 saying where it broke', async () => {
+    await expectError(await predict('instances=1', { 'Content-Type': 'application/x-www-form-urlencoded' }), 400, /^malformed JSON in the request body: Unexpected token 'i', "instances=1" is not valid JSON$/);
+  });
+
+  it('an unknown Content-Encoding: 415 naming it', async () => {
+    await expectError(await predict('{}', { 'Content-Encoding': 'br' }), 415, 'Content-Encoding "br" is not supported; send gzip, deflate or an unencoded body');
   });
 
   it('an unknown model: 404 naming the served one', async () => {

@@ -1,12 +1,14 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { compress } from 'hono/compress';
 import { routePath } from 'hono/route';
-import { InvalidInstanceError, InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.ts';
+import { InvalidInstanceError, InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError, UnsupportedMediaTypeError, UnsupportedOperationError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics, MetricsView } from './metrics.ts';
 import { PATHS } from './contract.ts';
-import { tfServingRoutes } from './protocols/tfserving.ts';
-import { v2Routes } from './protocols/v2.ts';
+import { TF_SERVING_PREDICT_ROUTES, tfServingRoutes } from './protocols/tfserving.ts';
+import { modelInPath, V2_INFER_ROUTES, v2Routes } from './protocols/v2.ts';
+import { v2ExtensionRoutes } from './protocols/v2-extensions.ts';
 import { uiRoutes } from './ui/routes.ts';
 import type { ServingState } from './serving.ts';
 
@@ -16,22 +18,30 @@ export interface AppDeps {
   readonly maxBodyBytes: number;
   /** Most instances in one request (MAX_BATCH_SIZE): requests are checked against it before parsing. */
   readonly maxBatchSize: number;
+  /** TensorFlow Serving version labels (MODEL_VERSION_LABELS). @default stable and latest: the served version */
+  readonly versionLabels?: Readonly<Record<string, string>>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly server: { readonly name: string; readonly version: string };
-  /** The Prometheus text of every process serving this port (all workers, in cluster mode). */
-  readonly metricsText: () => Promise<string>;
+  /** The metrics of every process serving this port (all workers, in cluster mode). */
+  readonly metricsView: MetricsView;
 }
 
 /** Each domain error's HTTP status; anything else is a 500. */
-const STATUS_OF = new Map<new (...args: never[]) => Error, 400 | 404 | 413 | 415 | 503>([
+const STATUS_OF = new Map<new (...args: never[]) => Error, 400 | 403 | 404 | 413 | 415 | 503>([
   [InvalidRequestError, 400],
   [InvalidInstanceError, 400],
+  [UnsupportedOperationError, 403],
   [NotFoundError, 404],
   [PayloadTooLargeError, 413],
   [UnsupportedMediaTypeError, 415],
   [NotReadyError, 503],
 ]);
+
+/** Answers smaller than this are sent as they are: compressing them saves too little. */
+const COMPRESSION_THRESHOLD_BYTES = 1024;
+/** JSON, text (/metrics, the page) and binary tensor data. */
+const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/i;
 
 /** The HTTP application: routes and middleware, no listening socket (server.ts owns that). */
 export function createApp(deps: AppDeps): Hono {
@@ -52,6 +62,10 @@ export function createApp(deps: AppDeps): Hono {
     // Checked first: the line's object would be built on every request, at any level.
     if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
   });
+  // Accept-Encoding gzip or deflate, above a small size; only looked at when a client asks, so
+  // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
+  const compression = compress({ threshold: COMPRESSION_THRESHOLD_BYTES, contentTypeFilter: COMPRESSIBLE });
+  app.use((c, next) => (c.req.header('accept-encoding') === undefined ? next() : compression(c, next)));
   const tooLarge = () => {
     throw new PayloadTooLargeError(`the request body is larger than ${deps.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
   };
@@ -67,9 +81,18 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.route('/', tfServingRoutes(deps));
+  // Before the V2 routes: /v2/models/stats would otherwise be read as a model named "stats".
+  app.route(
+    '/',
+    v2ExtensionRoutes({
+      ...deps,
+      inferenceRoutes: [...V2_INFER_ROUTES, ...TF_SERVING_PREDICT_ROUTES],
+      modelInPath: (c) => modelInPath(c, state, deps.modelName),
+    }),
+  );
   app.route('/', v2Routes(deps));
   app.route('/', uiRoutes(deps));
-  app.get(PATHS.metrics, async (c) => c.text(await deps.metricsText(), 200, { 'Content-Type': metrics.registry.contentType }));
+  app.get(PATHS.metrics, async (c) => c.text(await deps.metricsView.text(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

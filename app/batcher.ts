@@ -80,6 +80,7 @@ export class Batcher {
     metrics.forwardPass.observe(secondsSince(start));
     metrics.batchSize.observe(rows);
     metrics.instancesScored.inc(rows);
+    metrics.lastInference.set(Date.now() / 1000);
     for (const score of scores) {
       metrics.reconstructionError.observe(score.reconstructionError);
       if (score.isAnomaly) metrics.anomalies.inc();

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { summedMetrics, type MetricsSnapshot, type MetricsView } from './metrics.ts';
 
 /**
  * The metrics of a node:cluster server, summed over its workers, both sides of the exchange. A
@@ -8,14 +9,14 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
  * counters never go down when a worker is replaced (Prometheus would read that as a reset).
  */
 
-type Snapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+type Snapshot = MetricsSnapshot;
 type Metric = Snapshot[number];
 
 type WorkerMessage =
-  | { type: 'anomaly-serve:metrics-text-request'; id: number }
+  | { type: 'anomaly-serve:metrics-sum-request'; id: number }
   | { type: 'anomaly-serve:metrics-snapshot'; id: number; snapshot: Snapshot };
 type PrimaryMessage =
-  | { type: 'anomaly-serve:metrics-text'; id: number; text: string }
+  | { type: 'anomaly-serve:metrics-sum'; id: number; snapshot: Snapshot }
   | { type: 'anomaly-serve:metrics-snapshot-request'; id: number };
 
 /** How long the primary waits for a worker's metrics before it uses the worker's last ones. */
@@ -61,8 +62,8 @@ export class ClusterMetrics {
   track(worker: Worker): void {
     this.workers.add(worker);
     worker.on('message', (message: WorkerMessage) => {
-      if (message?.type === 'anomaly-serve:metrics-text-request') {
-        void this.text().then((text) => worker.isConnected() && worker.send({ type: 'anomaly-serve:metrics-text', id: message.id, text } satisfies PrimaryMessage));
+      if (message?.type === 'anomaly-serve:metrics-sum-request') {
+        void this.sum().then((snapshot) => worker.isConnected() && worker.send({ type: 'anomaly-serve:metrics-sum', id: message.id, snapshot } satisfies PrimaryMessage));
       } else if (message?.type === 'anomaly-serve:metrics-snapshot') {
         // An answer to an older request that arrives late must not replace a newer one.
         if (message.id >= (this.latest.get(worker)?.id ?? -1)) this.latest.set(worker, { id: message.id, snapshot: message.snapshot });
@@ -79,10 +80,10 @@ export class ClusterMetrics {
     });
   }
 
-  /** The Prometheus text of all workers, live and retired. */
-  async text(): Promise<string> {
+  /** The metrics of all workers, live and retired, summed. */
+  async sum(): Promise<Snapshot> {
     await this.refresh();
-    return AggregatorRegistry.aggregate([...[...this.latest.values()].map((latest) => latest.snapshot), this.retired]).metrics();
+    return AggregatorRegistry.aggregate([...[...this.latest.values()].map((latest) => latest.snapshot), this.retired]).getMetricsAsJSON();
   }
 
   /** Asks every connected worker for its metrics; resolves once all answered, exited or timed out. */
@@ -118,23 +119,25 @@ export class ClusterMetrics {
 
 /**
  * In a worker: answers the primary's requests for this worker's metrics from `registry`, and
- * returns what GET /metrics calls for the sum over all workers.
+ * returns the view of the sum over all workers that the primary makes.
  */
-export function workerMetrics(registry: Registry): () => Promise<string> {
-  const pending = new Map<number, (text: string) => void>();
+export function workerMetrics(registry: Registry): MetricsView {
+  const pending = new Map<number, (snapshot: Snapshot) => void>();
   let nextId = 0;
   process.on('message', (message: PrimaryMessage) => {
     if (message?.type === 'anomaly-serve:metrics-snapshot-request') {
       void registry.getMetricsAsJSON().then((snapshot) => process.send?.({ type: 'anomaly-serve:metrics-snapshot', id: message.id, snapshot } satisfies WorkerMessage));
-    } else if (message?.type === 'anomaly-serve:metrics-text') {
-      pending.get(message.id)?.(message.text);
+    } else if (message?.type === 'anomaly-serve:metrics-sum') {
+      pending.get(message.id)?.(message.snapshot);
       pending.delete(message.id);
     }
   });
-  return () =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      pending.set(id, resolve);
-      process.send!({ type: 'anomaly-serve:metrics-text-request', id } satisfies WorkerMessage);
-    });
+  return summedMetrics(
+    () =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        process.send!({ type: 'anomaly-serve:metrics-sum-request', id } satisfies WorkerMessage);
+      }),
+  );
 }

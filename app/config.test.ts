@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       shutdownTimeoutSeconds: 25,
       logLevel: 'info',
       backend: undefined,
+      versionLabels: undefined,
     });
   });
 
@@ -33,8 +34,17 @@ describe('loadConfig', () => {
       SHUTDOWN_TIMEOUT_SECONDS: '10',
       LOG_LEVEL: 'debug',
       BACKEND: 'cpu',
+      MODEL_VERSION_LABELS: 'stable=81283393578164,canary=17',
     });
-    expect(config).toMatchObject({ host: '127.0.0.1', port: 9000, threshold: 0.05, maxBatchSize: 32, webConcurrency: 4, backend: 'cpu' });
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 9000,
+      threshold: 0.05,
+      maxBatchSize: 32,
+      webConcurrency: 4,
+      backend: 'cpu',
+      versionLabels: { stable: '81283393578164', canary: '17' },
+    });
     expect(loadConfig({ PORT: ' 9000 ', THRESHOLD: '2.5e-2' })).toMatchObject({ port: 9000, threshold: 0.025 });
   });
 
@@ -56,6 +66,8 @@ describe('loadConfig', () => {
     ['BACKEND', 'gpu', /^BACKEND="gpu" is invalid: .*"tensorflow"\|"wasm"\|"cpu"/],
     ['MODEL_NAME', 'my model', /^MODEL_NAME="my model" is invalid: letters, digits/],
     ['SHUTDOWN_DELAY_SECONDS', '-1', /^SHUTDOWN_DELAY_SECONDS="-1" is invalid/],
+    ['MODEL_VERSION_LABELS', 'stable', /^MODEL_VERSION_LABELS="stable" is invalid: expected label=version pairs/],
+    ['MODEL_VERSION_LABELS', 'stable=v1', /^MODEL_VERSION_LABELS="stable=v1" is invalid: expected label=version pairs/],
   ])('rejects %s=%s, naming the variable and the value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

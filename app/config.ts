@@ -39,6 +39,11 @@ const variables = {
   shutdownTimeoutSeconds: seconds.default(25),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   backend: z.enum(BACKEND_NAMES).optional(),
+  versionLabels: z
+    .string()
+    .regex(/^[\w.-]+=\d+(?:,[\w.-]+=\d+)*$/, 'expected label=version pairs separated by commas, e.g. stable=81283393578164,canary=81283393578164')
+    .transform((pairs) => Object.fromEntries(pairs.split(',').map((pair) => pair.split('=') as [string, string])))
+    .optional(),
 };
 
 type Variables = typeof variables;

@@ -27,6 +27,7 @@ export const ENV = {
   shutdownTimeoutSeconds: 'SHUTDOWN_TIMEOUT_SECONDS',
   logLevel: 'LOG_LEVEL',
   backend: 'BACKEND',
+  versionLabels: 'MODEL_VERSION_LABELS',
 } as const;
 
 /** The prefix of every metric the server exports. */

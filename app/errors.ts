@@ -11,13 +11,18 @@ export class NotFoundError extends Error {
   override name = 'NotFoundError';
 }
 
-/** A body that is not JSON. */
+/** A body in an encoding the server cannot decode (Content-Encoding). */
 export class UnsupportedMediaTypeError extends Error {
   override name = 'UnsupportedMediaTypeError';
 }
 
 export class PayloadTooLargeError extends Error {
   override name = 'PayloadTooLargeError';
+}
+
+/** An operation of a protocol that this server does not offer (e.g. loading another model). */
+export class UnsupportedOperationError extends Error {
+  override name = 'UnsupportedOperationError';
 }
 
 /** The model is not loaded yet, or failed to. */

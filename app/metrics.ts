@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { METRIC_PREFIX } from './contract.ts';
 
 const name = (suffix: string) => `${METRIC_PREFIX}${suffix}`;
@@ -64,6 +64,12 @@ export function createMetrics() {
       aggregator: 'first',
       registers,
     }),
+    lastInference: new Gauge({
+      name: name('last_inference_timestamp_seconds'),
+      help: 'When the last forward pass was made, in seconds since the epoch',
+      aggregator: 'max',
+      registers,
+    }),
     modelInfo: new Gauge({
       name: name('model_info'),
       help: 'The model being served (always 1)',
@@ -75,3 +81,24 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** prom-client's JSON form of a registry's metrics (`Registry.getMetricsAsJSON`). */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** The metrics of every process serving the port: this one, or all workers of a cluster. */
+export interface MetricsView {
+  /** In Prometheus' text format. */
+  text(): Promise<string>;
+  /** As prom-client's JSON, for the figures the APIs report (e.g. Triton's statistics). */
+  json(): Promise<MetricsSnapshot>;
+}
+
+/** The view of a single process's own registry. */
+export function localMetrics(registry: Registry): MetricsView {
+  return { text: () => registry.metrics(), json: () => registry.getMetricsAsJSON() };
+}
+
+/** The view of metrics that another process summed (a cluster primary): text from the JSON. */
+export function summedMetrics(json: () => Promise<MetricsSnapshot>): MetricsView {
+  return { text: async () => AggregatorRegistry.aggregate([await json()]).metrics(), json };
+}

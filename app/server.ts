@@ -10,7 +10,7 @@ import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ENV } from './contract.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, localMetrics } from './metrics.ts';
 import type { LoadedModel, ServingState } from './serving.ts';
 
 /**
@@ -50,8 +50,8 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const metrics = createMetrics();
   const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
-  const metricsText = cluster.isWorker ? workerMetrics(metrics.registry) : () => metrics.registry.metrics();
-  const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, metrics, logger, server: SERVER, metricsText });
+  const metricsView = cluster.isWorker ? workerMetrics(metrics.registry) : localMetrics(metrics.registry);
+  const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(listening as Server));

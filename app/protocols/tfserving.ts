@@ -2,20 +2,27 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../detector.ts';
 import { describeValue, InvalidRequestError, NotFoundError } from '../errors.ts';
 import { checkInstanceCount, INPUT_NAME, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
-import { readJsonObject } from './json-body.ts';
+import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
 
 /**
  * TensorFlow Serving's REST API (https://www.tensorflow.org/tfx/serving/api_rest): model status,
  * metadata and :predict in the row ("instances") and columnar ("inputs") formats, plus POST
  * /predict, a short alias of the row format.
  */
-export interface TfServingDeps {
+export interface TfServingDeps extends FramingLimits {
   readonly state: ServingState;
   readonly modelName: string;
-  readonly maxBatchSize: number;
+  /**
+   * Version labels (MODEL_VERSION_LABELS): label → version. @default `stable` and `latest`, both
+   * the served version
+   */
+  readonly versionLabels?: Readonly<Record<string, string>>;
 }
 
 const SIGNATURE = 'serving_default';
+
+/** The POST routes that run an inference, as the request metrics label them. */
+export const TF_SERVING_PREDICT_ROUTES = ['/v1/models/:target', '/v1/models/:name/versions/:target', '/v1/models/:name/labels/:target', '/predict'] as const;
 
 /** TensorFlow Serving versions are int64s; the content hash's first 48 bits make one. */
 export const tfServingVersion = (detector: Detector) => String(parseInt(detector.version.slice(0, 12), 16));
@@ -81,16 +88,28 @@ function predictionsBody(format: Format, scores: Score[]) {
   return { predictions: scores.map((s) => ({ reconstruction_error: s.reconstructionError, is_anomaly: s.isAnomaly })) };
 }
 
-export function tfServingRoutes({ state, modelName, maxBatchSize }: TfServingDeps): Hono {
+export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, versionLabels }: TfServingDeps): Hono {
   const app = new Hono();
   const model = (name: string, version?: string) =>
     requireModel(state, modelName, name, version === undefined ? undefined : { requested: version, of: tfServingVersion });
+  /** The served model, if `label` names its version. */
+  const labelled = (name: string, label: string) => {
+    const served = tfServingVersion(model(name).detector);
+    const labels = versionLabels ?? { stable: served, latest: served };
+    const version = labels[label];
+    if (version === undefined) {
+      throw new NotFoundError(`model "${modelName}" has no version label "${label}"; its labels are ${Object.keys(labels).map((l) => `"${l}"`).join(', ')}`);
+    }
+    if (version !== served) throw new NotFoundError(`label "${label}" names version ${version}, which is not served here; this server serves version ${served}`);
+    return model(name);
+  };
 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
-    const request = parsePredictRequest(await readJsonObject(c, maxBatchSize), maxBatchSize);
+    const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: false });
+    const request = parsePredictRequest(json, maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError('POST /predict takes the row format: {"instances": [[...140 values], ...]}');
     const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`);
-    return c.json(predictionsBody(request.format, scores));
+    return inferenceResponse(c, predictionsBody(request.format, scores));
   };
 
   /** The part before ":predict"; the other verbs of TensorFlow Serving do not apply. */
@@ -138,14 +157,19 @@ export function tfServingRoutes({ state, modelName, maxBatchSize }: TfServingDep
     };
   };
 
-  app.get('/v1/models/:name', (c) => c.json(status(model(c.req.param('name')).detector)));
-  app.get('/v1/models/:name/versions/:version', (c) => c.json(status(model(c.req.param('name'), c.req.param('version')).detector)));
-  app.get('/v1/models/:name/metadata', (c) => c.json(metadata(model(c.req.param('name')).detector)));
-  app.get('/v1/models/:name/versions/:version/metadata', (c) =>
-    c.json(metadata(model(c.req.param('name'), c.req.param('version')).detector)),
-  );
-  app.post('/v1/models/:target', (c) => predict(c, model(beforePredict(c.req.param('target')))));
-  app.post('/v1/models/:name/versions/:target', (c) => predict(c, model(c.req.param('name'), beforePredict(c.req.param('target')))));
-  app.post('/predict', (c) => predict(c, model(modelName), true));
+  // The model, by name alone, with a version, or with a version label.
+  const modelOf = (c: Context) => {
+    const { name, version, label } = c.req.param() as { name: string; version?: string; label?: string };
+    return label === undefined ? model(name, version) : labelled(name, label);
+  };
+  for (const base of ['/v1/models/:name', '/v1/models/:name/versions/:version', '/v1/models/:name/labels/:label']) {
+    app.get(base, (c) => c.json(status(modelOf(c).detector)));
+    app.get(`${base}/metadata`, (c) => c.json(metadata(modelOf(c).detector)));
+  }
+  const [unversioned, versioned, label, alias] = TF_SERVING_PREDICT_ROUTES;
+  app.post(unversioned, (c) => predict(c, model(beforePredict(c.req.param('target')))));
+  app.post(versioned, (c) => predict(c, model(c.req.param('name'), beforePredict(c.req.param('target')))));
+  app.post(label, (c) => predict(c, labelled(c.req.param('name'), beforePredict(c.req.param('target')))));
+  app.post(alias, (c) => predict(c, model(modelName), true));
   return app;
 }

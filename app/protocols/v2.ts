@@ -1,26 +1,36 @@
 import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../detector.ts';
 import { describeValue, InvalidRequestError, NotReadyError } from '../errors.ts';
-import { checkInstanceCount, INPUT_NAME, isReady, OUTPUT_NAMES, requireModel, scoreRows, type OutputName, type ServingState } from '../serving.ts';
-import { readJsonObject } from './json-body.ts';
+import { checkInstanceCount, INPUT_NAME, isReady, OUTPUT_NAMES, requireModel, scoreRows, type LoadedModel, type OutputName, type ServingState } from '../serving.ts';
+import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 
 /**
  * The Open Inference Protocol (KServe V2) over REST
  * (https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol): health,
- * server and model metadata, model readiness and inference.
+ * server and model metadata, model readiness and inference, with Triton's binary tensor data
+ * extension (framing.ts).
  */
-export interface V2Deps {
+export interface V2Deps extends FramingLimits {
   readonly state: ServingState;
   readonly modelName: string;
-  readonly maxBatchSize: number;
   readonly server: { readonly name: string; readonly version: string };
 }
 
+/** The extensions of the protocol that this server serves, as Triton names them. */
+const EXTENSIONS = ['binary_tensor_data', 'statistics', 'model_configuration'];
+
 const DEFAULT_OUTPUTS: readonly OutputName[] = ['reconstruction_error', 'is_anomaly'];
+const FP32_BYTES = 4;
+
+interface RequestedOutput {
+  readonly name: OutputName;
+  /** Whether to answer it as binary tensor data rather than JSON. */
+  readonly binary: boolean;
+}
 
 interface InferInput {
   readonly rows: unknown[][];
-  readonly outputs: readonly OutputName[];
+  readonly outputs: readonly RequestedOutput[];
   readonly id: string | undefined;
 }
 
@@ -28,15 +38,28 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parseOutputs(value: unknown): readonly OutputName[] {
-  if (value === undefined) return DEFAULT_OUTPUTS;
+/** A boolean parameter of the binary data extension, if given. */
+function flag(parameters: unknown, name: string, where: string): boolean | undefined {
+  if (parameters === undefined) return undefined;
+  if (!isRecord(parameters)) throw new InvalidRequestError(`${where}.parameters must be an object, got ${describeValue(parameters)}`);
+  const value = parameters[name];
+  if (value !== undefined && typeof value !== 'boolean') throw new InvalidRequestError(`${where}.parameters.${name} must be true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+/**
+ * The outputs asked for, each as JSON or binary: an output's `binary_data` parameter, else the
+ * request's `binary_data_output`, else JSON.
+ */
+function parseOutputs(value: unknown, binaryByDefault: boolean): readonly RequestedOutput[] {
+  if (value === undefined) return DEFAULT_OUTPUTS.map((name) => ({ name, binary: binaryByDefault }));
   if (!Array.isArray(value) || value.length === 0) throw new InvalidRequestError('"outputs" must be a non-empty list of {"name": ...}');
   return value.map((output, i) => {
     const name = isRecord(output) ? output.name : undefined;
     if (!OUTPUT_NAMES.includes(name as OutputName)) {
       throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output; the model has ${OUTPUT_NAMES.join(', ')}`);
     }
-    return name as OutputName;
+    return { name: name as OutputName, binary: flag((output as Record<string, unknown>).parameters, 'binary_data', `outputs[${i}]`) ?? binaryByDefault };
   });
 }
 
@@ -56,8 +79,27 @@ function rowsOf(data: unknown[], rows: number, width: number, shape: string): un
   return Array.from({ length: rows }, (_, r) => data.slice(r * width, (r + 1) * width));
 }
 
-/** Reads an inference request: one FP32 input of shape [N, inputLength], data flat or nested. */
-function parseInferRequest(body: Record<string, unknown>, inputLength: number, maxBatchSize: number): InferInput {
+/** The values of an input sent as binary tensor data (its `binary_data_size` parameter). */
+function binaryValues(input: Record<string, unknown>, binary: BinaryData | undefined, rows: number, width: number, shape: string): unknown[] {
+  const size = (input.parameters as Record<string, unknown>).binary_data_size;
+  if (!Number.isInteger(size) || (size as number) < 0) {
+    throw new InvalidRequestError(`inputs[0].parameters.binary_data_size must be a number of bytes, got ${describeValue(size)}`);
+  }
+  if (!binary) {
+    throw new InvalidRequestError('inputs[0].parameters.binary_data_size is set, but the request has no Inference-Header-Content-Length header to say where its JSON ends');
+  }
+  if (input.data !== undefined) throw new InvalidRequestError('inputs[0] has both "data" and parameters.binary_data_size; send one');
+  const needed = rows * width * FP32_BYTES;
+  if (size !== needed) {
+    throw new InvalidRequestError(`inputs[0].parameters.binary_data_size is ${size} bytes; shape ${shape} of FP32 is ${needed} bytes (${FP32_BYTES} a value)`);
+  }
+  const values = decodeFp32(binary.take(needed, 'inputs[0]'));
+  binary.finish();
+  return values;
+}
+
+/** Reads an inference request: one FP32 input of shape [N, inputLength], as JSON (flat or nested) or binary data. */
+function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | undefined, inputLength: number, maxBatchSize: number): InferInput {
   if (body.id !== undefined && typeof body.id !== 'string') throw new InvalidRequestError('"id" must be a string');
   const { inputs } = body;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
@@ -83,15 +125,18 @@ function parseInferRequest(body: Record<string, unknown>, inputLength: number, m
   }
   const rows = shape[0] as number;
   checkInstanceCount(rows, maxBatchSize);
+  const binaryOutput = flag(body.parameters, 'binary_data_output', 'request') ?? false;
+  const outputs = parseOutputs(body.outputs, binaryOutput);
+  if (isRecord(input.parameters) && input.parameters.binary_data_size !== undefined) {
+    const values = binaryValues(input, binary, rows, inputLength, describeValue(shape));
+    return { rows: Array.from({ length: rows }, (_, r) => values.slice(r * inputLength, (r + 1) * inputLength)), outputs, id: body.id };
+  }
+  binary?.finish();
   if (!Array.isArray(input.data)) throw new InvalidRequestError('inputs[0].data must be a list of numbers, flat or nested');
-  return {
-    rows: rowsOf(input.data, rows, inputLength, describeValue(shape)),
-    outputs: parseOutputs(body.outputs),
-    id: body.id,
-  };
+  return { rows: rowsOf(input.data, rows, inputLength, describeValue(shape)), outputs, id: body.id };
 }
 
-function outputTensor(name: OutputName, scores: Score[], inputLength: number) {
+function outputTensor(name: OutputName, scores: Score[], inputLength: number): { name: OutputName; datatype: BinaryDatatype; shape: number[]; data: (number | boolean)[] } {
   switch (name) {
     case 'reconstruction_error':
       return { name, datatype: 'FP32', shape: [scores.length], data: scores.map((s) => s.reconstructionError) };
@@ -102,12 +147,18 @@ function outputTensor(name: OutputName, scores: Score[], inputLength: number) {
   }
 }
 
-export function v2Routes({ state, modelName, maxBatchSize, server }: V2Deps): Hono {
+/** The served model, if the path's `:name` (and `:version`, when there is one) names it. */
+export function modelInPath(c: Context, state: ServingState, modelName: string): LoadedModel {
+  const version = c.req.param('version');
+  return requireModel(state, modelName, c.req.param('name')!, version === undefined ? undefined : { requested: version, of: (d) => d.version });
+}
+
+/** The POST routes that run an inference, as the request metrics label them. */
+export const V2_INFER_ROUTES = ['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'] as const;
+
+export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server }: V2Deps): Hono {
   const app = new Hono();
-  const model = (c: Context) => {
-    const version = c.req.param('version');
-    return requireModel(state, modelName, c.req.param('name')!, version === undefined ? undefined : { requested: version, of: (d) => d.version });
-  };
+  const model = (c: Context) => modelInPath(c, state, modelName);
 
   const metadata = (detector: Detector) => ({
     name: modelName,
@@ -131,17 +182,23 @@ export function v2Routes({ state, modelName, maxBatchSize, server }: V2Deps): Ho
   const infer = async (c: Context) => {
     const loaded = model(c);
     const { detector } = loaded;
-    const request = parseInferRequest(await readJsonObject(c, maxBatchSize), detector.inputLength, maxBatchSize);
-    const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, request.outputs.includes('reconstruction'));
-    return c.json({
-      model_name: modelName,
-      model_version: detector.version,
-      ...(request.id === undefined ? {} : { id: request.id }),
-      outputs: request.outputs.map((name) => outputTensor(name, scores, detector.inputLength)),
+    const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: true });
+    const request = parseInferRequest(json, binary, detector.inputLength, maxBatchSize);
+    const reconstruction = request.outputs.some((output) => output.name === 'reconstruction');
+    const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, reconstruction);
+    const data: Uint8Array[] = [];
+    const outputs = request.outputs.map(({ name, binary: asBinary }) => {
+      const tensor = outputTensor(name, scores, detector.inputLength);
+      if (!asBinary) return tensor;
+      const bytes = encodeTensor(tensor.datatype, tensor.data);
+      data.push(bytes);
+      return { name, datatype: tensor.datatype, shape: tensor.shape, parameters: { binary_data_size: bytes.length } };
     });
+    const header = { model_name: modelName, model_version: detector.version, ...(request.id === undefined ? {} : { id: request.id }), outputs };
+    return inferenceResponse(c, header, data);
   };
 
-  app.get('/v2', (c) => c.json({ name: server.name, version: server.version, extensions: [] }));
+  app.get('/v2', (c) => c.json({ name: server.name, version: server.version, extensions: EXTENSIONS }));
   app.get('/v2/health/live', (c) => c.json({ live: true }));
   app.get('/v2/health/ready', (c) => {
     if (!isReady(state)) throw new NotReadyError(state.draining ? 'not ready: the server is shutting down' : 'not ready: the model is loading');
@@ -150,7 +207,7 @@ export function v2Routes({ state, modelName, maxBatchSize, server }: V2Deps): Ho
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get(base, (c) => c.json(metadata(model(c).detector)));
     app.get(`${base}/ready`, modelReady);
-    app.post(`${base}/infer`, infer);
   }
+  for (const route of V2_INFER_ROUTES) app.post(route, infer);
   return app;
 }

@@ -1,0 +1,195 @@
+import { promisify } from 'node:util';
+import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
+import type { Context } from 'hono';
+import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
+
+/**
+ * The framing of inference requests and responses, for both protocols: the body's encoding
+ * (Content-Encoding gzip or deflate), its JSON, and the Open Inference Protocol's binary tensor
+ * data extension (https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md):
+ * a JSON header of Inference-Header-Content-Length bytes, then each binary tensor's bytes in the
+ * order of the tensors in the header, little-endian, row-major. The body is read by its own
+ * structure whatever its Content-Type says, as Triton and TensorFlow Serving do: their clients
+ * send octet-stream, form-urlencoded (curl -d) or nothing.
+ */
+
+export const INFERENCE_HEADER_LENGTH = 'Inference-Header-Content-Length';
+
+export interface FramingLimits {
+  /** MAX_BODY_BYTES: the largest body, before and after decompression. */
+  readonly maxBodyBytes: number;
+  /** MAX_BATCH_SIZE: bounds the arrays and objects the JSON may hold (see checkStructure). */
+  readonly maxBatchSize: number;
+}
+
+/** An inference request's body: its JSON, and the binary tensor data after it, if any. */
+export interface FramedRequest {
+  readonly json: Record<string, unknown>;
+  readonly binary: BinaryData | undefined;
+}
+
+type Inflate = (buffer: InputType, options: ZlibOptions) => Promise<Buffer>;
+const DECODERS: Record<string, Inflate> = { gzip: promisify(gunzip), deflate: promisify(inflate) };
+
+/** The body's bytes, decoded from its Content-Encoding, never larger than MAX_BODY_BYTES. */
+async function decodedBody(c: Context, { maxBodyBytes }: FramingLimits): Promise<Buffer> {
+  const raw = Buffer.from(await c.req.arrayBuffer());
+  const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
+  if (encoding === undefined || encoding === '' || encoding === 'identity') return raw;
+  const decode = DECODERS[encoding];
+  if (!decode) throw new UnsupportedMediaTypeError(`Content-Encoding "${encoding}" is not supported; send gzip, deflate or an unencoded body`);
+  try {
+    // maxOutputLength stops the decompression there: a small body cannot inflate into a large one.
+    return await decode(raw, { maxOutputLength: maxBodyBytes });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new PayloadTooLargeError(`the request body inflates to more than ${maxBodyBytes} bytes (MAX_BODY_BYTES)`);
+    }
+    throw new InvalidRequestError(`the request body is not valid ${encoding} data: ${(error as Error).message}`);
+  }
+}
+
+/** The length of the JSON header, from Inference-Header-Content-Length, checked against the body. */
+function headerLength(c: Context, bodyLength: number): number | undefined {
+  const value = c.req.header(INFERENCE_HEADER_LENGTH);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value.trim())) throw new InvalidRequestError(`${INFERENCE_HEADER_LENGTH} "${value}" is not a number of bytes`);
+  const length = Number(value);
+  if (length > bodyLength) {
+    throw new InvalidRequestError(`${INFERENCE_HEADER_LENGTH} is ${length} bytes, past the end of the ${bodyLength}-byte (decoded) body`);
+  }
+  return length;
+}
+
+/**
+ * Reads an inference request. `binary`: whether the protocol has binary tensor data (the Open
+ * Inference Protocol); without it the whole body is JSON.
+ */
+export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
+  const body = await decodedBody(c, limits);
+  const length = binary ? headerLength(c, body.length) : undefined;
+  const json = parseJsonObject(body.toString('utf8', 0, length ?? body.length), limits.maxBatchSize);
+  return { json, binary: length === undefined ? undefined : new BinaryData(body.subarray(length)) };
+}
+
+/** The binary tensor data of a request: each tensor takes its bytes in turn. */
+export class BinaryData {
+  private offset = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+
+  /** The next `size` bytes, for the tensor `where`. */
+  take(size: number, where: string): Uint8Array {
+    if (this.offset + size > this.bytes.length) {
+      throw new InvalidRequestError(
+        `${where}.parameters.binary_data_size is ${size} bytes, but only ${this.bytes.length - this.offset} bytes of binary data follow the JSON header`,
+      );
+    }
+    return this.bytes.subarray(this.offset, (this.offset += size));
+  }
+
+  /** Checks that the tensors took every byte. */
+  finish(): void {
+    const left = this.bytes.length - this.offset;
+    if (left > 0) throw new InvalidRequestError(`${left} bytes of binary data after the JSON header belong to no input's binary_data_size`);
+  }
+}
+
+/** FP32 tensor data: 4 little-endian bytes a value. */
+export function decodeFp32(bytes: Uint8Array): number[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
+}
+
+export type BinaryDatatype = 'FP32' | 'BOOL';
+
+/** A tensor's data as bytes: FP32 little-endian, BOOL one byte a value (1 true, 0 false). */
+export function encodeTensor(datatype: BinaryDatatype, data: readonly (number | boolean)[]): Uint8Array {
+  if (datatype === 'BOOL') return Uint8Array.from(data, (value) => (value ? 1 : 0));
+  const bytes = new Uint8Array(data.length * 4);
+  const view = new DataView(bytes.buffer);
+  data.forEach((value, i) => view.setFloat32(i * 4, value as number, true));
+  return bytes;
+}
+
+/**
+ * Answers with a JSON header followed by binary tensor data, as the extension specifies, or with
+ * JSON alone when there is none. The length is set, so that response compression (app.ts) can
+ * leave small answers alone.
+ */
+export function inferenceResponse(c: Context, header: object, binary: readonly Uint8Array[] = []): Response {
+  const json = JSON.stringify(header);
+  if (binary.length === 0) return c.body(json, 200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(json)) });
+  const body = Buffer.concat([Buffer.from(json), ...binary]);
+  return c.body(body, 200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': String(body.length),
+    [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)),
+  });
+}
+
+/** Deeper than any request of either protocol nests (V2's nested data sits 5 levels down). */
+const MAX_DEPTH = 32;
+
+/**
+ * How many arrays and objects a request may hold: two a row (a TF Serving named instance is an
+ * object around an array) and room for the request's own structure.
+ */
+const containerBudget = (maxBatchSize: number) => 2 * maxBatchSize + 64;
+
+const OPEN_ARRAY = 0x5b;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_ARRAY = 0x5d;
+const CLOSE_OBJECT = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Bounds what JSON.parse would build, before it builds it. JSON.parse makes one array or object
+ * for each "[" or "{" outside a string: a 4 MB body of "[]"s becomes 1.3 million arrays and
+ * ~95 MiB, and a deep one becomes a value that every later walk over it must be wary of.
+ */
+function checkStructure(text: string, maxBatchSize: number): void {
+  const budget = containerBudget(maxBatchSize);
+  let containers = 0;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === BACKSLASH) i++;
+      else if (code === QUOTE) inString = false;
+    } else if (code === QUOTE) {
+      inString = true;
+    } else if (code === OPEN_ARRAY || code === OPEN_OBJECT) {
+      if (++depth > MAX_DEPTH) throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at character ${i})`);
+      if (++containers > budget) {
+        throw new InvalidRequestError(
+          `the request body holds more than ${budget} JSON arrays and objects (at character ${i}): ` +
+            `a request carries at most ${maxBatchSize} instances (MAX_BATCH_SIZE)`,
+        );
+      }
+    } else if (code === CLOSE_ARRAY || code === CLOSE_OBJECT) {
+      depth--;
+    }
+  }
+}
+
+/**
+ * A request's JSON as an object; anything else is an error that says what was sent. Its shape is
+ * bounded before it is parsed (see checkStructure), so that no oversized or deeply nested request
+ * costs memory or a deep walk.
+ */
+export function parseJsonObject(text: string, maxBatchSize: number): Record<string, unknown> {
+  if (text.trim() === '') throw new InvalidRequestError('the request body is empty; send a JSON object');
+  checkStructure(text, maxBatchSize);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidRequestError(`malformed JSON in the request body: ${(error as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidRequestError(`the request body must be a JSON object, got ${Array.isArray(body) ? 'an array' : typeof body}`);
+  }
+  return body as Record<string, unknown>;
+}
