@@ -13,8 +13,9 @@ import { spawnServer, type ServerProcess } from '../app/server-process.ts';
  * sends a million requests to the server and compares its resident memory after the first
  * 100,000 with that at the end.
  */
-const USAGE = `Usage: npm run bench -- [--duration S] [--connections N] [--soak] [--requests N]
-  --duration S      seconds to drive each endpoint (default 10)
+const USAGE = `Usage: npm run bench -- [--duration S] [--rounds N] [--connections N] [--soak] [--requests N]
+  --duration S      seconds to drive each endpoint in a round (default 5)
+  --rounds N        rounds, each driving the baseline and then the endpoint measured against it (default 3)
   --connections N   concurrent connections (default 64)
   --soak            send --requests requests (default 1,000,000) to the server and report RSS growth
 `;
@@ -25,7 +26,8 @@ function options() {
   try {
     const { values } = parseArgs({
       options: {
-        duration: { type: 'string', default: '10' },
+        duration: { type: 'string', default: '5' },
+        rounds: { type: 'string', default: '3' },
         connections: { type: 'string', default: '64' },
         soak: { type: 'boolean', default: false },
         requests: { type: 'string', default: '1000000' },
@@ -33,16 +35,17 @@ function options() {
       },
     });
     const duration = Number(values.duration);
+    const rounds = Number(values.rounds);
     const connections = Number(values.connections);
     const requests = Number(values.requests);
-    for (const [name, value] of Object.entries({ duration, connections, requests })) {
+    for (const [name, value] of Object.entries({ duration, rounds, connections, requests })) {
       if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
     }
     if (values.help) {
       process.stdout.write(USAGE);
       process.exit(0);
     }
-    return { duration, connections, requests, soak: values.soak };
+    return { duration, rounds, connections, requests, soak: values.soak };
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`);
     process.exit(2);
@@ -57,16 +60,23 @@ interface Measurement {
   readonly errors: number;
 }
 
-async function drive(name: string, url: string, body: string, load: { connections: number; duration?: number; amount?: number }): Promise<Measurement> {
+/** What a benchmark sends: POST `path` with `body` and `headers`. */
+interface Target {
+  readonly path: string;
+  readonly body: string | Buffer;
+  readonly headers: Record<string, string>;
+}
+
+async function drive(name: string, url: string, target: Target, load: { connections: number; duration?: number; amount?: number }): Promise<Measurement> {
   let sent = 0;
   const progress = setInterval(() => logger.info({ target: name, requests: sent }, 'progress'), 5_000);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
-        url: `${url}/predict`,
+        url: `${url}${target.path}`,
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
+        headers: target.headers,
+        body: target.body,
         connections: load.connections,
         ...(load.amount ? { amount: load.amount } : { duration: load.duration }),
       },
@@ -97,9 +107,56 @@ async function residentBytes(server: ServerProcess): Promise<number> {
   return Number(/^anomaly_serve_process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
 }
 
-const { duration, connections, requests, soak } = options();
+const { duration, rounds, connections, requests, soak } = options();
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** An endpoint to drive: a name, the server's URL, and the request. */
+interface Run {
+  readonly name: string;
+  readonly url: string;
+  readonly target: Target;
+}
+
+/**
+ * Drives a baseline and a candidate in turns, `rounds` times. This machine's speed drifts by a
+ * third from minute to minute; a pair measured back to back shares the drift, so each round's
+ * ratio is sound and their median is the figure. Requests/s and latencies are medians too.
+ */
+async function paired(baseline: Run, candidate: Run): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[] }> {
+  const runs: [Measurement, Measurement][] = [];
+  for (let round = 0; round < rounds; round++) {
+    const base = await drive(baseline.name, baseline.url, baseline.target, { connections, duration });
+    runs.push([base, await drive(candidate.name, candidate.url, candidate.target, { connections, duration })]);
+  }
+  const summary = (i: 0 | 1): Measurement => ({
+    name: runs[0]![i].name,
+    requestsPerSecond: median(runs.map((run) => run[i].requestsPerSecond)),
+    p50: median(runs.map((run) => run[i].p50)),
+    p99: median(runs.map((run) => run[i].p99)),
+    errors: runs.reduce((sum, run) => sum + run[i].errors, 0),
+  });
+  const ratios = runs.map(([base, measured]) => measured.requestsPerSecond / base.requestsPerSecond);
+  return { baseline: summary(0), candidate: summary(1), ratio: median(ratios), ratios };
+}
+const ratioText = ({ ratio, ratios }: { ratio: number; ratios: number[] }) =>
+  `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
 const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
-const body = JSON.stringify({ instances: [metadata.examples[0]!.beat] });
+const beat = metadata.examples[0]!.beat;
+const predict: Target = { path: '/predict', body: JSON.stringify({ instances: [beat] }), headers: { 'content-type': 'application/json' } };
+
+/** An Open Inference Protocol request of `rows` beats, as JSON or as binary tensor data (what tritonclient sends by default). */
+function v2Infer(rows: number, binary: boolean): Target {
+  const path = `/v2/models/${metadata.name}/infer`;
+  const shape = [rows, beat.length];
+  if (!binary) {
+    const body = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', data: Array<number[]>(rows).fill(beat).flat() }] });
+    return { path, body, headers: { 'content-type': 'application/json' } };
+  }
+  const data = Buffer.from(new Float32Array(Array<number[]>(rows).fill(beat).flat()).buffer);
+  const header = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', parameters: { binary_data_size: data.length } }], parameters: { binary_data_output: true } });
+  return { path, body: Buffer.concat([Buffer.from(header), data]), headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) } };
+}
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
 const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
@@ -109,9 +166,9 @@ try {
   if (soak) {
     logger.info({ requests, connections }, 'soak: sending requests to the scoring server');
     const first = Math.min(100_000, requests);
-    await drive('server', server.url, body, { connections, amount: first });
+    await drive('server', server.url, predict, { connections, amount: first });
     const rssAfterFirst = await residentBytes(server);
-    const rest = await drive('server', server.url, body, { connections, amount: requests - first });
+    const rest = await drive('server', server.url, predict, { connections, amount: requests - first });
     const rssAtEnd = await residentBytes(server);
     const growth = rssAtEnd / rssAfterFirst - 1;
     process.stdout.write(
@@ -136,20 +193,38 @@ try {
         '',
       ];
       logger.info({ duration, connections }, 'warming up both endpoints');
-      await drive('bare', bare.url, body, { connections, duration: 2 });
-      await drive('server', server.url, body, { connections, duration: 2 });
-      const baseline = await drive('bare', bare.url, body, { connections, duration });
-      const scoring = await drive('server', server.url, body, { connections, duration });
+      await drive('bare', bare.url, predict, { connections, duration: 2 });
+      await drive('server', server.url, predict, { connections, duration: 2 });
+      const scoring = await paired({ name: 'bare', url: bare.url, target: predict }, { name: 'server', url: server.url, target: predict });
+      const { baseline, candidate } = scoring;
+      const formats: string[] = [];
+      for (const rows of [1, 64]) {
+        const beats = `${rows} ${rows === 1 ? 'beat' : 'beats'}`;
+        const pair = await paired(
+          { name: `v2 JSON, ${beats}`, url: server.url, target: v2Infer(rows, false) },
+          { name: `v2 binary, ${beats}`, url: server.url, target: v2Infer(rows, true) },
+        );
+        for (const [m, ratio] of [[pair.baseline, '1.00 (baseline)'], [pair.candidate, ratioText(pair)]] as const) {
+          const rowsPerSecond = Math.round(m.requestsPerSecond * rows).toLocaleString('en');
+          formats.push(`| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${rowsPerSecond} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`);
+        }
+      }
       const row = (m: Measurement, ratio: string) =>
         `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`;
       process.stdout.write(
         [
-          `One beat a request, ${connections} connections, ${duration} s each, on 127.0.0.1:`,
+          `One beat a request, ${connections} connections, on 127.0.0.1; ${rounds} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios):`,
           '',
-          '| endpoint | requests/s | p50 ms | p99 ms | errors | throughput vs bare |',
+          "| endpoint | requests/s | p50 ms | p99 ms | errors | throughput vs bare (rounds' range) |",
           '|---|---|---|---|---|---|',
           row({ ...baseline, name: 'bare Hono endpoint (parse JSON, constant answer)' }, '1.00 (baseline)'),
-          row({ ...scoring, name: 'anomaly-serve POST /predict' }, `${(scoring.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)} (target ≥ 0.70)`),
+          row({ ...candidate, name: 'anomaly-serve POST /predict' }, `${ratioText(scoring)}; target ≥ 0.85`),
+          '',
+          `POST /v2/models/${metadata.name}/infer, JSON against binary tensor data (binary outputs too), the same beats:`,
+          '',
+          "| request | requests/s | beats/s | p50 ms | p99 ms | errors | throughput vs JSON of as many beats (rounds' range) |",
+          '|---|---|---|---|---|---|---|',
+          ...formats,
           ...memory,
         ].join('\n'),
       );

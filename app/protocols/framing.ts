@@ -68,7 +68,7 @@ function headerLength(c: Context, bodyLength: number): number | undefined {
 export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
   const body = await decodedBody(c, limits);
   const length = binary ? headerLength(c, body.length) : undefined;
-  const json = parseJsonObject(body.toString('utf8', 0, length ?? body.length), limits.maxBatchSize);
+  const json = parseJsonObject(length === undefined ? body : body.subarray(0, length), limits.maxBatchSize);
   return { json, binary: length === undefined ? undefined : new BinaryData(body.subarray(length)) };
 }
 
@@ -143,45 +143,56 @@ const CLOSE_OBJECT = 0x7d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+function countByte(bytes: Uint8Array, byte: number): number {
+  let count = 0;
+  for (let at = bytes.indexOf(byte); at >= 0; at = bytes.indexOf(byte, at + 1)) count++;
+  return count;
+}
+
 /**
  * Bounds what JSON.parse would build, before it builds it. JSON.parse makes one array or object
  * for each "[" or "{" outside a string: a 4 MB body of "[]"s becomes 1.3 million arrays and
- * ~95 MiB, and a deep one becomes a value that every later walk over it must be wary of.
+ * ~95 MiB. Counting those bytes natively is cheap and bounds it from above; only a body with more
+ * of them than the budget (some may be inside strings) is read byte by byte, to be sure, and
+ * there a nesting deeper than any request's is named as such. (UTF-8 keeps every byte of a
+ * multi-byte character above 0x7f, so no byte of one is mistaken for a bracket or a quote.)
  */
-function checkStructure(text: string, maxBatchSize: number): void {
+function checkStructure(bytes: Uint8Array, maxBatchSize: number): void {
   const budget = containerBudget(maxBatchSize);
+  if (countByte(bytes, OPEN_ARRAY) + countByte(bytes, OPEN_OBJECT) <= budget) return;
   let containers = 0;
   let depth = 0;
   let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
     if (inString) {
-      if (code === BACKSLASH) i++;
-      else if (code === QUOTE) inString = false;
-    } else if (code === QUOTE) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
       inString = true;
-    } else if (code === OPEN_ARRAY || code === OPEN_OBJECT) {
-      if (++depth > MAX_DEPTH) throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at character ${i})`);
+    } else if (byte === OPEN_ARRAY || byte === OPEN_OBJECT) {
+      if (++depth > MAX_DEPTH) throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at byte ${i})`);
       if (++containers > budget) {
         throw new InvalidRequestError(
-          `the request body holds more than ${budget} JSON arrays and objects (at character ${i}): ` +
+          `the request body holds more than ${budget} JSON arrays and objects (at byte ${i}): ` +
             `a request carries at most ${maxBatchSize} instances (MAX_BATCH_SIZE)`,
         );
       }
-    } else if (code === CLOSE_ARRAY || code === CLOSE_OBJECT) {
+    } else if (byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) {
       depth--;
     }
   }
 }
 
 /**
- * A request's JSON as an object; anything else is an error that says what was sent. Its shape is
- * bounded before it is parsed (see checkStructure), so that no oversized or deeply nested request
- * costs memory or a deep walk.
+ * A request's JSON (UTF-8 bytes) as an object; anything else is an error that says what was sent.
+ * Its shape is bounded before it is parsed (see checkStructure), so that no oversized request
+ * costs memory.
  */
-export function parseJsonObject(text: string, maxBatchSize: number): Record<string, unknown> {
+export function parseJsonObject(bytes: Uint8Array, maxBatchSize: number): Record<string, unknown> {
+  checkStructure(bytes, maxBatchSize);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   if (text.trim() === '') throw new InvalidRequestError('the request body is empty; send a JSON object');
-  checkStructure(text, maxBatchSize);
   let body: unknown;
   try {
     body = JSON.parse(text);

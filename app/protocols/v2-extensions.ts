@@ -102,8 +102,8 @@ export function v2ExtensionRoutes({ state, modelName, maxBatchSize, metricsView,
   }
 
   app.post('/v2/repository/index', async (c) => {
-    const text = await c.req.text();
-    const { ready } = text.trim() === '' ? {} : parseJsonObject(text, maxBatchSize);
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const { ready } = body.every((byte) => byte <= 0x20) ? {} : parseJsonObject(body, maxBatchSize);
     const detector = state.model?.detector;
     const entry = detector
       ? { name: modelName, version: detector.version, state: 'READY', reason: '' }
