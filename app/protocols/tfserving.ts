@@ -6,8 +6,8 @@ import { inferenceResponse, readInferenceRequest, type FramingLimits } from './f
 
 /**
  * TensorFlow Serving's REST API (https://www.tensorflow.org/tfx/serving/api_rest): model status,
- * metadata and :predict in the row ("instances") and columnar ("inputs") formats, plus POST
- * /predict, a short alias of the row format.
+ * metadata and :predict in the row ("instances") and columnar ("inputs") formats, by name, version
+ * or version label, plus POST /predict, a short alias of the row format.
  */
 export interface TfServingDeps extends FramingLimits {
   readonly state: ServingState;
@@ -94,14 +94,15 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     requireModel(state, modelName, name, version === undefined ? undefined : { requested: version, of: tfServingVersion });
   /** The served model, if `label` names its version. */
   const labelled = (name: string, label: string) => {
-    const served = tfServingVersion(model(name).detector);
+    const loaded = model(name);
+    const served = tfServingVersion(loaded.detector);
     const labels = versionLabels ?? { stable: served, latest: served };
     const version = labels[label];
     if (version === undefined) {
       throw new NotFoundError(`model "${modelName}" has no version label "${label}"; its labels are ${Object.keys(labels).map((l) => `"${l}"`).join(', ')}`);
     }
     if (version !== served) throw new NotFoundError(`label "${label}" names version ${version}, which is not served here; this server serves version ${served}`);
-    return model(name);
+    return loaded;
   };
 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
