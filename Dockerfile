@@ -2,12 +2,13 @@
 # The anomaly-serve server: compiled TypeScript, production dependencies with tfjs-node (native
 # libtensorflow), and the bundled model. glibc base: tfjs-node does not run on Alpine (musl).
 
-# Compile app/ into build/.
+# Compile app/, and the modules of model/ that it imports (the runtime and the artifact format), into build/.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY model ./model
 COPY app ./app
 # The web page's files are served as they are, from beside the compiled module.
 RUN npx tsc -p tsconfig.build.json && cp app/ui/index.html app/ui/app.js build/app/ui/

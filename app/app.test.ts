@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
-import { selectBackend } from './backend.ts';
+import { selectBackend } from '../model/backend.ts';
 import { Batcher } from './batcher.ts';
-import { Detector } from './detector.ts';
-import { createLogger } from './logger.ts';
+import { Detector } from '../model/detector.ts';
+import { createLogger } from '../model/logger.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import type { LoadedModel } from './serving.ts';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { selectBackend } from './backend.ts';
+import { selectBackend } from '../model/backend.ts';
 import { Batcher } from './batcher.ts';
-import { Detector } from './detector.ts';
-import { InvalidInstanceError } from './errors.ts';
+import { Detector } from '../model/detector.ts';
+import { InvalidInstanceError } from '../model/instances.ts';
 import { InvalidRequestError } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 

@@ -1,4 +1,5 @@
-import { validateInstances, type Detector, type Score } from './detector.ts';
+import type { Detector, Score } from '../model/detector.ts';
+import { validateInstances } from '../model/instances.ts';
 import type { Metrics } from './metrics.ts';
 import { checkInstanceCount } from './serving.ts';
 

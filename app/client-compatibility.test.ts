@@ -3,8 +3,8 @@ import http from 'node:http';
 import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import type { ModelMetadata } from './model-files.ts';
+import { createLogger } from '../model/logger.ts';
+import type { ModelMetadata } from '../model/artifact.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import { startServer, type RunningServer } from './server.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BACKEND_NAMES } from './backend.ts';
+import { BACKEND_NAMES } from '../model/backend.ts';
 import { DEFAULT_MODEL_NAME, DEFAULT_MODEL_PATH, DEFAULT_PORT, ENV } from './contract.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

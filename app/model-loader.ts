@@ -1,7 +1,7 @@
-import { selectBackend, type BackendChoice } from './backend.ts';
+import { selectBackend, type BackendChoice } from '../model/backend.ts';
 import { Batcher } from './batcher.ts';
 import type { Config } from './config.ts';
-import { Detector } from './detector.ts';
+import { Detector } from '../model/detector.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './serving.ts';
 

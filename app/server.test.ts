@@ -4,9 +4,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import type { ModelMetadata } from './model-files.ts';
-import { spawnServer, type ServerProcess, type SpawnOptions } from './server-process.ts';
+import { createLogger } from '../model/logger.ts';
+import type { ModelMetadata } from '../model/artifact.ts';
+import { spawnServer, type ServerProcess, type SpawnOptions } from '../test/server-process.ts';
 import { startServer, type RunningServer } from './server.ts';
 
 const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;

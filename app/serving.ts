@@ -1,6 +1,7 @@
 import type { Batcher } from './batcher.ts';
-import type { Detector } from './detector.ts';
-import { InvalidInstanceError, InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
+import type { Detector } from '../model/detector.ts';
+import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
+import { InvalidInstanceError } from '../model/instances.ts';
 
 /** What the protocol adapters see of the process lifecycle (owned by server.ts). */
 export interface ServingState {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CONTAINER_USER, DEFAULT_PORT, PATHS } from '../app/contract.ts';
 import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
 import { AnomalyServeChart, type Profile } from './main.ts';
-import { manifestProblems, type Manifest } from './manifest-validation.ts';
+import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- assertions walk synthesized YAML */
 type Any = any;

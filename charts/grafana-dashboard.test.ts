@@ -1,9 +1,9 @@
 import { Chart, Testing } from 'cdk8s';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type ServerProcess } from '../app/server-process.ts';
+import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 import { AnomalyDetector } from './anomaly-detector.ts';
 import { grafanaDashboard } from './grafana-dashboard.ts';
-import { manifestProblems, type Manifest } from './manifest-validation.ts';
+import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 
 /** The metrics of kube-state-metrics and cAdvisor (the kubelet) the dashboard may use, as documented. */
 const CLUSTER_METRICS = new Set([

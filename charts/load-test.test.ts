@@ -3,7 +3,7 @@ import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { LoadTest, type LoadTestProps } from './load-test.ts';
 import { AnomalyServeChart, LoadTestChart } from './main.ts';
-import { manifestProblems, type Manifest } from './manifest-validation.ts';
+import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- assertions walk synthesized YAML */
 type Any = any;

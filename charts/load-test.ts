@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import type { ModelMetadata } from '../app/model-files.ts';
+import type { ModelMetadata } from '../model/artifact.ts';
 import { restrictPods } from './pod-security.ts';
 
 export interface LoadTestShape {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { settingsFrom } from './main.ts';
-import { manifestProblems, type Manifest } from './manifest-validation.ts';
+import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 
 describe('settingsFrom', () => {
   it('defaults to the local image, no namespace and the gke profile', () => {

@@ -1,6 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { manifestProblems, type Manifest } from './manifest-validation.ts';
+import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
 import { ServiceMonitor } from './service-monitor.ts';
 

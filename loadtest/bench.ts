@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { createLogger } from '../app/logger.ts';
-import type { ModelMetadata } from '../app/model-files.ts';
-import { spawnServer, type ServerProcess } from '../app/server-process.ts';
+import { createLogger } from '../model/logger.ts';
+import type { ModelMetadata } from '../model/artifact.ts';
+import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 
 /**
  * `npm run bench`: the scoring server against a bare Hono endpoint that parses the same body and

@@ -5,9 +5,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ModelMetadata } from '../app/model-files.ts';
-import { spawnServer, type ServerProcess } from '../app/server-process.ts';
-import { describeWithCommand } from '../app/test-tools.ts';
+import type { ModelMetadata } from '../model/artifact.ts';
+import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { describeWithCommand } from '../test/describe-if.ts';
 
 async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');

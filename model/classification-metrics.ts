@@ -1,4 +1,4 @@
-import type { Evaluation } from '../app/model-files.ts';
+import type { Evaluation } from './artifact.ts';
 
 /** One scored example: its anomaly score, the verdict, and whether it really is anomalous. */
 export interface Scored {

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BackendUnavailableError, fallbackNotice, isBackendName, selectBackend, type BackendName } from '../app/backend.ts';
-import { ModelFilesError } from '../app/model-files.ts';
-import { createLogger, type Logger } from '../app/logger.ts';
+import { BackendUnavailableError, fallbackNotice, isBackendName, selectBackend, type BackendName } from './backend.ts';
+import { ModelFilesError } from './artifact.ts';
+import { createLogger, type Logger } from './logger.ts';
 import { DataFileError } from './ecg.ts';
 
 /** Bad arguments or environment: the command prints its usage. */

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metadataSchema, type ModelMetadata } from '../app/model-files.ts';
-import { describeWithEcgData, ECG_CSV } from './ecg-test-data.ts';
+import { metadataSchema, type ModelMetadata } from './artifact.ts';
+import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
 
 const ARTIFACTS = 'model/artifacts';
 

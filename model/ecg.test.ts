@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DataFileError, fitMinMax, meanBeat, readEcgCsv, stratifiedSplit, type EcgData } from './ecg.ts';
-import { describeWithEcgData, ECG_CSV } from './ecg-test-data.ts';
+import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
 
 const beat = (value: number) => Array.from({ length: 140 }, () => value);
 const csvRow = (values: (number | string)[]) => values.join(',');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import type { Normalisation } from '../app/model-files.ts';
+import type { Normalisation } from './artifact.ts';
 
 /** Samples a beat in ecg.csv; the label follows them. */
 export const BEAT_LENGTH = 140;

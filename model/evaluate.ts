@@ -1,5 +1,5 @@
-import { Detector } from '../app/detector.ts';
-import { writeMetadata } from '../app/model-files.ts';
+import { Detector } from './detector.ts';
+import { writeMetadata } from './artifact.ts';
 import { backendFromEnvironment, DEFAULT_MODEL_DIR, defaultDataPath, parseOptions, runCli } from './cli.ts';
 import { readEcgCsv } from './ecg.ts';
 import { evaluateTestSplit, formatEvaluation } from './evaluation.ts';

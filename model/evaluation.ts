@@ -1,5 +1,5 @@
-import type { Detector } from '../app/detector.ts';
-import type { Evaluation } from '../app/model-files.ts';
+import type { Detector } from './detector.ts';
+import type { Evaluation } from './artifact.ts';
 import { classificationMetrics } from './classification-metrics.ts';
 import { ANOMALOUS, DataFileError, type EcgData } from './ecg.ts';
 

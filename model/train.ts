@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { Detector, normaliseRows, reconstruct } from '../app/detector.ts';
-import { contentVersion, writeMetadata, writeModelFiles, type ModelMetadata } from '../app/model-files.ts';
+import { Detector, normaliseRows, reconstruct } from './detector.ts';
+import { contentVersion, writeMetadata, writeModelFiles, type ModelMetadata } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import {
   backendFromEnvironment,
@@ -26,8 +26,8 @@ import {
 } from './ecg.ts';
 import { evaluateTestSplit } from './evaluation.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
-import type { Logger } from '../app/logger.ts';
-import type { Normalisation } from '../app/model-files.ts';
+import type { Logger } from './logger.ts';
+import type { Normalisation } from './artifact.ts';
 
 const DEFAULTS = {
   name: 'ecg-autoencoder',

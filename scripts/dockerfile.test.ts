@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINER_USER, DEFAULT_PORT } from '../app/contract.ts';
-import type { ModelMetadata } from '../app/model-files.ts';
-import { spawnServer } from '../app/server-process.ts';
+import type { ModelMetadata } from '../model/artifact.ts';
+import { spawnServer } from '../test/server-process.ts';
 
 /** The Dockerfile's stages, each with its base image and instructions. */
 async function stages() {

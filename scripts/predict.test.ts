@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type ServerProcess } from '../app/server-process.ts';
+import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 
 const run = (args: string[]) =>
   promisify(execFile)('scripts/predict.sh', args).then(

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
-import type { Detector, Score } from '../detector.ts';
-import { describeValue, InvalidRequestError, NotFoundError } from '../errors.ts';
+import type { Detector, Score } from '../../model/detector.ts';
+import { InvalidRequestError, NotFoundError } from '../errors.ts';
+import { describeValue } from '../../model/instances.ts';
 import { checkInstanceCount, INPUT_NAME, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
 

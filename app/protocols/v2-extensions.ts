@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { METRIC_PREFIX } from '../contract.ts';
-import type { Detector } from '../detector.ts';
+import type { Detector } from '../../model/detector.ts';
 import { UnsupportedOperationError } from '../errors.ts';
 import type { MetricsSnapshot, MetricsView } from '../metrics.ts';
 import { INPUT_NAME, type ServingState } from '../serving.ts';

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
-import type { Detector, Score } from '../detector.ts';
-import { describeValue, InvalidRequestError, NotReadyError } from '../errors.ts';
+import type { Detector, Score } from '../../model/detector.ts';
+import { InvalidRequestError, NotReadyError } from '../errors.ts';
+import { describeValue } from '../../model/instances.ts';
 import { checkInstanceCount, INPUT_NAME, isReady, OUTPUT_NAMES, requireModel, scoreRows, type LoadedModel, type OutputName, type ServingState } from '../serving.ts';
 import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithCommand } from '../test-tools.ts';
-import type { ModelMetadata } from '../model-files.ts';
-import { spawnServer, type ServerProcess } from '../server-process.ts';
+import { describeWithCommand } from '../../test/describe-if.ts';
+import type { ModelMetadata } from '../../model/artifact.ts';
+import { spawnServer, type ServerProcess } from '../../test/server-process.ts';
 
 /** Where the README's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
 const SCREENSHOT_PATH = process.env.SCREENSHOT_PATH;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { describeValue, InvalidInstanceError } from './errors.ts';
-import { ModelFilesError, readModelFiles, type ModelMetadata, type Normalisation } from './model-files.ts';
+import { validateInstances } from './instances.ts';
+import { ModelFilesError, readModelFiles, type ModelMetadata, type Normalisation } from './artifact.ts';
 
 export interface Score {
   /** Mean absolute error between the normalised input and its reconstruction. */
@@ -18,27 +18,6 @@ export interface ScoreOptions {
 export interface DetectorOptions {
   /** Overrides the threshold recorded in metadata.json. @default the recorded threshold */
   readonly threshold?: number;
-}
-
-/**
- * Checks that every instance is an array of `inputLength` finite numbers, and names the first
- * instance (and value) that is not.
- */
-export function validateInstances(instances: readonly unknown[], inputLength: number): asserts instances is number[][] {
-  instances.forEach((instance, index) => {
-    if (!Array.isArray(instance)) {
-      throw new InvalidInstanceError(index, `expected an array of ${inputLength} numbers, got ${describeValue(instance)}`);
-    }
-    if (instance.length !== inputLength) {
-      throw new InvalidInstanceError(index, `expected ${inputLength} values, got ${instance.length}`);
-    }
-    for (let position = 0; position < inputLength; position++) {
-      const value: unknown = instance[position];
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new InvalidInstanceError(index, `value ${position} is ${describeValue(value)}, expected a finite number`);
-      }
-    }
-  });
 }
 
 /**

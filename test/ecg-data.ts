@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describeIf } from '../app/test-tools.ts';
+import { describeIf } from './describe-if.ts';
 
 /** Where tests find the ECG5000 data set: $ECG_CSV, or the shared copy beside the project. */
 export const ECG_CSV = process.env.ECG_CSV || fileURLToPath(new URL('../../shared/data/ecg5000/ecg.csv', import.meta.url));

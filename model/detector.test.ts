@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backend.ts';
 import { Detector } from './detector.ts';
-import { InvalidInstanceError } from './errors.ts';
-import { ModelFilesError, readModelFiles, type ModelMetadata } from './model-files.ts';
-import { describeWithEcgData, ECG_CSV } from '../model/ecg-test-data.ts';
-import { readEcgCsv } from '../model/ecg.ts';
+import { InvalidInstanceError } from './instances.ts';
+import { ModelFilesError, readModelFiles, type ModelMetadata } from './artifact.ts';
+import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
+import { readEcgCsv } from './ecg.ts';
 
 const ARTIFACTS = 'model/artifacts';
 let detector: Detector;

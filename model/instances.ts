@@ -1,0 +1,62 @@
+/**
+ * Checking the rows a caller asks the model to score, without TensorFlow.js: the server's protocol
+ * adapters and its cluster primary import this, and must not load it.
+ */
+
+/** One instance (a row) of a request that cannot be scored; the adapters say where it was. */
+export class InvalidInstanceError extends Error {
+  constructor(
+    readonly index: number,
+    readonly problem: string,
+  ) {
+    super(`instance ${index}: ${problem}`);
+    this.name = 'InvalidInstanceError';
+  }
+}
+
+/** Most items of an array, or keys of an object, that an error message shows. */
+const SHOWN = 8;
+const quote = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
+/**
+ * A short description of a request's value for an error message: a string or a small array of
+ * numbers as it was sent, anything else by its kind and size. It never walks past the value's own
+ * items, so a huge or deeply nested value costs no more than a small one.
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return `the string ${quote(value)}`;
+  if (Array.isArray(value)) {
+    if (value.length <= SHOWN && value.every((item) => typeof item === 'number')) return `[${value.join(', ')}]`;
+    return `an array of ${value.length} ${value.length === 1 ? 'value' : 'values'}`;
+  }
+  if (typeof value === 'object') {
+    const keys: string[] = [];
+    for (const key in value) if (keys.push(quote(key)) > SHOWN) break;
+    if (keys.length === 0) return 'an empty object';
+    return `an object with keys ${keys.slice(0, SHOWN).join(', ')}${keys.length > SHOWN ? ', …' : ''}`;
+  }
+  return `a ${typeof value}`;
+}
+
+/**
+ * Checks that every instance is an array of `inputLength` finite numbers, and names the first
+ * instance (and value) that is not.
+ */
+export function validateInstances(instances: readonly unknown[], inputLength: number): asserts instances is number[][] {
+  instances.forEach((instance, index) => {
+    if (!Array.isArray(instance)) {
+      throw new InvalidInstanceError(index, `expected an array of ${inputLength} numbers, got ${describeValue(instance)}`);
+    }
+    if (instance.length !== inputLength) {
+      throw new InvalidInstanceError(index, `expected ${inputLength} values, got ${instance.length}`);
+    }
+    for (let position = 0; position < inputLength; position++) {
+      const value: unknown = instance[position];
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new InvalidInstanceError(index, `value ${position} is ${describeValue(value)}, expected a finite number`);
+      }
+    }
+  });
+}
