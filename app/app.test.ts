@@ -1,24 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
-import { selectBackend } from '../model/backend.ts';
 import { Batcher } from './batcher.ts';
-import { Detector } from '../model/detector.ts';
+import type { Detector } from '../model/detector.ts';
+import { useBundledModel } from '../test/bundled-model.ts';
 import { createLogger } from '../model/logger.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import type { LoadedModel } from './serving.ts';
 
 const MODEL = 'ecg-autoencoder';
+const bundled = useBundledModel();
 let detector: Detector;
 let normal: number[];
 let anomalous: number[];
-
-beforeAll(async () => {
-  await selectBackend();
-  detector = await Detector.load('model/artifacts');
-  [normal, anomalous] = detector.metadata.examples.map((e) => e.beat) as [number[], number[]];
-});
-afterAll(() => detector.dispose());
+beforeAll(() => ({ detector, normal, anomalous } = bundled));
 
 /** The real app around the real model; `state` can be changed by a test. */
 function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {

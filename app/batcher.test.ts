@@ -1,28 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { selectBackend } from '../model/backend.ts';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Batcher } from './batcher.ts';
-import { Detector } from '../model/detector.ts';
+import type { Detector } from '../model/detector.ts';
+import { useBundledModel } from '../test/bundled-model.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 import { InvalidRequestError } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 
+const bundled = useBundledModel();
 let detector: Detector;
 let normal: number[];
 let anomalous: number[];
 /** The rows of each forward pass the detector ran. */
 let passes: number[];
 
-beforeAll(async () => {
-  await selectBackend();
-  detector = await Detector.load('model/artifacts');
-  [normal, anomalous] = detector.metadata.examples.map((e) => e.beat) as [number[], number[]];
+beforeAll(() => {
+  ({ detector, normal, anomalous } = bundled);
   const score = detector.score.bind(detector);
   detector.score = (instances, options) => {
     passes.push(instances.length);
     return score(instances, options);
   };
 });
-afterAll(() => detector.dispose());
 
 const batcher = (maxBatchSize = 64) => {
   passes = [];

@@ -22,6 +22,9 @@ export function isBackendName(value: string): value is BackendName {
 const require = createRequire(import.meta.url);
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
 
+/** Makes `name` TensorFlow.js's backend, or throws why it cannot. */
+export type ActivateBackend = (name: BackendName) => Promise<void>;
+
 async function activate(name: BackendName): Promise<void> {
   // Imported here rather than at the top, so that importing this file (for its names, as the
   // configuration does) costs nothing: the cluster primary never loads TensorFlow.js.
@@ -56,10 +59,10 @@ export interface BackendChoice {
  * (tensorflow → wasm → cpu). A backend that was asked for and cannot start is an error, never a
  * silent fallback, so a production pod never runs on a slower backend than its operator chose.
  */
-export async function selectBackend(requested?: BackendName): Promise<BackendChoice> {
+export async function selectBackend(requested?: BackendName, activateBackend: ActivateBackend = activate): Promise<BackendChoice> {
   if (requested) {
     try {
-      await activate(requested);
+      await activateBackend(requested);
     } catch (error) {
       throw new BackendUnavailableError(requested, reasonOf(error));
     }
@@ -68,7 +71,7 @@ export async function selectBackend(requested?: BackendName): Promise<BackendCho
   const skipped: { backend: BackendName; reason: string }[] = [];
   for (const backend of BACKEND_NAMES) {
     try {
-      await activate(backend);
+      await activateBackend(backend);
       return { backend, skipped };
     } catch (error) {
       skipped.push({ backend, reason: reasonOf(error) }); // try the next, slower backend

@@ -3,23 +3,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from './backend.ts';
 import { Detector } from './detector.ts';
 import { InvalidInstanceError } from './instances.ts';
 import { ModelFilesError, readModelFiles, type ModelMetadata } from './artifact.ts';
+import { BUNDLED_MODEL, useBundledModel } from '../test/bundled-model.ts';
 import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
 import { readEcgCsv } from './ecg.ts';
 
-const ARTIFACTS = 'model/artifacts';
+const ARTIFACTS = BUNDLED_MODEL;
+const bundled = useBundledModel();
 let detector: Detector;
-let example: Record<string, number[]>;
-
-beforeAll(async () => {
-  await selectBackend();
-  detector = await Detector.load(ARTIFACTS);
-  example = Object.fromEntries(detector.metadata.examples.map((e) => [e.name, e.beat]));
+let example: Record<'normal' | 'anomalous', number[]>;
+beforeAll(() => {
+  detector = bundled.detector;
+  example = { normal: bundled.normal, anomalous: bundled.anomalous };
 });
-afterAll(() => detector.dispose());
 
 /**
  * The autoencoder's forward pass in plain JavaScript from the stored weights: an independent check
