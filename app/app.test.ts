@@ -332,7 +332,7 @@ describe('the web page', () => {
       version: detector.version,
       backend: detector.backend,
       threshold: detector.threshold,
-      inputLength: 140,
+      signature: detector.signature,
       normalisation: detector.metadata.normalisation,
       examples: detector.metadata.examples,
     });

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
 import { createLogger } from '../model/logger.ts';
-import type { ModelMetadata } from '../model/artifact.ts';
+import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import { startServer, type RunningServer } from './server.ts';
 
@@ -14,8 +13,7 @@ import { startServer, type RunningServer } from './server.ts';
  * curl examples), against a real server listening on 127.0.0.1.
  */
 
-const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
-const [normal, anomalous] = metadata.examples.map((e) => e.beat) as [number[], number[]];
+const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];
 const MODEL = 'ecg-autoencoder';
 const WIDTH = normal.length;
 

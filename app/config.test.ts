@@ -6,7 +6,7 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toEqual({
       host: '0.0.0.0',
       port: 8080,
-      modelName: 'ecg-autoencoder',
+      modelName: undefined,
       modelPath: 'model/artifacts',
       threshold: undefined,
       maxBatchSize: 64,

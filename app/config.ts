@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../model/backend.ts';
-import { DEFAULT_MODEL_NAME, DEFAULT_MODEL_PATH, DEFAULT_PORT, ENV } from './contract.ts';
+import { ENV, SERVER_DEFAULTS } from './contract.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -25,19 +25,20 @@ const seconds = real.pipe(z.number().max(3600));
 /** Each variable: its schema, and its default when unset. */
 const variables = {
   host: z.string().default('0.0.0.0'),
-  port: integer(0, 65535).default(DEFAULT_PORT),
+  port: integer(0, 65535).default(SERVER_DEFAULTS.port),
+  /** @default the name in the model's metadata.json */
   modelName: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit')
-    .default(DEFAULT_MODEL_NAME),
-  modelPath: z.string().default(DEFAULT_MODEL_PATH),
+    .optional(),
+  modelPath: z.string().default(SERVER_DEFAULTS.modelPath),
   threshold: real.optional(),
-  maxBatchSize: integer(1, 4096).default(64),
+  maxBatchSize: integer(1, 4096).default(SERVER_DEFAULTS.maxBatchSize),
   maxBodyBytes: integer(1024, 256 * 1024 * 1024).default(1024 * 1024),
   webConcurrency: integer(1, 64).default(1),
-  shutdownDelaySeconds: seconds.default(5),
-  shutdownTimeoutSeconds: seconds.default(25),
-  logLevel: z.enum(LOG_LEVELS).default('info'),
+  shutdownDelaySeconds: seconds.default(SERVER_DEFAULTS.shutdownDelaySeconds),
+  shutdownTimeoutSeconds: seconds.default(SERVER_DEFAULTS.shutdownTimeoutSeconds),
+  logLevel: z.enum(LOG_LEVELS).default(SERVER_DEFAULTS.logLevel),
   backend: z.enum(BACKEND_NAMES).optional(),
   versionLabels: z
     .string()

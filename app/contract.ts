@@ -2,10 +2,17 @@
  * The names the server and the Kubernetes charts share, so a probe path or an environment
  * variable cannot be renamed on one side only.
  */
-export const DEFAULT_PORT = 8080;
-export const DEFAULT_MODEL_NAME = 'ecg-autoencoder';
-/** Where the image keeps the bundled model, relative to the working directory. */
-export const DEFAULT_MODEL_PATH = 'model/artifacts';
+
+/** The server's defaults that the charts also write into the ConfigMap (config.ts reads them). */
+export const SERVER_DEFAULTS = {
+  port: 8080,
+  /** Where the image keeps the bundled model, relative to the working directory. */
+  modelPath: 'model/artifacts',
+  maxBatchSize: 64,
+  logLevel: 'info',
+  shutdownDelaySeconds: 5,
+  shutdownTimeoutSeconds: 25,
+} as const;
 
 export const PATHS = {
   live: '/v2/health/live',

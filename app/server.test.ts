@@ -1,16 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
 import { createLogger } from '../model/logger.ts';
-import type { ModelMetadata } from '../model/artifact.ts';
+import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { spawnServer, type ServerProcess, type SpawnOptions } from '../test/server-process.ts';
 import { startServer, type RunningServer } from './server.ts';
 
-const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
-const [normal, anomalous] = metadata.examples.map((e) => e.beat) as [number[], number[]];
+const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];
 const predictBody = (rows: unknown[]) => JSON.stringify({ instances: rows });
 
 /** One POST on a keep-alive agent; resolves with the status, or the socket error's code. */
@@ -185,7 +183,7 @@ describe('the server process', () => {
   it('exits 1 with a clear log line when the model cannot be loaded', async () => {
     const error = await spawnServer({ MODEL_PATH: '/nonexistent/model' }).catch((e: Error) => e);
     expect((error as Error).message).toMatch(/exited with 1 before it was ready/);
-    expect((error as Error).message).toMatch(/cannot start: cannot read \/nonexistent\/model\/model\.json: no such file/);
+    expect((error as Error).message).toMatch(/cannot start: cannot read \/nonexistent\/model\/metadata\.json: no such file/);
   });
 
   it('exits 2 naming the variable and the value when the configuration is invalid', async () => {

@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { fallbackNotice } from '../model/backend.ts';
 import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
+import { readMetadata } from '../model/artifact.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ENV } from './contract.ts';
 import { createLogger, type Logger } from '../model/logger.ts';
@@ -46,12 +47,16 @@ export interface RunningServer {
   drain(): Promise<void>;
 }
 
-/** Listens, then loads the model. Signal handling is the caller's (see `runServer`). */
+/**
+ * Reads the model's metadata (its name, and an early, clear error when the folder is not a model),
+ * listens, then loads the model. Signal handling is the caller's (see `runServer`).
+ */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const modelName = config.modelName ?? readMetadata(config.modelPath).name;
   const metrics = createMetrics();
   const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
   const metricsView = cluster.isWorker ? workerMetrics(metrics.registry) : localMetrics(metrics.registry);
-  const app = createApp({ state, modelName: config.modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
+  const app = createApp({ state, modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(listening as Server));
@@ -69,12 +74,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const { backend } = choice;
     const notice = fallbackNotice(choice);
     if (notice) logger.warn({ backend, skipped: choice.skipped }, notice);
-    metrics.modelInfo.set({ model: config.modelName, version: detector.version, backend }, 1);
+    metrics.modelInfo.set({ model: modelName, version: detector.version, backend }, 1);
     metrics.threshold.set(detector.threshold);
     state.model = model;
     logger.info(
       {
-        model: config.modelName,
+        model: modelName,
         version: detector.version,
         backend,
         threshold: detector.threshold,

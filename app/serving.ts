@@ -1,5 +1,6 @@
 import type { Batcher } from './batcher.ts';
-import type { Detector } from '../model/detector.ts';
+import type { OutputRole } from '../model/artifact.ts';
+import type { Detector, Score } from '../model/detector.ts';
 import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 
@@ -16,10 +17,17 @@ export interface LoadedModel {
   readonly batcher: Batcher;
 }
 
-/** The model's input and outputs, as both protocols name them. */
-export const INPUT_NAME = 'beat';
-export const OUTPUT_NAMES = ['reconstruction_error', 'is_anomaly', 'reconstruction'] as const;
-export type OutputName = (typeof OUTPUT_NAMES)[number];
+/** The values of an output, by its role, for a request's scores: what both protocols answer. */
+export function outputValues(role: OutputRole, scores: readonly Score[]): (number | boolean)[] {
+  switch (role) {
+    case 'score':
+      return scores.map((s) => s.reconstructionError);
+    case 'verdict':
+      return scores.map((s) => s.isAnomaly);
+    case 'reconstruction':
+      return scores.flatMap((s) => s.reconstruction!);
+  }
+}
 
 /**
  * Rejects a request of more than `maxBatchSize` instances: the adapters call it before they build

@@ -1,7 +1,7 @@
 import { Chart, Testing } from 'cdk8s';
 import { ServiceType } from 'cdk8s-plus-27';
 import { describe, expect, it } from 'vitest';
-import { CONTAINER_USER, DEFAULT_PORT, PATHS } from '../app/contract.ts';
+import { CONTAINER_USER, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
 import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
 import { AnomalyServeChart, type Profile } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
@@ -39,10 +39,10 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
 
   it('probes the app’s health paths on its port', () => {
     const [server] = podSpec(manifests).containers;
-    expect(server.ports).toEqual([{ containerPort: DEFAULT_PORT, name: 'http' }]);
-    expect(server.readinessProbe.httpGet).toMatchObject({ path: PATHS.ready, port: DEFAULT_PORT });
-    expect(server.livenessProbe.httpGet).toMatchObject({ path: PATHS.live, port: DEFAULT_PORT });
-    expect(server.startupProbe.httpGet).toMatchObject({ path: PATHS.live, port: DEFAULT_PORT });
+    expect(server.ports).toEqual([{ containerPort: SERVER_DEFAULTS.port, name: 'http' }]);
+    expect(server.readinessProbe.httpGet).toMatchObject({ path: PATHS.ready, port: SERVER_DEFAULTS.port });
+    expect(server.livenessProbe.httpGet).toMatchObject({ path: PATHS.live, port: SERVER_DEFAULTS.port });
+    expect(server.startupProbe.httpGet).toMatchObject({ path: PATHS.live, port: SERVER_DEFAULTS.port });
   });
 
   it('runs locked down: non-root numeric user, read-only root, no escalation, no capabilities, seccomp, no token', () => {
@@ -130,7 +130,7 @@ describe('what the profiles change', () => {
   it('minikube: NodePort 30001, IfNotPresent, small requests, no VPA', () => {
     const manifests = synthProfile('minikube');
     expect(manifests.map((m) => m.kind)).not.toContain('VerticalPodAutoscaler');
-    expect(find(manifests, 'Service').spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30001, port: 80, targetPort: DEFAULT_PORT }] });
+    expect(find(manifests, 'Service').spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30001, port: 80, targetPort: SERVER_DEFAULTS.port }] });
     const [server] = podSpec(manifests).containers;
     expect(server.imagePullPolicy).toBe('IfNotPresent');
     expect(server.resources.requests).toEqual({ cpu: '100m', memory: '128Mi' });

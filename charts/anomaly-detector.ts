@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { CONTAINER_USER, DEFAULT_MODEL_NAME, DEFAULT_MODEL_PATH, DEFAULT_PORT, ENV, PATHS } from '../app/contract.ts';
+import { CONTAINER_USER, ENV, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
+import { readMetadata } from '../model/artifact.ts';
 import { GrafanaDashboard } from './grafana-dashboard.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
 import { restrictPods } from './pod-security.ts';
@@ -12,18 +14,18 @@ import { parseQuantity, VerticalPodAutoscaler, type ResourceQuantities, type Vpa
 export type Monitoring = 'gmp' | 'prometheus-operator' | 'none';
 
 export interface AnomalyDetectorResources {
-  /** CPU request; the HPA's utilisation is a percentage of it. @default '500m' */
+  /** CPU request; the HPA's utilisation is a percentage of it. @default ANOMALY_DETECTOR_DEFAULTS.resources.cpuRequest ('500m') */
   readonly cpuRequest?: string;
-  /** @default '256Mi' */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.resources.memoryRequest ('256Mi') */
   readonly memoryRequest?: string;
-  /** @default '1Gi' */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.resources.memoryLimit ('1Gi') */
   readonly memoryLimit?: string;
 }
 
 export interface AnomalyDetectorVpaOptions {
-  /** @default 'Off' (recommendations only) */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.verticalPodAutoscaler.updateMode ('Off': recommendations only) */
   readonly updateMode?: VpaUpdateMode;
-  /** Resources the VPA may set; never the one the HPA scales on. @default ['memory'] */
+  /** Resources the VPA may set; never the one the HPA scales on. @default ANOMALY_DETECTOR_DEFAULTS.verticalPodAutoscaler.controlledResources (['memory']) */
   readonly controlledResources?: readonly VpaResource[];
   /** @default no bound */
   readonly minAllowed?: ResourceQuantities;
@@ -34,60 +36,144 @@ export interface AnomalyDetectorVpaOptions {
 export interface AnomalyDetectorProps {
   /** The server image, e.g. `europe-west1-docker.pkg.dev/project/repo/anomaly-serve:abc123`. */
   readonly image: string;
-  /** Prefix of every object's name. @default 'anomaly-serve' */
+  /** Prefix of every object's name. @default ANOMALY_DETECTOR_DEFAULTS.name ('anomaly-serve') */
   readonly name?: string;
   /** @default 'Always' (cdk8s-plus) */
   readonly imagePullPolicy?: kplus.ImagePullPolicy;
-  /** The model's name in the URLs. @default 'ecg-autoencoder' */
+  /**
+   * The model's name in the URLs. @default the name in the bundled model's metadata.json; with
+   * `modelUri`, the name in that model's, which the server reads
+   */
   readonly modelName?: string;
-  /** Where the server reads the model. @default 'model/artifacts' (in the image), or '/models' with `modelUri` */
+  /** Where the server reads the model. @default SERVER_DEFAULTS.modelPath (in the image), or ANOMALY_DETECTOR_DEFAULTS.modelUriPath with `modelUri` */
   readonly modelPath?: string;
   /** A `gs://` folder with model.json, weights.bin and metadata.json, copied in by an init container. @default the model in the image */
   readonly modelUri?: string;
   /** The Google service account the pods act as (Workload Identity), to read `modelUri`. @default none; required with `modelUri` */
   readonly gcpServiceAccount?: string;
-  /** The image that copies `modelUri`. @default 'gcr.io/google.com/cloudsdktool/google-cloud-cli:slim' */
+  /** The image that copies `modelUri`. @default ANOMALY_DETECTOR_DEFAULTS.modelCopyImage */
   readonly modelCopyImage?: string;
   /** Overrides the model's anomaly threshold. @default the threshold in metadata.json */
   readonly threshold?: number;
-  /** @default 8080 */
+  /** @default SERVER_DEFAULTS.port (8080) */
   readonly port?: number;
-  /** @default LOAD_BALANCER */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.serviceType (LOAD_BALANCER) */
   readonly serviceType?: kplus.ServiceType;
   /** With NODE_PORT: the port on every node, 30000-32767. @default assigned by Kubernetes */
   readonly nodePort?: number;
-  /** @default 2 */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.minReplicas (2) */
   readonly minReplicas?: number;
-  /** @default 10 */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.maxReplicas (10) */
   readonly maxReplicas?: number;
-  /** Average CPU utilisation, in percent of the request, that the HPA keeps. @default 60 */
+  /** Average CPU utilisation, in percent of the request, that the HPA keeps. @default ANOMALY_DETECTOR_DEFAULTS.targetCpuUtilization (60) */
   readonly targetCpuUtilization?: number;
-  /** @default double, or add 4 pods, every 15 s, whichever is more, with no stabilisation */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.scaleUp: double, or add 4 pods, every 15 s, whichever is more, with no stabilisation */
   readonly scaleUp?: kplus.ScalingRules;
-  /** @default at most half the pods a minute, after 300 s of stabilisation */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.scaleDown: at most half the pods a minute, after 300 s of stabilisation */
   readonly scaleDown?: kplus.ScalingRules;
-  /** @default see AnomalyDetectorResources */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.resources */
   readonly resources?: AnomalyDetectorResources;
-  /** The VerticalPodAutoscaler, or false for none (clusters without the VPA). @default see AnomalyDetectorVpaOptions */
+  /** The VerticalPodAutoscaler, or false for none (clusters without the VPA). @default ANOMALY_DETECTOR_DEFAULTS.verticalPodAutoscaler */
   readonly verticalPodAutoscaler?: AnomalyDetectorVpaOptions | false;
-  /** Pods the PodDisruptionBudget keeps up during voluntary disruptions, or false for none. @default 1 */
+  /** Pods the PodDisruptionBudget keeps up during voluntary disruptions, or false for none. @default ANOMALY_DETECTOR_DEFAULTS.minAvailable (1) */
   readonly minAvailable?: number | false;
-  /** @default 'gmp' (Google Cloud Managed Service for Prometheus) */
+  /** @default ANOMALY_DETECTOR_DEFAULTS.monitoring ('gmp': Google Cloud Managed Service for Prometheus) */
   readonly monitoring?: Monitoring;
-  /** Labels of the ServiceMonitor, for the Prometheus' selector. @default { release: 'kube-prometheus-stack' } */
+  /** Labels of the ServiceMonitor, for the Prometheus' selector. @default ANOMALY_DETECTOR_DEFAULTS.serviceMonitorLabels */
   readonly serviceMonitorLabels?: Record<string, string>;
-  /** Server settings: MAX_BATCH_SIZE. @default 64 */
+  /** Server settings: MAX_BATCH_SIZE. @default SERVER_DEFAULTS.maxBatchSize (64) */
   readonly maxBatchSize?: number;
-  /** @default 'info' */
+  /** @default SERVER_DEFAULTS.logLevel ('info') */
   readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  /** How long a terminating pod keeps serving while endpoints update. @default 5 */
+  /** How long a terminating pod keeps serving while endpoints update. @default SERVER_DEFAULTS.shutdownDelaySeconds (5) */
   readonly shutdownDelaySeconds?: number;
-  /** From SIGTERM to a forced exit; the grace period is 5 s longer. @default 25 */
+  /** From SIGTERM to a forced exit; the grace period is 5 s longer. @default SERVER_DEFAULTS.shutdownTimeoutSeconds (25) */
   readonly shutdownTimeoutSeconds?: number;
-  /** Soft spread of the pods over zones and nodes. @default true */
+  /** Soft spread of the pods over zones and nodes. @default ANOMALY_DETECTOR_DEFAULTS.topologySpread (true) */
   readonly topologySpread?: boolean;
-  /** A Grafana dashboard in a ConfigMap for kube-prometheus-stack's dashboard sidecar. @default false */
+  /** A Grafana dashboard in a ConfigMap for kube-prometheus-stack's dashboard sidecar. @default ANOMALY_DETECTOR_DEFAULTS.grafanaDashboard (false) */
   readonly grafanaDashboard?: boolean;
+}
+
+/** The bundled model, as the image holds it: the default model the charts name. */
+const BUNDLED_MODEL = readMetadata(fileURLToPath(new URL(`../${SERVER_DEFAULTS.modelPath}`, import.meta.url)));
+
+/**
+ * Every default of the AnomalyDetector's props, in one place: the props' documentation names
+ * them, the constructor fills them in, and the checks read the filled-in props.
+ */
+export const ANOMALY_DETECTOR_DEFAULTS = {
+  name: 'anomaly-serve',
+  /** Where the init container puts a `modelUri` model. */
+  modelUriPath: '/models',
+  modelCopyImage: 'gcr.io/google.com/cloudsdktool/google-cloud-cli:slim',
+  port: SERVER_DEFAULTS.port,
+  serviceType: kplus.ServiceType.LOAD_BALANCER,
+  minReplicas: 2,
+  maxReplicas: 10,
+  targetCpuUtilization: 60,
+  scaleUp: {
+    stabilizationWindow: Duration.seconds(0),
+    strategy: kplus.ScalingStrategy.MAX_CHANGE,
+    policies: [
+      { replicas: kplus.Replicas.percent(100), duration: Duration.seconds(15) },
+      { replicas: kplus.Replicas.absolute(4), duration: Duration.seconds(15) },
+    ],
+  } as kplus.ScalingRules,
+  scaleDown: {
+    stabilizationWindow: Duration.seconds(300),
+    policies: [{ replicas: kplus.Replicas.percent(50), duration: Duration.seconds(60) }],
+  } as kplus.ScalingRules,
+  resources: { cpuRequest: '500m', memoryRequest: '256Mi', memoryLimit: '1Gi' },
+  verticalPodAutoscaler: { updateMode: 'Off', controlledResources: ['memory'] } as Required<Pick<AnomalyDetectorVpaOptions, 'updateMode' | 'controlledResources'>>,
+  minAvailable: 1,
+  monitoring: 'gmp' as Monitoring,
+  serviceMonitorLabels: { release: 'kube-prometheus-stack' },
+  maxBatchSize: SERVER_DEFAULTS.maxBatchSize,
+  logLevel: SERVER_DEFAULTS.logLevel,
+  shutdownDelaySeconds: SERVER_DEFAULTS.shutdownDelaySeconds,
+  shutdownTimeoutSeconds: SERVER_DEFAULTS.shutdownTimeoutSeconds,
+  topologySpread: true,
+  grafanaDashboard: false,
+} as const;
+
+/** The props with every default filled in. */
+interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'verticalPodAutoscaler'> {
+  readonly name: string;
+  readonly modelPath: string;
+  readonly modelCopyImage: string;
+  readonly port: number;
+  readonly serviceType: kplus.ServiceType;
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly targetCpuUtilization: number;
+  readonly scaleUp: kplus.ScalingRules;
+  readonly scaleDown: kplus.ScalingRules;
+  readonly resources: Required<AnomalyDetectorResources>;
+  readonly verticalPodAutoscaler: Required<Pick<AnomalyDetectorVpaOptions, 'updateMode' | 'controlledResources'>> & AnomalyDetectorVpaOptions | false;
+  readonly minAvailable: number | false;
+  readonly monitoring: Monitoring;
+  readonly serviceMonitorLabels: Record<string, string>;
+  readonly maxBatchSize: number;
+  readonly logLevel: NonNullable<AnomalyDetectorProps['logLevel']>;
+  readonly shutdownDelaySeconds: number;
+  readonly shutdownTimeoutSeconds: number;
+  readonly topologySpread: boolean;
+  readonly grafanaDashboard: boolean;
+}
+
+function resolve(props: AnomalyDetectorProps): ResolvedProps {
+  const defaults = ANOMALY_DETECTOR_DEFAULTS;
+  const given = Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as AnomalyDetectorProps;
+  return {
+    ...defaults,
+    ...given,
+    // Without modelUri the model is the one in the image; with it, the server reads its name.
+    modelName: props.modelName ?? (props.modelUri ? undefined : BUNDLED_MODEL.name),
+    modelPath: props.modelPath ?? (props.modelUri ? defaults.modelUriPath : SERVER_DEFAULTS.modelPath),
+    resources: { ...defaults.resources, ...props.resources },
+    verticalPodAutoscaler: props.verticalPodAutoscaler === false ? false : { ...defaults.verticalPodAutoscaler, ...props.verticalPodAutoscaler },
+  };
 }
 
 const NODE_PORTS = { min: 30000, max: 32767 };
@@ -107,24 +193,24 @@ export class AnomalyDetector extends Construct {
   readonly horizontalPodAutoscaler: kplus.HorizontalPodAutoscaler;
   readonly verticalPodAutoscaler?: VerticalPodAutoscaler;
 
-  constructor(scope: Construct, id: string, props: AnomalyDetectorProps) {
+  constructor(scope: Construct, id: string, given: AnomalyDetectorProps) {
     super(scope, id);
+    const props = resolve(given);
     validate(props);
-    const name = (this.name = props.name ?? 'anomaly-serve');
-    const port = props.port ?? DEFAULT_PORT;
-    const modelPath = props.modelPath ?? (props.modelUri ? '/models' : DEFAULT_MODEL_PATH);
+    const { name, port, modelPath } = props;
+    this.name = name;
     this.selectorLabels = { 'app.kubernetes.io/name': 'anomaly-serve', 'app.kubernetes.io/instance': name };
     const labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'inference', 'app.kubernetes.io/managed-by': 'cdk8s' };
     const metadata = (suffix = '') => ({ name: name + suffix, labels });
-    const shutdownTimeoutSeconds = props.shutdownTimeoutSeconds ?? 25;
+    const { shutdownTimeoutSeconds, resources } = props;
 
     const settings: Record<string, string> = {
       [ENV.port]: String(port),
-      [ENV.modelName]: props.modelName ?? DEFAULT_MODEL_NAME,
+      ...(props.modelName !== undefined && { [ENV.modelName]: props.modelName }),
       [ENV.modelPath]: modelPath,
-      [ENV.maxBatchSize]: String(props.maxBatchSize ?? 64),
-      [ENV.logLevel]: props.logLevel ?? 'info',
-      [ENV.shutdownDelaySeconds]: String(props.shutdownDelaySeconds ?? 5),
+      [ENV.maxBatchSize]: String(props.maxBatchSize),
+      [ENV.logLevel]: props.logLevel,
+      [ENV.shutdownDelaySeconds]: String(props.shutdownDelaySeconds),
       [ENV.shutdownTimeoutSeconds]: String(shutdownTimeoutSeconds),
       ...(props.threshold !== undefined && { [ENV.threshold]: String(props.threshold) }),
     };
@@ -137,9 +223,6 @@ export class AnomalyDetector extends Construct {
         })
       : undefined;
 
-    const resources = props.resources ?? {};
-    const memoryRequest = resources.memoryRequest ?? '256Mi';
-    const memoryLimit = resources.memoryLimit ?? '1Gi';
     this.deployment = new kplus.Deployment(this, 'Deployment', {
       metadata: metadata(),
       // An explicit selector of stable labels, not cdk8s's path-derived one: renaming a construct
@@ -179,8 +262,8 @@ export class AnomalyDetector extends Construct {
       liveness: probe(PATHS.live, 3),
       startup: probe(PATHS.live, 30),
       resources: {
-        cpu: { request: kplus.Cpu.millis(parseQuantity(resources.cpuRequest ?? '500m') * 1000) },
-        memory: { request: Size.mebibytes(parseQuantity(memoryRequest) / 2 ** 20), limit: Size.mebibytes(parseQuantity(memoryLimit) / 2 ** 20) },
+        cpu: { request: kplus.Cpu.millis(parseQuantity(resources.cpuRequest) * 1000) },
+        memory: { request: Size.mebibytes(parseQuantity(resources.memoryRequest) / 2 ** 20), limit: Size.mebibytes(parseQuantity(resources.memoryLimit) / 2 ** 20) },
       },
       securityContext,
     });
@@ -191,7 +274,7 @@ export class AnomalyDetector extends Construct {
       server.mount(modelPath, model, { readOnly: true });
       this.deployment.addInitContainer({
         name: 'copy-model',
-        image: props.modelCopyImage ?? 'gcr.io/google.com/cloudsdktool/google-cloud-cli:slim',
+        image: props.modelCopyImage,
         command: ['gcloud', 'storage', 'cp', '--recursive', `${props.modelUri.replace(/\/$/, '')}/*`, modelPath],
         // gcloud writes its configuration under $CLOUDSDK_CONFIG; the root filesystem is read-only.
         envVariables: { CLOUDSDK_CONFIG: kplus.EnvValue.fromValue('/tmp/gcloud') },
@@ -205,7 +288,7 @@ export class AnomalyDetector extends Construct {
     }
 
     restrictPods(this.deployment);
-    if (props.topologySpread ?? true) {
+    if (props.topologySpread) {
       // A soft spread: cdk8s-plus's spread() is a hard pod anti-affinity.
       ApiObject.of(this.deployment).addJsonPatch(
         JsonPatch.add(
@@ -222,7 +305,7 @@ export class AnomalyDetector extends Construct {
 
     this.service = new kplus.Service(this, 'Service', {
       metadata: metadata(),
-      type: props.serviceType ?? kplus.ServiceType.LOAD_BALANCER,
+      type: props.serviceType,
       // The Deployment's own stable labels (given a Deployment, cdk8s-plus selects on its path label).
       selector: kplus.Pods.select(this, 'Pods', { labels: this.selectorLabels }),
       ports: [{ port: 80, targetPort: port, name: PORT_NAME, nodePort: props.nodePort }],
@@ -231,33 +314,23 @@ export class AnomalyDetector extends Construct {
     this.horizontalPodAutoscaler = new kplus.HorizontalPodAutoscaler(this, 'Hpa', {
       metadata: metadata(),
       target: this.deployment,
-      minReplicas: props.minReplicas ?? 2,
-      maxReplicas: props.maxReplicas ?? 10,
-      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(props.targetCpuUtilization ?? 60))],
-      scaleUp: props.scaleUp ?? {
-        stabilizationWindow: Duration.seconds(0),
-        strategy: kplus.ScalingStrategy.MAX_CHANGE,
-        policies: [
-          { replicas: kplus.Replicas.percent(100), duration: Duration.seconds(15) },
-          { replicas: kplus.Replicas.absolute(4), duration: Duration.seconds(15) },
-        ],
-      },
-      scaleDown: props.scaleDown ?? {
-        stabilizationWindow: Duration.seconds(300),
-        policies: [{ replicas: kplus.Replicas.percent(50), duration: Duration.seconds(60) }],
-      },
+      minReplicas: props.minReplicas,
+      maxReplicas: props.maxReplicas,
+      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(props.targetCpuUtilization))],
+      scaleUp: props.scaleUp,
+      scaleDown: props.scaleDown,
     });
 
-    if (props.verticalPodAutoscaler !== false) {
-      const vpa = props.verticalPodAutoscaler ?? {};
+    const vpa = props.verticalPodAutoscaler;
+    if (vpa !== false) {
       this.verticalPodAutoscaler = new VerticalPodAutoscaler(this, 'Vpa', {
         metadata: metadata(),
         target: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-        updateMode: vpa.updateMode ?? 'Off',
+        updateMode: vpa.updateMode,
         containerPolicies: [
           {
             containerName: server.name,
-            controlledResources: vpa.controlledResources ?? ['memory'],
+            controlledResources: vpa.controlledResources,
             controlledValues: 'RequestsAndLimits',
             minAllowed: vpa.minAllowed,
             maxAllowed: vpa.maxAllowed,
@@ -269,18 +342,18 @@ export class AnomalyDetector extends Construct {
     if (props.minAvailable !== false) {
       new kplus.k8s.KubePodDisruptionBudget(this, 'Pdb', {
         metadata: metadata(),
-        spec: { minAvailable: kplus.k8s.IntOrString.fromNumber(props.minAvailable ?? 1), selector: { matchLabels: this.selectorLabels } },
+        spec: { minAvailable: kplus.k8s.IntOrString.fromNumber(props.minAvailable), selector: { matchLabels: this.selectorLabels } },
       });
     }
 
     if (props.grafanaDashboard) new GrafanaDashboard(this, 'Dashboard', { name });
 
-    const monitoring = props.monitoring ?? 'gmp';
+    const { monitoring } = props;
     if (monitoring === 'gmp') {
       new PodMonitoring(this, 'PodMonitoring', { metadata: metadata(), matchLabels: this.selectorLabels, endpoints: [{ port: PORT_NAME, path: PATHS.metrics }] });
     } else if (monitoring === 'prometheus-operator') {
       new ServiceMonitor(this, 'ServiceMonitor', {
-        metadata: { name, labels: { ...labels, ...(props.serviceMonitorLabels ?? { release: 'kube-prometheus-stack' }) } },
+        metadata: { name, labels: { ...labels, ...props.serviceMonitorLabels } },
         matchLabels: this.selectorLabels,
         endpoints: [{ port: PORT_NAME, path: PATHS.metrics }],
       });
@@ -289,38 +362,34 @@ export class AnomalyDetector extends Construct {
 }
 
 /** Rejects combinations of props that would deploy something broken, naming the props. */
-function validate(props: AnomalyDetectorProps): void {
-  const min = props.minReplicas ?? 2;
-  const max = props.maxReplicas ?? 10;
+function validate(props: ResolvedProps): void {
+  const { minReplicas: min, maxReplicas: max, targetCpuUtilization: target, serviceType, port } = props;
   const fail = (message: string) => {
     throw new Error(`AnomalyDetector: ${message}`);
   };
   if (!props.image.trim()) fail('image must name a container image');
   if (!Number.isInteger(min) || min < 1) fail(`minReplicas (${min}) must be a whole number of at least 1`);
   if (!Number.isInteger(max) || max < min) fail(`minReplicas (${min}) must not exceed maxReplicas (${max})`);
-  const target = props.targetCpuUtilization ?? 60;
   if (!Number.isInteger(target) || target < 1 || target > 100) fail(`targetCpuUtilization (${target}) must be a whole percentage from 1 to 100`);
-  const serviceType = props.serviceType ?? kplus.ServiceType.LOAD_BALANCER;
   if (props.nodePort !== undefined) {
     if (serviceType !== kplus.ServiceType.NODE_PORT) fail(`nodePort (${props.nodePort}) needs serviceType NODE_PORT, not ${serviceType}`);
     if (!Number.isInteger(props.nodePort) || props.nodePort < NODE_PORTS.min || props.nodePort > NODE_PORTS.max) {
       fail(`nodePort (${props.nodePort}) must be in the NodePort range ${NODE_PORTS.min}-${NODE_PORTS.max}`);
     }
   }
-  const port = props.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`port (${port}) must be from 1 to 65535`);
   const vpa = props.verticalPodAutoscaler;
-  if (vpa && (vpa.updateMode ?? 'Off') !== 'Off' && (vpa.controlledResources ?? ['memory']).includes('cpu')) {
+  if (vpa && vpa.updateMode !== 'Off' && vpa.controlledResources.includes('cpu')) {
     fail(
       `verticalPodAutoscaler.controlledResources includes cpu with updateMode ${vpa.updateMode}, while the HorizontalPodAutoscaler ` +
         'scales on CPU: the two would fight. Let the VPA control memory only, or set its updateMode to Off',
     );
   }
-  if (props.minAvailable !== false && props.minAvailable !== undefined) {
+  if (props.minAvailable !== false) {
     if (!Number.isInteger(props.minAvailable) || props.minAvailable < 0) fail(`minAvailable (${props.minAvailable}) must be a whole number`);
     if (props.minAvailable >= min) fail(`minAvailable (${props.minAvailable}) must be below minReplicas (${min}), or no node could ever be drained`);
   }
-  const { memoryRequest = '256Mi', memoryLimit = '1Gi', cpuRequest = '500m' } = props.resources ?? {};
+  const { memoryRequest, memoryLimit, cpuRequest } = props.resources;
   parseQuantity(cpuRequest);
   if (parseQuantity(memoryRequest) > parseQuantity(memoryLimit)) fail(`resources.memoryRequest (${memoryRequest}) is above resources.memoryLimit (${memoryLimit})`);
   if (props.modelUri !== undefined) {
@@ -328,7 +397,6 @@ function validate(props: AnomalyDetectorProps): void {
     if (!props.gcpServiceAccount) fail('modelUri needs gcpServiceAccount: the Google service account (Workload Identity) that may read it');
   }
   if (props.threshold !== undefined && !(props.threshold >= 0)) fail(`threshold (${props.threshold}) must be a number of at least 0`);
-  const delay = props.shutdownDelaySeconds ?? 5;
-  const timeout = props.shutdownTimeoutSeconds ?? 25;
+  const { shutdownDelaySeconds: delay, shutdownTimeoutSeconds: timeout } = props;
   if (timeout <= delay) fail(`shutdownTimeoutSeconds (${timeout}) must be longer than shutdownDelaySeconds (${delay})`);
 }

@@ -29,11 +29,8 @@ describe('LoadTest', () => {
     expect(manifestProblems(manifests)).toEqual([]);
   });
 
-  it('ships the project’s locustfile and the model’s example beats in a ConfigMap', () => {
-    const files = byName(manifests, 'ConfigMap', 'load-test').data;
-    expect(files['locustfile.py']).toBe(readFileSync('loadtest/locustfile.py', 'utf8'));
-    const metadata = JSON.parse(readFileSync('model/artifacts/metadata.json', 'utf8'));
-    expect(JSON.parse(files['examples.json'])).toEqual({ examples: metadata.examples });
+  it('ships the project’s locustfile, and nothing of the model: the locustfile asks the server', () => {
+    expect(byName(manifests, 'ConfigMap', 'load-test').data).toEqual({ 'locustfile.py': readFileSync('loadtest/locustfile.py', 'utf8') });
   });
 
   it('runs a master with its web UI on a ClusterIP Service, and workers that find it', () => {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import type { ModelMetadata } from '../model/artifact.ts';
 import { restrictPods } from './pod-security.ts';
 
 export interface LoadTestShape {
@@ -27,12 +26,8 @@ export interface LoadTestProps {
   readonly workers?: number;
   /** The locustfile's source. @default loadtest/locustfile.py */
   readonly locustfile?: string;
-  /** A model's metadata.json, whose example beats the locustfile sends. @default model/artifacts/metadata.json */
-  readonly metadataJson?: string;
   /** The ramp-up, plateau and ramp-down, instead of users set in the web UI. @default users set in the web UI */
   readonly shape?: LoadTestShape;
-  /** @default 'ecg-autoencoder' */
-  readonly modelName?: string;
 }
 
 const MOUNT = '/mnt/locust';
@@ -60,23 +55,14 @@ export class LoadTest extends Construct {
     }
     const name = props.name ?? 'load-test';
     const image = props.image ?? 'locustio/locust:2.31.8';
-    const metadata = JSON.parse(props.metadataJson ?? readFileSync('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
-
+    // The locustfile asks the server for the model it serves: the chart needs no copy of it.
     this.configMap = new kplus.ConfigMap(this, 'Files', {
       metadata: { name },
-      data: {
-        'locustfile.py': props.locustfile ?? readFileSync('loadtest/locustfile.py', 'utf8'),
-        // Only the example beats: the locustfile needs nothing else of metadata.json.
-        'examples.json': JSON.stringify({ examples: metadata.examples }),
-      },
+      data: { 'locustfile.py': props.locustfile ?? readFileSync('loadtest/locustfile.py', 'utf8') },
     });
     const files = kplus.Volume.fromConfigMap(this, 'FilesVolume', this.configMap, { name: 'locustfile' });
     const tmp = kplus.Volume.fromEmptyDir(this, 'TmpVolume', 'tmp');
-    const env = {
-      EXAMPLES_PATH: kplus.EnvValue.fromValue(`${MOUNT}/examples.json`),
-      MODEL_NAME: kplus.EnvValue.fromValue(props.modelName ?? 'ecg-autoencoder'),
-      HOME: kplus.EnvValue.fromValue('/tmp'),
-    };
+    const env = { HOME: kplus.EnvValue.fromValue('/tmp') };
     const shapeEnv: Record<string, kplus.EnvValue> = props.shape
       ? {
           LOAD_SHAPE: kplus.EnvValue.fromValue('ramp'),

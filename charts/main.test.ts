@@ -44,7 +44,7 @@ describe('npm run synth', () => {
   beforeAll(async () => {
     // A copy of the project's charts, so that synthesizing never touches the committed dist/.
     project = await mkdtemp(path.join(tmpdir(), 'synth-'));
-    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'app', 'charts', 'model/artifacts', 'loadtest']) await cp(entry, path.join(project, entry), { recursive: true });
+    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'app', 'charts', 'model', 'loadtest']) await cp(entry, path.join(project, entry), { recursive: true });
     await symlink(path.resolve('node_modules'), path.join(project, 'node_modules'));
   });
   afterAll(() => rm(project, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createLogger } from '../model/logger.ts';
-import type { ModelMetadata } from '../model/artifact.ts';
+import { readMetadata } from '../model/artifact.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 
 /**
@@ -142,8 +142,8 @@ async function paired(baseline: Run, candidate: Run): Promise<{ baseline: Measur
 }
 const ratioText = ({ ratio, ratios }: { ratio: number; ratios: number[] }) =>
   `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
-const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
-const beat = metadata.examples[0]!.beat;
+const metadata = readMetadata('model/artifacts');
+const beat = metadata.examples![0]!.values;
 const predict: Target = { path: '/predict', body: JSON.stringify({ instances: [beat] }), headers: { 'content-type': 'application/json' } };
 
 /** An Open Inference Protocol request of `rows` beats, as JSON or as binary tensor data (what tritonclient sends by default). */

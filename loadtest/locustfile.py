@@ -1,6 +1,8 @@
-"""Load test of anomaly-serve: posts the example heartbeats (the class means in metadata.json) to the
-TensorFlow Serving REST path and the Open Inference Protocol (KServe V2) path, and checks every
-verdict.
+"""Load test of anomaly-serve: posts the model's example rows (in metadata.json, e.g. the mean beat
+of each class) to the TensorFlow Serving REST path and the Open Inference Protocol (KServe V2) path,
+and checks every answer. It asks the server which model it serves (GET /ui/model: its name, input,
+outputs and examples), so it runs unchanged against any model; where the examples are named
+"normal" and "anomalous", as `npm run train` names them, it also checks each verdict.
 
 Run it like any locustfile:
 
@@ -9,87 +11,101 @@ Run it like any locustfile:
 For autoscaling demos, LOAD_SHAPE=ramp replaces -u/-r/-t with a ramp-up, a plateau and a
 ramp-down (see StagesShape). Without LOAD_SHAPE no shape class exists, because Locust uses a shape
 class in place of -u/-r/-t whenever the locustfile defines one.
-
-Environment:
-    EXAMPLES_PATH   the metadata.json (or a JSON file with its "examples") to take beats from
-                    (default: ../model/artifacts/metadata.json next to this file)
-    MODEL_NAME      the model's name in the URLs (default: ecg-autoencoder)
 """
 
-import json
 import os
-from pathlib import Path
+import random
 
 from locust import HttpUser, LoadTestShape, between, task
 
-MODEL_NAME = os.environ.get("MODEL_NAME", "ecg-autoencoder")
-EXAMPLES_PATH = Path(
-    os.environ.get("EXAMPLES_PATH", Path(__file__).resolve().parent.parent / "model" / "artifacts" / "metadata.json")
-)
+# What the server says of its model, fetched by the first user of each Locust process.
+MODEL = None
 
 
-def load_examples(path):
-    """The example beats by class, and whether the model should call each an anomaly."""
-    examples = json.loads(Path(path).read_text())["examples"]
-    return {example["name"]: (example["beat"], example["name"] != "normal") for example in examples}
+def model_facts(client):
+    """The served model's name, input, output names by role, and example rows with the verdict each
+    should get (None where the example's name does not say)."""
+    global MODEL
+    if MODEL is None:
+        facts = client.get("/ui/model", name="model facts").json()
+        signature = facts["signature"]
+        outputs = {output["role"]: output["name"] for output in signature["outputs"]}
+        examples = facts.get("examples") or [
+            # No examples in the model's metadata: the middle of its input range, unjudged.
+            {"name": "midpoint", "values": [(facts["normalisation"]["min"] + facts["normalisation"]["max"]) / 2] * signature["inputs"][0]["shape"][1]}
+        ]
+        verdicts = {"normal": False, "anomalous": True}
+        MODEL = {
+            "name": facts["name"],
+            "input": signature["inputs"][0]["name"],
+            "score": outputs["score"],
+            "verdict": outputs["verdict"],
+            "examples": [(example["name"], example["values"], verdicts.get(example["name"])) for example in examples],
+        }
+    return MODEL
 
 
-EXAMPLES = load_examples(EXAMPLES_PATH)
-NORMAL = EXAMPLES["normal"]
-ANOMALOUS = EXAMPLES["anomalous"]
-
-
-class HeartbeatUser(HttpUser):
-    """A client of the detector: mostly normal beats, some anomalous ones, on both protocols."""
+class ModelUser(HttpUser):
+    """A client of the detector, on both protocols: three requests in four send the first example
+    (the normal one, for a model trained here), the rest one of the others."""
 
     wait_time = between(0.05, 0.2)
 
-    def predict(self, example, label):
-        beat, expect_anomaly = example
+    def on_start(self):
+        self.model = model_facts(self.client)
+
+    def check(self, response, verdict, expected, label):
+        if expected is not None and verdict != expected:
+            response.failure(f"{label} scored {self.model['verdict']}={verdict}")
+
+    def predict(self, example):
+        label, values, expected = example
         with self.client.post(
-            f"/v1/models/{MODEL_NAME}:predict",
-            json={"instances": [beat]},
+            f"/v1/models/{self.model['name']}:predict",
+            json={"instances": [values]},
             name=f"tfserving predict ({label})",
             catch_response=True,
         ) as response:
             try:
-                verdict = response.json()["predictions"][0]["is_anomaly"]
+                verdict = response.json()["predictions"][0][self.model["verdict"]]
             except (ValueError, KeyError, IndexError, TypeError):
                 response.failure(f"unexpected answer {response.status_code}: {response.text[:200]}")
                 return
-            if verdict != expect_anomaly:
-                response.failure(f"{label} beat scored is_anomaly={verdict}")
+            self.check(response, verdict, expected, label)
 
-    def infer(self, example, label):
-        beat, expect_anomaly = example
-        body = {"inputs": [{"name": "beat", "shape": [1, len(beat)], "datatype": "FP32", "data": beat}]}
+    def infer(self, example):
+        label, values, expected = example
+        body = {"inputs": [{"name": self.model["input"], "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
         with self.client.post(
-            f"/v2/models/{MODEL_NAME}/infer", json=body, name=f"v2 infer ({label})", catch_response=True
+            f"/v2/models/{self.model['name']}/infer", json=body, name=f"v2 infer ({label})", catch_response=True
         ) as response:
             try:
                 outputs = {output["name"]: output["data"] for output in response.json()["outputs"]}
-                verdict = outputs["is_anomaly"][0]
+                verdict = outputs[self.model["verdict"]][0]
             except (ValueError, KeyError, IndexError, TypeError):
                 response.failure(f"unexpected answer {response.status_code}: {response.text[:200]}")
                 return
-            if verdict != expect_anomaly:
-                response.failure(f"{label} beat scored is_anomaly={verdict}")
+            self.check(response, verdict, expected, label)
+
+    def example(self, first):
+        examples = self.model["examples"]
+        return examples[0] if first else random.choice(examples[1:] or examples)
 
     @task(6)
-    def predict_normal(self):
-        self.predict(NORMAL, "normal")
+    def predict_first(self):
+        self.predict(self.example(first=True))
 
     @task(2)
-    def predict_anomalous(self):
-        self.predict(ANOMALOUS, "anomalous")
+    def predict_other(self):
+        self.predict(self.example(first=False))
 
     @task(3)
-    def infer_normal(self):
-        self.infer(NORMAL, "normal")
+    def infer_first(self):
+        self.infer(self.example(first=True))
 
     @task(1)
-    def infer_anomalous(self):
-        self.infer(ANOMALOUS, "anomalous")
+    def infer_other(self):
+        self.infer(self.example(first=False))
 
 
 def stages_from_environment(env=os.environ):

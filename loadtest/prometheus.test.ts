@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ModelMetadata } from '../model/artifact.ts';
+import { bundledExample } from '../test/bundled-model.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 import { describeWithCommand } from '../test/describe-if.ts';
 
@@ -72,8 +72,7 @@ describeWithCommand('prometheus', 'prometheus', 'a real Prometheus scraping the 
   }
 
   it('reports exactly the requests and anomalies that were sent', async () => {
-    const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
-    const [normal, anomalous] = metadata.examples.map((e) => e.beat);
+    const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];
     const traffic = [...Array<number[]>(30).fill(normal!), ...Array<number[]>(12).fill(anomalous!)];
     for (const beat of traffic) {
       const response = await fetch(`${server.url}/predict`, {

@@ -1,13 +1,74 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 
-/** The three files a model directory holds. */
+/**
+ * The model artifact: a folder of three files that training writes and the server, the charts, the
+ * page and the load test read. `model.json` and `weights.bin` are a TensorFlow.js layers model;
+ * `metadata.json` says how to use it (this file's schema). Only what serving needs is required:
+ * a model trained elsewhere is served as long as its metadata says that much.
+ */
+
+/** The three files an artifact folder holds. */
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 export const METADATA_JSON = 'metadata.json';
+
+/** A name in URLs and in requests: a model's, or a tensor's. */
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+
+/**
+ * What each output of an anomaly detector is: the reconstruction error (the score), whether it is
+ * above the threshold (the verdict), and the reconstruction itself, in normalised units.
+ */
+export const OUTPUT_ROLES = ['score', 'verdict', 'reconstruction'] as const;
+export type OutputRole = (typeof OUTPUT_ROLES)[number];
+/** The outputs an answer holds when a request does not name any. */
+export const DEFAULT_OUTPUT_ROLES: readonly OutputRole[] = ['score', 'verdict'];
+
+const FP32 = z.literal('FP32');
+const rows = z.literal(-1);
+
+/**
+ * The model's interface, in the Open Inference Protocol's terms: one FP32 input of shape
+ * [-1, width], and its three outputs with their datatypes and shapes (which follow from their role).
+ */
+const signatureSchema = z
+  .object({
+    inputs: z.tuple([z.object({ name, datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) })]),
+    outputs: z.tuple([
+      z.object({ name, role: z.literal('score'), datatype: FP32, shape: z.tuple([rows]) }),
+      z.object({ name, role: z.literal('verdict'), datatype: z.literal('BOOL'), shape: z.tuple([rows]) }),
+      z.object({ name, role: z.literal('reconstruction'), datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) }),
+    ]),
+  })
+  .refine((s) => s.outputs[2].shape[1] === s.inputs[0].shape[1], 'the reconstruction has the width of the input')
+  .refine((s) => new Set([s.inputs[0].name, ...s.outputs.map((o) => o.name)]).size === 4, 'the input and the outputs have four different names');
+export type Signature = z.infer<typeof signatureSchema>;
+
+/** A signature for an input of `width` values; the names default to the bundled model's. */
+export function signatureFor(
+  width: number,
+  names: { readonly input?: string; readonly score?: string; readonly verdict?: string; readonly reconstruction?: string } = {},
+): Signature {
+  return {
+    inputs: [{ name: names.input ?? 'beat', datatype: 'FP32', shape: [-1, width] }],
+    outputs: [
+      { name: names.score ?? 'reconstruction_error', role: 'score', datatype: 'FP32', shape: [-1] },
+      { name: names.verdict ?? 'is_anomaly', role: 'verdict', datatype: 'BOOL', shape: [-1] },
+      { name: names.reconstruction ?? 'reconstruction', role: 'reconstruction', datatype: 'FP32', shape: [-1, width] },
+    ],
+  };
+}
+
+/** The input's name and width. */
+export const inputOf = (signature: Signature) => ({ name: signature.inputs[0].name, width: signature.inputs[0].shape[1] });
+
+/** The name of the output with `role`. */
+export const outputName = (signature: Signature, role: OutputRole): string => signature.outputs.find((o) => o.role === role)!.name;
 
 const classMetricsSchema = z.object({
   precision: z.number(),
@@ -33,69 +94,83 @@ export const evaluationSchema = z.object({
 export type Evaluation = z.infer<typeof evaluationSchema>;
 
 export const metadataSchema = z.object({
-  name: z.string().min(1),
-  /** A content hash of the model files, the normalisation and the threshold. */
-  version: z.string().min(1),
-  inputLength: z.number().int().positive(),
+  /** The model's name: the name in the URLs unless MODEL_NAME says otherwise. */
+  name,
+  /** A content hash of the model files, the normalisation and the threshold (see contentVersion). */
+  version: z.string().regex(/^[0-9a-f]{12}$/, '12 hexadecimal digits: the content hash (see contentVersion)'),
+  signature: signatureSchema,
+  /** How raw input values are scaled before the model sees them. */
   normalisation: z
     .object({ method: z.literal('min-max'), min: z.number(), max: z.number() })
     .refine((n) => n.max > n.min, 'normalisation.max must be greater than normalisation.min'),
   threshold: z.object({
+    /** A row whose reconstruction error is above this is an anomaly. */
     value: z.number().nonnegative(),
-    rule: z.string().min(1),
-    description: z.string(),
+    rule: z.string().min(1).optional(),
+    description: z.string().optional(),
   }),
-  training: z.object({
-    epochs: z.number().int().positive(),
-    batchSize: z.number().int().positive(),
-    learningRate: z.number().positive(),
-    rows: z.number().int().positive(),
-    finalLoss: z.number(),
-    backend: z.string(),
-  }),
-  split: z.object({
-    seed: z.number().int(),
-    testFraction: z.number().gt(0).lt(1),
-    stratifiedBy: z.literal('label'),
-    dataSha256: z.string(),
-    dataRows: z.number().int().positive(),
-    trainRows: z.number().int().positive(),
-    /** Zero-based indices of the test rows in the data file. */
-    testRowIndices: z.array(z.number().int().nonnegative()),
-  }),
-  evaluation: evaluationSchema.optional(),
-  /** One mean beat per class of the training part, in raw (unnormalised) units. */
-  examples: z.array(
-    z.object({
-      name: z.string().min(1),
-      label: z.number().int(),
+  // What only this project's training and evaluation write and read.
+  training: z
+    .object({
+      epochs: z.number().int().positive(),
+      batchSize: z.number().int().positive(),
+      learningRate: z.number().positive(),
+      seed: z.number().int().optional(),
       rows: z.number().int().positive(),
-      beat: z.array(z.number()),
-    }),
-  ),
+      finalLoss: z.number(),
+      backend: z.string(),
+    })
+    .optional(),
+  split: z
+    .object({
+      seed: z.number().int(),
+      testFraction: z.number().gt(0).lt(1),
+      stratifiedBy: z.literal('label'),
+      /** Where the data file's label is (1-based, or the last column), and its normal value. @default ECG5000's: last, 1 */
+      labelColumn: z.union([z.number().int().positive(), z.literal('last')]).optional(),
+      normalLabel: z.number().optional(),
+      dataSha256: z.string(),
+      dataRows: z.number().int().positive(),
+      trainRows: z.number().int().positive(),
+      /** Zero-based indices of the test rows in the data file. */
+      testRowIndices: z.array(z.number().int().nonnegative()),
+    })
+    .optional(),
+  evaluation: evaluationSchema.optional(),
+  /** Example rows in raw units, e.g. one mean row per class of the training data: for demos and load tests. */
+  examples: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        label: z.number().int().optional(),
+        rows: z.number().int().positive().optional(),
+        values: z.array(z.number()),
+      }),
+    )
+    .optional(),
 });
 export type ModelMetadata = z.infer<typeof metadataSchema>;
 export type Normalisation = ModelMetadata['normalisation'];
 
-export class ModelFilesError extends Error {
+export class ArtifactError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'ModelFilesError';
+    this.name = 'ArtifactError';
   }
 }
 
-/** A model directory as loaded from disk. */
-export interface ModelFiles {
+/** An artifact folder as loaded from disk. */
+export interface Artifact {
   readonly artifacts: tf.io.ModelArtifacts;
   readonly metadata: ModelMetadata;
 }
 
-async function readOrFail(file: string): Promise<Buffer> {
+function readOrFail(file: string): Buffer {
   try {
-    return await readFile(file);
+    return readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ModelFilesError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : String(error)}`);
+    throw new ArtifactError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : String(error)}`);
   }
 }
 
@@ -103,71 +178,76 @@ function parseJson(file: string, text: Buffer): unknown {
   try {
     return JSON.parse(text.toString('utf8'));
   } catch (error) {
-    throw new ModelFilesError(`${file} is not valid JSON: ${(error as Error).message}`);
+    throw new ArtifactError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
-}
-
-function toArrayBuffer(buffer: Buffer): ArrayBuffer {
-  return new Uint8Array(buffer).buffer;
 }
 
 /**
- * Reads model.json, weights.bin and metadata.json from a directory. This is the IO handler the
- * runtime uses on every backend: tfjs-node's `file://` handler is not there without tfjs-node.
+ * Reads and checks metadata.json alone, without TensorFlow.js: the server reads it before it
+ * listens (for the model's name), and `npm run synth` to name the model in the manifests.
  */
-export async function readModelFiles(dir: string): Promise<ModelFiles> {
-  const modelFile = path.join(dir, MODEL_JSON);
-  const metadataFile = path.join(dir, METADATA_JSON);
-  const modelJson = parseJson(modelFile, await readOrFail(modelFile)) as tf.io.ModelJSON;
-  if (!modelJson.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
-    throw new ModelFilesError(`${modelFile} is not a TensorFlow.js layers model (no modelTopology or weightsManifest)`);
-  }
-  const artifacts = await tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-    const shards = await Promise.all(
-      manifest.flatMap((group) => group.paths).map((shard) => readOrFail(path.join(dir, shard))),
-    );
-    return [manifest.flatMap((group) => group.weights), toArrayBuffer(Buffer.concat(shards))];
-  });
-  const parsed = metadataSchema.safeParse(parseJson(metadataFile, await readOrFail(metadataFile)));
+export function readMetadata(dir: string): ModelMetadata {
+  const file = path.join(dir, METADATA_JSON);
+  const parsed = metadataSchema.safeParse(parseJson(file, readOrFail(file)));
   if (!parsed.success) {
     const problem = parsed.error.issues[0];
-    throw new ModelFilesError(`${metadataFile}: ${problem?.path.join('.') || '(root)'}: ${problem?.message}`);
+    throw new ArtifactError(`${file}: ${problem?.path.join('.') || '(root)'}: ${problem?.message}`);
   }
-  const metadata = parsed.data;
-  const version = contentVersion(artifacts, metadata);
+  for (const example of parsed.data.examples ?? []) {
+    const { width } = inputOf(parsed.data.signature);
+    if (example.values.length !== width) throw new ArtifactError(`${file}: example "${example.name}" has ${example.values.length} values; the input has ${width}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Reads model.json, weights.bin and metadata.json from a folder, checking that the version is the
+ * files' content hash. This is the IO handler the runtime uses on every backend: tfjs-node's
+ * `file://` handler is not there without tfjs-node.
+ */
+export async function readArtifact(dir: string): Promise<Artifact> {
+  const { io } = await import('@tensorflow/tfjs');
+  const modelFile = path.join(dir, MODEL_JSON);
+  const modelJson = parseJson(modelFile, readOrFail(modelFile)) as tf.io.ModelJSON;
+  if (!modelJson.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
+    throw new ArtifactError(`${modelFile} is not a TensorFlow.js layers model (no modelTopology or weightsManifest)`);
+  }
+  const artifacts = await io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+    const shards = manifest.flatMap((group) => group.paths).map((shard) => readOrFail(path.join(dir, shard)));
+    return [manifest.flatMap((group) => group.weights), new Uint8Array(Buffer.concat(shards)).buffer];
+  });
+  const metadata = readMetadata(dir);
+  const version = await contentVersion(artifacts, metadata);
   if (version !== metadata.version) {
-    throw new ModelFilesError(
-      `${metadataFile} records version ${metadata.version}, but the model files hash to ${version}: ` +
-        'the files come from different training runs',
+    throw new ArtifactError(
+      `${path.join(dir, METADATA_JSON)} records version ${metadata.version}, but the model files hash to ${version}: ` +
+        'the files come from different training runs (or metadata.json was written by hand: set version to the hash)',
     );
   }
   return { artifacts, metadata };
 }
 
-function weightBytes(artifacts: tf.io.ModelArtifacts): Uint8Array {
-  if (!artifacts.weightData) throw new ModelFilesError('the model has no weights');
-  return new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+async function weightBytes(artifacts: tf.io.ModelArtifacts): Promise<Uint8Array> {
+  if (!artifacts.weightData) throw new ArtifactError('the model has no weights');
+  const { io } = await import('@tensorflow/tfjs');
+  return new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData));
 }
 
 /**
  * The model version: a hash of everything that decides a prediction (architecture, weights,
  * normalisation, threshold), so two models that score differently never share a version.
  */
-export function contentVersion(
-  artifacts: tf.io.ModelArtifacts,
-  metadata: Pick<ModelMetadata, 'normalisation' | 'threshold'>,
-): string {
+export async function contentVersion(artifacts: tf.io.ModelArtifacts, metadata: Pick<ModelMetadata, 'normalisation' | 'threshold'>): Promise<string> {
   return createHash('sha256')
     .update(JSON.stringify(artifacts.modelTopology))
-    .update(weightBytes(artifacts))
+    .update(await weightBytes(artifacts))
     .update(JSON.stringify([metadata.normalisation, metadata.threshold.value]))
     .digest('hex')
     .slice(0, 12);
 }
 
-/** Writes the three files into a directory (created when missing). */
-export async function writeModelFiles(dir: string, files: ModelFiles): Promise<void> {
-  const { artifacts, metadata } = files;
+/** Writes the three files into a folder (created when missing). */
+export async function writeArtifact(dir: string, { artifacts, metadata }: Artifact): Promise<void> {
   await mkdir(dir, { recursive: true });
   const modelJson: tf.io.ModelJSON = {
     modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
@@ -177,7 +257,7 @@ export async function writeModelFiles(dir: string, files: ModelFiles): Promise<v
     weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
   };
   await writeFile(path.join(dir, MODEL_JSON), JSON.stringify(modelJson) + '\n');
-  await writeFile(path.join(dir, WEIGHTS_BIN), weightBytes(artifacts));
+  await writeFile(path.join(dir, WEIGHTS_BIN), await weightBytes(artifacts));
   await writeMetadata(dir, metadata);
 }
 

@@ -1,8 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BackendUnavailableError, fallbackNotice, isBackendName, selectBackend, type BackendName } from './backend.ts';
-import { ModelFilesError } from './artifact.ts';
+import { ArtifactError } from './artifact.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { DataFileError } from './ecg.ts';
+import { DataFileError } from './data.ts';
 
 /** Bad arguments or environment: the command prints its usage. */
 export class UsageError extends Error {
@@ -68,7 +68,7 @@ export async function runCli(name: string, usage: string, main: (argv: string[],
       logger.error(error.message);
       process.stderr.write(`\n${usage}`);
       process.exitCode = 2;
-    } else if (error instanceof DataFileError || error instanceof ModelFilesError || error instanceof BackendUnavailableError) {
+    } else if (error instanceof DataFileError || error instanceof ArtifactError || error instanceof BackendUnavailableError) {
       logger.error(error.message);
       process.exitCode = 2;
     } else {

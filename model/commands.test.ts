@@ -86,6 +86,50 @@ describe('bad input to the commands: a message naming the file, row and column, 
   });
 });
 
+describe('train and evaluate on any CSV of numbers with a label column', () => {
+  // 11 values a row after the label, in the first column: 7 is normal, 2 and 3 are anomalous.
+  const rows = Array.from({ length: 240 }, (_, i) => {
+    const anomalous = i % 4 === 3;
+    const values = Array.from({ length: 11 }, (_, j) => (anomalous ? Math.cos(j + i) * 3 : Math.sin(j / 2) + (i % 7) / 70));
+    return [anomalous ? 2 + (Math.floor(i / 4) % 2) : 7, ...values.map((v) => v.toFixed(4))].join(',');
+  });
+
+  it('trains on the width and label it is told, names the input, and evaluate reads the layout back', async () => {
+    const data = path.join(scratch, 'pumps.csv');
+    await writeFile(data, rows.join('\n') + '\n');
+    const out = path.join(scratch, 'pumps');
+    const args = ['--data', data, '--out', out, '--label-column', '1', '--normal-label', '7', '--name', 'pump-monitor', '--input-name', 'sensors', '--epochs', '2'];
+    const trained = await run('train', args);
+    expect(trained.code).toBe(0);
+    const metadata = metadataSchema.parse(JSON.parse(await readFile(path.join(out, 'metadata.json'), 'utf8')));
+    expect(metadata.name).toBe('pump-monitor');
+    expect(metadata.signature.inputs).toEqual([{ name: 'sensors', datatype: 'FP32', shape: [-1, 11] }]);
+    expect(metadata.signature.outputs.map((o) => o.shape)).toEqual([[-1], [-1], [-1, 11]]);
+    expect(metadata.split).toMatchObject({ labelColumn: 1, normalLabel: 7, dataRows: 240 });
+    expect(metadata.examples!.map((e) => [e.name, e.label, e.values.length])).toEqual([
+      ['normal', 7, 11],
+      ['anomalous', undefined, 11],
+    ]);
+
+    const evaluated = await run('evaluate', ['--data', data, '--model', out]);
+    expect(evaluated.code).toBe(0);
+    expect(JSON.parse(evaluated.stdout.trim().split('\n').at(-1)!)).toEqual(metadata.evaluation);
+  });
+
+  it.each([
+    [['--label-column', '0'], /--label-column must be a column number from 1, or "last", got "0"/],
+    [['--input-name', 'my input'], /--input-name must be letters, digits/],
+    [['--label-column', '30'], /row 1 has 12 columns: it needs at least one value and the label \(column 30\)/],
+    [['--normal-label', '5'], /no row has the normal label 5 in column 12/],
+  ])('train %j: a message and exit code 2', async (args, message) => {
+    const data = path.join(scratch, 'pumps-bad.csv');
+    await writeFile(data, rows.join('\n') + '\n');
+    const result = await run('train', ['--data', data, '--epochs', '1', '--out', path.join(scratch, 'unused'), ...args]);
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(message);
+  });
+});
+
 describeWithEcgData('train and evaluate on ECG5000', () => {
   const committed = async (): Promise<ModelMetadata> => metadataSchema.parse(JSON.parse(await readFile(`${ARTIFACTS}/metadata.json`, 'utf8')));
 
@@ -100,14 +144,14 @@ describeWithEcgData('train and evaluate on ECG5000', () => {
     const metadata = metadataSchema.parse(JSON.parse(await readFile(path.join(out, 'metadata.json'), 'utf8')));
     const bundled = await committed();
     expect(metadata.split).toEqual(bundled.split);
-    expect(metadata.split.testRowIndices).toHaveLength(1000);
+    expect(metadata.split!.testRowIndices).toHaveLength(1000);
     expect(metadata.threshold.rule).toBe('max-accuracy');
     expect(metadata.evaluation?.rows).toBe(1000);
-    expect(metadata.examples.map((e) => [e.name, e.beat.length])).toEqual([
-      ['normal', 140],
-      ['anomalous', 140],
+    expect(metadata.signature).toEqual(bundled.signature);
+    expect(metadata.examples!.map((e) => [e.name, e.label, e.rows, e.values.length])).toEqual([
+      ['normal', 1, 2335, 140],
+      ['anomalous', 0, 1665, 140],
     ]);
-    expect(metadata.examples.map((e) => e.rows)).toEqual([2335, 1665]);
     for (const file of ['model.json', 'weights.bin']) await expect(readFile(path.join(out, file))).resolves.toBeTruthy();
   });
 

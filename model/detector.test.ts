@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Detector } from './detector.ts';
 import { InvalidInstanceError } from './instances.ts';
-import { ModelFilesError, readModelFiles, type ModelMetadata } from './artifact.ts';
+import { ArtifactError, readArtifact, signatureFor, type ModelMetadata } from './artifact.ts';
 import { BUNDLED_MODEL, useBundledModel } from '../test/bundled-model.ts';
 import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
-import { readEcgCsv } from './ecg.ts';
+import { readLabelledCsv } from './data.ts';
 
 const ARTIFACTS = BUNDLED_MODEL;
 const bundled = useBundledModel();
@@ -24,7 +24,7 @@ beforeAll(() => {
  * of the normalisation, the layers and the score.
  */
 async function scoreByHand(beat: number[]): Promise<number> {
-  const { artifacts, metadata } = await readModelFiles(ARTIFACTS);
+  const { artifacts, metadata } = await readArtifact(ARTIFACTS);
   const weights = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
   const { min, max } = metadata.normalisation;
   const input = beat.map((v) => (v - min) / (max - min));
@@ -132,23 +132,29 @@ describe('loading a model folder', () => {
 
   it.each([
     ['a missing folder', async () => path.join(dir, 'absent'), /absent\/model\.json: no such file/],
-    ['metadata with a field of the wrong type', () => copyWith('bad-field', (m) => ({ ...m, inputLength: '140' })), /metadata\.json: inputLength: .*expected number/],
+    ['metadata with a field of the wrong type', () => copyWith('bad-field', (m) => ({ ...m, threshold: { value: '0.1' } })), /metadata\.json: threshold\.value: .*expected number/],
     ['metadata from another model', () => copyWith('other', (m) => ({ ...m, threshold: { ...m.threshold, value: 1 } })), /records version \w+, but the model files hash to \w+/],
-    ['an input length the model does not take', () => copyWith('length', (m) => ({ ...m, inputLength: 10 })), /metadata\.json says the input has 10 values, the model takes 140/],
+    [
+      'a signature the model does not take',
+      () => copyWith('width', (m) => ({ ...m, signature: signatureFor(10), examples: undefined })),
+      /metadata\.json's signature says the model maps rows of 10 values to rows of 10; model\.json's model maps \[\[null,140\]\] to \[null,140\]/,
+    ],
+    ['an example of another width', () => copyWith('example', (m) => ({ ...m, examples: [{ name: 'short', values: [1, 2] }] })), /example "short" has 2 values; the input has 140/],
+    ['a signature with an output of the wrong datatype', () => copyWith('datatype', (m) => ({ ...m, signature: { ...m.signature, outputs: [m.signature.outputs[0], { ...m.signature.outputs[1], datatype: 'FP32' }, m.signature.outputs[2]] } })), /signature\.outputs\.1\.datatype/],
   ])('rejects %s with a message naming the file', async (_, prepare, message) => {
     const error = await Detector.load(await prepare()).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ModelFilesError);
+    expect(error).toBeInstanceOf(ArtifactError);
     expect((error as Error).message).toMatch(message);
   });
 });
 
 describeWithEcgData('the runtime and the evaluation agree', () => {
   it('scoring the test rows one request at a time gives the recorded confusion matrix', async () => {
-    const data = await readEcgCsv(ECG_CSV);
+    const data = await readLabelledCsv(ECG_CSV);
     const counts = { truePositives: 0, falsePositives: 0, trueNegatives: 0, falseNegatives: 0 };
-    for (const row of detector.metadata.split.testRowIndices) {
+    for (const row of detector.metadata.split!.testRowIndices) {
       const anomalous = data.labels[row] === 0;
-      const { isAnomaly } = detector.score([data.beats[row]])[0]!;
+      const { isAnomaly } = detector.score([data.rows[row]])[0]!;
       counts[isAnomaly ? (anomalous ? 'truePositives' : 'falsePositives') : anomalous ? 'falseNegatives' : 'trueNegatives']++;
     }
     expect(counts).toEqual(detector.metadata.evaluation!.confusionMatrix);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { validateInstances } from './instances.ts';
-import { ModelFilesError, readModelFiles, type ModelMetadata, type Normalisation } from './artifact.ts';
+import { ArtifactError, inputOf, readArtifact, type ModelMetadata, type Normalisation, type Signature } from './artifact.ts';
 
 export interface Score {
   /** Mean absolute error between the normalised input and its reconstruction. */
@@ -64,13 +64,16 @@ export function reconstruct(
  */
 export class Detector {
   static async load(dir: string, options: DetectorOptions = {}): Promise<Detector> {
-    const { artifacts, metadata } = await readModelFiles(dir);
+    const { artifacts, metadata } = await readArtifact(dir);
     const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-    const modelInputLength = model.inputs[0]?.shape[1];
-    if (modelInputLength !== metadata.inputLength) {
+    const { width } = inputOf(metadata.signature);
+    const [input] = model.inputs;
+    const output = model.outputs[0]?.shape;
+    if (model.inputs.length !== 1 || input!.shape.length !== 2 || input!.shape[1] !== width || output?.length !== 2 || output[1] !== width) {
       model.dispose();
-      throw new ModelFilesError(
-        `${dir}: metadata.json says the input has ${metadata.inputLength} values, the model takes ${modelInputLength}`,
+      throw new ArtifactError(
+        `${dir}: metadata.json's signature says the model maps rows of ${width} values to rows of ${width}; ` +
+          `model.json's model maps ${JSON.stringify(model.inputs.map((i) => i.shape))} to ${JSON.stringify(output)}`,
       );
     }
     return new Detector(model, metadata, options.threshold ?? metadata.threshold.value);
@@ -78,6 +81,8 @@ export class Detector {
 
   readonly name: string;
   readonly version: string;
+  readonly signature: Signature;
+  /** The values in a row: the input's width. */
   readonly inputLength: number;
   readonly backend: string;
 
@@ -88,7 +93,8 @@ export class Detector {
   ) {
     this.name = metadata.name;
     this.version = metadata.version;
-    this.inputLength = metadata.inputLength;
+    this.signature = metadata.signature;
+    this.inputLength = inputOf(metadata.signature).width;
     this.backend = tf.getBackend();
   }
 

@@ -1,7 +1,7 @@
 import { Detector } from './detector.ts';
 import { writeMetadata } from './artifact.ts';
 import { backendFromEnvironment, DEFAULT_MODEL_DIR, defaultDataPath, parseOptions, runCli } from './cli.ts';
-import { readEcgCsv } from './ecg.ts';
+import { ECG5000_LAYOUT, readLabelledCsv } from './data.ts';
 import { evaluateTestSplit, formatEvaluation } from './evaluation.ts';
 
 const USAGE = `Usage: npm run evaluate -- [options]
@@ -10,7 +10,8 @@ Loads a model as the server does, scores the test split recorded in its metadata
 table and one JSON line: accuracy, precision / recall / F1 per class, ROC AUC, confusion matrix.
 
 Options:
-  --data FILE   the ecg.csv the model was trained on (default: $ECG_CSV or ${defaultDataPath()})
+  --data FILE   the CSV the model was trained on (default: $ECG_CSV or ${defaultDataPath()}); its
+                label column and normal label are the ones metadata.json records
   --model DIR   the model folder (default: ${DEFAULT_MODEL_DIR})
   --write       store the evaluation in the model's metadata.json
 Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend.
@@ -24,7 +25,8 @@ await runCli('evaluate', USAGE, async (argv, logger) => {
   });
   const backend = await backendFromEnvironment(logger);
   const detector = await Detector.load(options.model);
-  const evaluation = evaluateTestSplit(detector, await readEcgCsv(options.data), options.data);
+  const { labelColumn = ECG5000_LAYOUT.labelColumn, normalLabel = ECG5000_LAYOUT.normalLabel } = detector.metadata.split ?? {};
+  const evaluation = evaluateTestSplit(detector, await readLabelledCsv(options.data, { labelColumn, normalLabel }), options.data);
   detector.dispose();
   process.stdout.write(`${formatEvaluation(evaluation)}\n${JSON.stringify(evaluation)}\n`);
   if (options.write) {

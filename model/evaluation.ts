@@ -1,14 +1,15 @@
 import type { Detector } from './detector.ts';
 import type { Evaluation } from './artifact.ts';
 import { classificationMetrics } from './classification-metrics.ts';
-import { ANOMALOUS, DataFileError, type EcgData } from './ecg.ts';
+import { DataFileError, isAnomalous, type LabelledData } from './data.ts';
 
 /**
  * Scores the test split recorded in the model's metadata with the detector, exactly as the server
  * scores requests, and measures the verdicts against the labels.
  */
-export function evaluateTestSplit(detector: Detector, data: EcgData, file: string): Evaluation {
+export function evaluateTestSplit(detector: Detector, data: LabelledData, file: string): Evaluation {
   const { split } = detector.metadata;
+  if (!split) throw new DataFileError(`${file}: the model's metadata.json records no split (it was not trained by npm run train), so there is no test split to evaluate`);
   if (data.sha256 !== split.dataSha256) {
     throw new DataFileError(
       `${file}: this is not the data file the model was trained on (sha256 ${data.sha256.slice(0, 12)}…, ` +
@@ -16,12 +17,12 @@ export function evaluateTestSplit(detector: Detector, data: EcgData, file: strin
     );
   }
   const rows = split.testRowIndices;
-  const scores = detector.score(rows.map((row) => data.beats[row]!));
+  const scores = detector.score(rows.map((row) => data.rows[row]!));
   return classificationMetrics(
     scores.map((score, i) => ({
       score: score.reconstructionError,
       predictedAnomalous: score.isAnomaly,
-      anomalous: data.labels[rows[i]!] === ANOMALOUS,
+      anomalous: isAnomalous(data, rows[i]!),
     })),
   );
 }

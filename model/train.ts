@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Detector, normaliseRows, reconstruct } from './detector.ts';
-import { contentVersion, writeMetadata, writeModelFiles, type ModelMetadata } from './artifact.ts';
+import { contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import {
   backendFromEnvironment,
@@ -12,25 +12,20 @@ import {
   UsageError,
 } from './cli.ts';
 import { classificationMetrics } from './classification-metrics.ts';
-import {
-  ANOMALOUS,
-  BEAT_LENGTH,
-  fitMinMax,
-  meanBeat,
-  NORMAL,
-  readEcgCsv,
-  seededRandom,
-  shuffled,
-  stratifiedSplit,
-  type EcgData,
-} from './ecg.ts';
+import { ECG5000_LAYOUT, fitMinMax, isAnomalous, meanRow, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
 import { evaluateTestSplit } from './evaluation.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
+
+/** Names in URLs and requests, as metadata.json's schema takes them. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 import type { Logger } from './logger.ts';
 import type { Normalisation } from './artifact.ts';
 
 const DEFAULTS = {
   name: 'ecg-autoencoder',
+  inputName: 'beat',
+  labelColumn: 'last',
+  normalLabel: String(ECG5000_LAYOUT.normalLabel),
   epochs: '150',
   batchSize: '32',
   learningRate: '0.0003',
@@ -41,13 +36,18 @@ const DEFAULTS = {
 
 const USAGE = `Usage: npm run train -- [options]
 
-Trains the ECG autoencoder on the normal beats of a seeded, stratified training split and writes
-model.json, weights.bin and metadata.json (with the test-split evaluation) into the output folder.
+Trains an autoencoder on the normal rows of a seeded, stratified training split of a CSV of numbers
+with a label column, and writes model.json, weights.bin and metadata.json (with the test-split
+evaluation) into the output folder. The defaults are ECG5000's: 140 samples, then the label.
 
 Options:
-  --data FILE            ecg.csv to train on (default: $ECG_CSV or ${defaultDataPath()})
+  --data FILE            the CSV to train on (default: $ECG_CSV or ${defaultDataPath()}); no header,
+                         every column but the label is a value of the input
+  --label-column N       the label's column, 1-based, or "last" (default: ${DEFAULTS.labelColumn})
+  --normal-label X       the label of a normal row; any other is anomalous (default: ${DEFAULTS.normalLabel})
   --out DIR              where to write the model (default: ${DEFAULT_MODEL_DIR})
   --name NAME            the model's name (default: ${DEFAULTS.name})
+  --input-name NAME      the input's name in both protocols (default: ${DEFAULTS.inputName})
   --epochs N             training epochs (default: ${DEFAULTS.epochs})
   --batch-size N         rows per training step (default: ${DEFAULTS.batchSize})
   --learning-rate X      Adam's learning rate (default: ${DEFAULTS.learningRate})
@@ -69,33 +69,34 @@ interface Hyperparameters {
 interface TrainedModel {
   readonly model: tf.LayersModel;
   readonly normalisation: Normalisation;
-  readonly normalBeats: number[][];
-  readonly anomalousBeats: number[][];
+  readonly normalRows: number[][];
+  readonly anomalousRows: number[][];
   readonly finalLoss: number;
   /** The threshold each rule picks from these beats' scores. */
   readonly thresholds: Record<ThresholdRule, number>;
 }
 
 /**
- * Fits the normalisation to some rows of the data, trains the autoencoder on their normal beats,
- * and lets each threshold rule pick a threshold from their scores.
+ * Fits the normalisation to some rows of the data, trains the autoencoder on the normal ones, and
+ * lets each threshold rule pick a threshold from their scores.
  */
-async function trainOn(data: EcgData, rows: readonly number[], hyper: Hyperparameters, logger: Logger): Promise<TrainedModel> {
-  const beats = rows.map((row) => data.beats[row]!);
-  const normalBeats = beats.filter((_, i) => data.labels[rows[i]!] === NORMAL);
-  const anomalousBeats = beats.filter((_, i) => data.labels[rows[i]!] === ANOMALOUS);
-  if (normalBeats.length === 0) throw new UsageError('the training part has no normal beats to learn from');
-  const normalisation = fitMinMax(beats);
-  logger.info({ rows: rows.length, normalRows: normalBeats.length, ...hyper }, 'training on the normal beats of the training part');
+async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyperparameters, logger: Logger): Promise<TrainedModel> {
+  const { width } = data;
+  const values = rows.map((row) => data.rows[row]!);
+  const normalRows = values.filter((_, i) => !isAnomalous(data, rows[i]!));
+  const anomalousRows = values.filter((_, i) => isAnomalous(data, rows[i]!));
+  if (normalRows.length === 0) throw new UsageError('the training part has no normal rows to learn from');
+  const normalisation = fitMinMax(values);
+  logger.info({ rows: rows.length, normalRows: normalRows.length, width, ...hyper }, 'training on the normal rows of the training part');
 
-  const model = buildAutoencoder({ inputLength: BEAT_LENGTH, learningRate: hyper.learningRate, seed: hyper.seed });
-  const normalised = normaliseRows(normalBeats, BEAT_LENGTH, normalisation);
+  const model = buildAutoencoder({ inputLength: width, learningRate: hyper.learningRate, seed: hyper.seed });
+  const normalised = normaliseRows(normalRows, width, normalisation);
   const random = seededRandom(hyper.seed);
-  const order = normalBeats.map((_, i) => i);
+  const order = normalRows.map((_, i) => i);
   let finalLoss = NaN;
   for (let epoch = 1; epoch <= hyper.epochs; epoch++) {
     // A seeded shuffle each epoch (fit's own shuffle uses Math.random), so training is repeatable.
-    const epochRows = tf.tidy(() => tf.gather(tf.tensor2d(normalised, [normalBeats.length, BEAT_LENGTH]), shuffled(order, random)));
+    const epochRows = tf.tidy(() => tf.gather(tf.tensor2d(normalised, [normalRows.length, width]), shuffled(order, random)));
     const history = await model.fit(epochRows, epochRows, { epochs: 1, batchSize: hyper.batchSize, shuffle: false, verbose: 0 });
     epochRows.dispose();
     finalLoss = history.history.loss![0] as number;
@@ -103,16 +104,16 @@ async function trainOn(data: EcgData, rows: readonly number[], hyper: Hyperparam
   }
 
   const scores = {
-    normal: reconstruct(model, normalBeats, normalisation).errors,
-    anomalous: reconstruct(model, anomalousBeats, normalisation).errors,
+    normal: reconstruct(model, normalRows, normalisation).errors,
+    anomalous: reconstruct(model, anomalousRows, normalisation).errors,
   };
   const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
   const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
-  return { model, normalisation, normalBeats, anomalousBeats, finalLoss, thresholds };
+  return { model, normalisation, normalRows, anomalousRows, finalLoss, thresholds };
 }
 
 /** Model selection on the training part only: every rule's metrics on a held-out share of it. */
-async function validate(data: EcgData, trainRows: number[], share: number, hyper: Hyperparameters, logger: Logger) {
+async function validate(data: LabelledData, trainRows: number[], share: number, hyper: Hyperparameters, logger: Logger) {
   const inner = stratifiedSplit(
     trainRows.map((row) => data.labels[row]!),
     hyper.seed,
@@ -123,13 +124,13 @@ async function validate(data: EcgData, trainRows: number[], share: number, hyper
   const trained = await trainOn(data, fitRows, hyper, logger);
   const errors = reconstruct(
     trained.model,
-    heldOut.map((row) => data.beats[row]!),
+    heldOut.map((row) => data.rows[row]!),
     trained.normalisation,
   ).errors;
   trained.model.dispose();
   for (const [rule, threshold] of Object.entries(trained.thresholds)) {
     const evaluation = classificationMetrics(
-      errors.map((score, i) => ({ score, predictedAnomalous: score > threshold, anomalous: data.labels[heldOut[i]!] === ANOMALOUS })),
+      errors.map((score, i) => ({ score, predictedAnomalous: score > threshold, anomalous: isAnomalous(data, heldOut[i]!) })),
     );
     process.stdout.write(JSON.stringify({ validation: share, ...hyper, rule, threshold, evaluation }) + '\n');
   }
@@ -140,6 +141,9 @@ await runCli('train', USAGE, async (argv, logger) => {
     data: { type: 'string', default: defaultDataPath() },
     out: { type: 'string', default: DEFAULT_MODEL_DIR },
     name: { type: 'string', default: DEFAULTS.name },
+    'input-name': { type: 'string', default: DEFAULTS.inputName },
+    'label-column': { type: 'string', default: DEFAULTS.labelColumn },
+    'normal-label': { type: 'string', default: DEFAULTS.normalLabel },
     epochs: { type: 'string', default: DEFAULTS.epochs },
     'batch-size': { type: 'string', default: DEFAULTS.batchSize },
     'learning-rate': { type: 'string', default: DEFAULTS.learningRate },
@@ -161,13 +165,18 @@ await runCli('train', USAGE, async (argv, logger) => {
   if (!isThresholdRule(thresholdRule)) {
     throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(thresholdRule)}`);
   }
+  const labelColumn = options['label-column'] === 'last' ? 'last' : numberOption('label-column', options['label-column'], positiveInteger, 'a column number from 1, or "last"');
+  const normalLabel = numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number');
+  for (const [option, value] of [['name', options.name], ['input-name', options['input-name']]] as const) {
+    if (!NAME.test(value)) throw new UsageError(`--${option} must be letters, digits, ".", "_" and "-", starting with a letter or digit; got ${JSON.stringify(value)}`);
+  }
   const dataFile = options.data;
   const outDir = options.out;
 
   const backend = await backendFromEnvironment(logger);
-  const data = await readEcgCsv(dataFile);
+  const data = await readLabelledCsv(dataFile, { labelColumn, normalLabel });
   const split = stratifiedSplit(data.labels, hyper.seed, testFraction);
-  logger.info({ backend, data: dataFile, rows: data.beats.length, trainRows: split.train.length, testRows: split.test.length }, 'split');
+  logger.info({ backend, data: dataFile, rows: data.rows.length, width: data.width, trainRows: split.train.length, testRows: split.test.length }, 'split');
   if (options.validate !== undefined) {
     await validate(data, split.train, numberOption('validate', options.validate, fraction, 'between 0 and 1'), hyper, logger);
     return;
@@ -184,31 +193,34 @@ await runCli('train', USAGE, async (argv, logger) => {
     }),
   );
   trained.model.dispose();
+  const anomalousLabels = [...new Set(data.labels.filter((label) => label !== normalLabel))];
   const metadata: ModelMetadata = {
     name: options.name,
     version: '',
-    inputLength: BEAT_LENGTH,
+    signature: signatureFor(data.width, { input: options['input-name'] }),
     normalisation: trained.normalisation,
     threshold: { value: threshold, rule: thresholdRule, description: THRESHOLD_RULES[thresholdRule] },
-    training: { ...hyper, rows: trained.normalBeats.length, finalLoss: trained.finalLoss, backend },
+    training: { ...hyper, rows: trained.normalRows.length, finalLoss: trained.finalLoss, backend },
     split: {
       seed: hyper.seed,
       testFraction,
       stratifiedBy: 'label',
+      ...(labelColumn === ECG5000_LAYOUT.labelColumn && normalLabel === ECG5000_LAYOUT.normalLabel ? {} : { labelColumn, normalLabel }),
       dataSha256: data.sha256,
-      dataRows: data.beats.length,
+      dataRows: data.rows.length,
       trainRows: split.train.length,
       testRowIndices: split.test,
     },
+    // One mean row per class of the training part, for demos and load tests.
     examples: [
-      { name: 'normal', label: NORMAL, beats: trained.normalBeats },
-      { name: 'anomalous', label: ANOMALOUS, beats: trained.anomalousBeats },
+      { name: 'normal', label: normalLabel, rows: trained.normalRows },
+      { name: 'anomalous', label: anomalousLabels.length === 1 ? anomalousLabels[0] : undefined, rows: trained.anomalousRows },
     ]
-      .filter(({ beats }) => beats.length > 0)
-      .map(({ name, label, beats }) => ({ name, label, rows: beats.length, beat: meanBeat(beats) })),
+      .filter(({ rows }) => rows.length > 0)
+      .map(({ name, label, rows }) => ({ name, ...(label === undefined ? {} : { label }), rows: rows.length, values: meanRow(rows) })),
   };
-  metadata.version = contentVersion(artifacts!, metadata);
-  await writeModelFiles(outDir, { artifacts: artifacts!, metadata });
+  metadata.version = await contentVersion(artifacts!, metadata);
+  await writeArtifact(outDir, { artifacts: artifacts!, metadata });
 
   // Evaluate the files as written, loaded the way the server loads them.
   const detector = await Detector.load(outDir);

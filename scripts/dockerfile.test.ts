@@ -5,8 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTAINER_USER, DEFAULT_PORT } from '../app/contract.ts';
-import type { ModelMetadata } from '../model/artifact.ts';
+import { CONTAINER_USER, SERVER_DEFAULTS } from '../app/contract.ts';
+import { bundledExample } from '../test/bundled-model.ts';
 import { spawnServer } from '../test/server-process.ts';
 
 /** The Dockerfile's stages, each with its base image and instructions. */
@@ -45,7 +45,7 @@ describe('the Dockerfile', () => {
   it('starts node itself in exec form, so SIGTERM reaches the server, and exposes its port', () => {
     const [cmd] = keyword(runtime, 'CMD');
     expect(JSON.parse(cmd!.getArgumentsContent()!)).toEqual(['node', 'build/app/server.js']);
-    expect(keyword(runtime, 'EXPOSE').map((e) => args(e)[0])).toEqual([String(DEFAULT_PORT)]);
+    expect(keyword(runtime, 'EXPOSE').map((e) => args(e)[0])).toEqual([String(SERVER_DEFAULTS.port)]);
   });
 
   it('copies production dependencies with tfjs-node, the compiled server, the model and package.json', () => {
@@ -145,11 +145,10 @@ describe('the runtime stage, reproduced', () => {
     const env = Object.fromEntries(keyword(runtime, 'ENV').map((e) => args(e)[0]!.split('=') as [string, string]));
     const command = JSON.parse(keyword(runtime, 'CMD')[0]!.getArgumentsContent()!) as string[];
     const server = await spawnServer(env, { command: [process.execPath, ...command.slice(1)], cwd: image });
-    const metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
     const response = await fetch(`${server.url}/predict`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ instances: [metadata.examples[1]!.beat] }),
+      body: JSON.stringify({ instances: [bundledExample('anomalous')] }),
     });
     expect(await response.json()).toMatchObject({ predictions: [{ is_anomaly: true }] });
     for (const [page, type] of [

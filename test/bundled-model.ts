@@ -1,9 +1,16 @@
 import { afterAll, beforeAll } from 'vitest';
+import { readMetadata } from '../model/artifact.ts';
 import { selectBackend } from '../model/backend.ts';
 import { Detector } from '../model/detector.ts';
 
 /** Where the bundled model lives. */
 export const BUNDLED_MODEL = 'model/artifacts';
+
+/** The bundled model's metadata.json, read without TensorFlow.js. */
+export const bundledMetadata = readMetadata(BUNDLED_MODEL);
+
+/** One of the bundled model's example rows: the mean normal or anomalous beat of its training data. */
+export const bundledExample = (name: 'normal' | 'anomalous'): number[] => bundledMetadata.examples!.find((example) => example.name === name)!.values;
 
 export interface BundledModel {
   readonly detector: Detector;
@@ -22,9 +29,8 @@ export function useBundledModel(): BundledModel {
   beforeAll(async () => {
     await selectBackend();
     fixture.detector = await Detector.load(BUNDLED_MODEL);
-    const beat = (name: string) => fixture.detector.metadata.examples.find((example) => example.name === name)!.beat;
-    fixture.normal = beat('normal');
-    fixture.anomalous = beat('anomalous');
+    fixture.normal = bundledExample('normal');
+    fixture.anomalous = bundledExample('anomalous');
   });
   afterAll(() => fixture.detector.dispose());
   return fixture;

@@ -2,7 +2,8 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
-import { checkInstanceCount, INPUT_NAME, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { DEFAULT_OUTPUT_ROLES, inputOf, outputName, type Signature } from '../../model/artifact.ts';
+import { checkInstanceCount, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
 
 /**
@@ -28,13 +29,13 @@ export const TF_SERVING_PREDICT_ROUTES = ['/v1/models/:target', '/v1/models/:nam
 /** TensorFlow Serving versions are int64s; the content hash's first 48 bits make one. */
 export const tfServingVersion = (detector: Detector) => String(parseInt(detector.version.slice(0, 12), 16));
 
-/** An instance is a row of numbers, or an object naming the input ({"beat": [...]}). */
-function rowOf(instance: unknown, where: string): unknown {
+/** An instance is a row of numbers, or an object naming the input (e.g. {"beat": [...]}). */
+function rowOf(instance: unknown, where: string, input: string): unknown {
   if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
-  if (!hasOnlyKey(instance, INPUT_NAME)) {
-    throw new InvalidRequestError(`${where}: a named instance has one key, "${INPUT_NAME}"; got ${describeValue(instance)}`);
+  if (!hasOnlyKey(instance, input)) {
+    throw new InvalidRequestError(`${where}: a named instance has one key, "${input}"; got ${describeValue(instance)}`);
   }
-  return instance[INPUT_NAME];
+  return instance[input];
 }
 
 function hasOnlyKey(value: object, key: string): value is Record<string, unknown> {
@@ -53,7 +54,7 @@ function instanceList(value: unknown, where: string, maxBatchSize: number): unkn
 
 type Format = 'row' | 'columnar';
 
-function parsePredictRequest(body: Record<string, unknown>, maxBatchSize: number): { format: Format; rows: unknown[]; field: string } {
+function parsePredictRequest(body: Record<string, unknown>, input: string, maxBatchSize: number): { format: Format; rows: unknown[]; field: string } {
   if (body.signature_name !== undefined && body.signature_name !== SIGNATURE) {
     throw new InvalidRequestError(`unknown signature_name: ${describeValue(body.signature_name)}; the model has "${SIGNATURE}"`);
   }
@@ -64,29 +65,24 @@ function parsePredictRequest(body: Record<string, unknown>, maxBatchSize: number
   if (hasInstances) {
     return {
       format: 'row',
-      rows: instanceList(body.instances, 'instances', maxBatchSize).map((instance, i) => rowOf(instance, `instances[${i}]`)),
+      rows: instanceList(body.instances, 'instances', maxBatchSize).map((instance, i) => rowOf(instance, `instances[${i}]`, input)),
       field: 'instances',
     };
   }
   const inputs = body.inputs;
   if (typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs)) {
-    if (!hasOnlyKey(inputs, INPUT_NAME)) throw new InvalidRequestError(`"inputs" names one input, "${INPUT_NAME}"; got ${describeValue(inputs)}`);
-    const field = `inputs.${INPUT_NAME}`;
-    return { format: 'columnar', rows: instanceList(inputs[INPUT_NAME], field, maxBatchSize), field };
+    if (!hasOnlyKey(inputs, input)) throw new InvalidRequestError(`"inputs" names one input, "${input}"; got ${describeValue(inputs)}`);
+    const field = `inputs.${input}`;
+    return { format: 'columnar', rows: instanceList(inputs[input], field, maxBatchSize), field };
   }
   return { format: 'columnar', rows: instanceList(inputs, 'inputs', maxBatchSize), field: 'inputs' };
 }
 
-function predictionsBody(format: Format, scores: Score[]) {
-  if (format === 'columnar') {
-    return {
-      outputs: {
-        reconstruction_error: scores.map((s) => s.reconstructionError),
-        is_anomaly: scores.map((s) => s.isAnomaly),
-      },
-    };
-  }
-  return { predictions: scores.map((s) => ({ reconstruction_error: s.reconstructionError, is_anomaly: s.isAnomaly })) };
+/** The answer: the score and the verdict of each instance, named as the signature names them. */
+function predictionsBody(format: Format, scores: Score[], signature: Signature) {
+  const outputs = DEFAULT_OUTPUT_ROLES.map((role) => [outputName(signature, role), outputValues(role, scores)] as const);
+  if (format === 'columnar') return { outputs: Object.fromEntries(outputs) };
+  return { predictions: scores.map((_, i) => Object.fromEntries(outputs.map(([name, values]) => [name, values[i]]))) };
 }
 
 export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, versionLabels }: TfServingDeps): Hono {
@@ -108,10 +104,12 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: false });
-    const request = parsePredictRequest(json, maxBatchSize);
-    if (onlyRows && request.format !== 'row') throw new InvalidRequestError('POST /predict takes the row format: {"instances": [[...140 values], ...]}');
+    const { signature } = loaded.detector;
+    const input = inputOf(signature);
+    const request = parsePredictRequest(json, input.name, maxBatchSize);
+    if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${input.width} values], ...]}`);
     const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`);
-    return inferenceResponse(c, predictionsBody(request.format, scores));
+    return inferenceResponse(c, predictionsBody(request.format, scores, signature));
   };
 
   /** The part before ":predict"; the other verbs of TensorFlow Serving do not apply. */
@@ -146,11 +144,12 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
         signature_def: {
           signature_def: {
             [SIGNATURE]: {
-              inputs: { [INPUT_NAME]: tensor(INPUT_NAME, 'DT_FLOAT', [-1, detector.inputLength]) },
-              outputs: {
-                reconstruction_error: tensor('reconstruction_error', 'DT_FLOAT', [-1]),
-                is_anomaly: tensor('is_anomaly', 'DT_BOOL', [-1]),
-              },
+              inputs: Object.fromEntries(detector.signature.inputs.map(({ name, shape }) => [name, tensor(name, 'DT_FLOAT', shape)])),
+              outputs: Object.fromEntries(
+                detector.signature.outputs
+                  .filter(({ role }) => DEFAULT_OUTPUT_ROLES.includes(role))
+                  .map(({ name, datatype, shape }) => [name, tensor(name, datatype === 'BOOL' ? 'DT_BOOL' : 'DT_FLOAT', shape)]),
+              ),
               method_name: 'tensorflow/serving/predict',
             },
           },

@@ -3,7 +3,7 @@ import { METRIC_PREFIX } from '../contract.ts';
 import type { Detector } from '../../model/detector.ts';
 import { UnsupportedOperationError } from '../errors.ts';
 import type { MetricsSnapshot, MetricsView } from '../metrics.ts';
-import { INPUT_NAME, type ServingState } from '../serving.ts';
+import type { ServingState } from '../serving.ts';
 import { parseJsonObject } from './framing.ts';
 
 /**
@@ -67,22 +67,22 @@ function modelStatistics(snapshot: MetricsSnapshot, modelName: string, version: 
   };
 }
 
-/** Triton's model configuration, in protobuf's JSON mapping (int64 dimensions as strings). */
+/**
+ * Triton's model configuration, in protobuf's JSON mapping (int64 dimensions as strings). Its
+ * dimensions leave out the batch's; a scalar a row is written as Triton does, [1] reshaped to [].
+ */
 function modelConfiguration(detector: Detector, modelName: string, maxBatchSize: number) {
-  const tensor = (name: string, type: 'TYPE_FP32' | 'TYPE_BOOL', dims: number[], extra: object = {}) => ({ name, data_type: type, dims: dims.map(String), ...extra });
-  // A scalar a row: Triton writes it as dims [1] reshaped to [].
-  const scalar = { reshape: { shape: [] } };
+  const tensor = ({ name, datatype, shape }: { name: string; datatype: string; shape: readonly number[] }) => {
+    const dims = shape.slice(1);
+    return { name, data_type: `TYPE_${datatype}`, ...(dims.length === 0 ? { dims: ['1'], reshape: { shape: [] } } : { dims: dims.map(String) }) };
+  };
   return {
     name: modelName,
     platform: 'tensorflowjs',
     backend: detector.backend,
     max_batch_size: maxBatchSize,
-    input: [tensor(INPUT_NAME, 'TYPE_FP32', [detector.inputLength])],
-    output: [
-      tensor('reconstruction_error', 'TYPE_FP32', [1], scalar),
-      tensor('is_anomaly', 'TYPE_BOOL', [1], scalar),
-      tensor('reconstruction', 'TYPE_FP32', [detector.inputLength]),
-    ],
+    input: detector.signature.inputs.map(tensor),
+    output: detector.signature.outputs.map(tensor),
     dynamic_batching: {},
     version_policy: { latest: { num_versions: 1 } },
     parameters: { threshold: { string_value: String(detector.threshold) } },

@@ -2,7 +2,8 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotReadyError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
-import { checkInstanceCount, INPUT_NAME, isReady, OUTPUT_NAMES, requireModel, scoreRows, type LoadedModel, type OutputName, type ServingState } from '../serving.ts';
+import { DEFAULT_OUTPUT_ROLES, inputOf, type Signature } from '../../model/artifact.ts';
+import { checkInstanceCount, isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 
 /**
@@ -20,11 +21,12 @@ export interface V2Deps extends FramingLimits {
 /** The extensions of the protocol that this server serves, as Triton names them. */
 const EXTENSIONS = ['binary_tensor_data', 'statistics', 'model_configuration'];
 
-const DEFAULT_OUTPUTS: readonly OutputName[] = ['reconstruction_error', 'is_anomaly'];
 const FP32_BYTES = 4;
 
+type OutputSpec = Signature['outputs'][number];
+
 interface RequestedOutput {
-  readonly name: OutputName;
+  readonly output: OutputSpec;
   /** Whether to answer it as binary tensor data rather than JSON. */
   readonly binary: boolean;
 }
@@ -52,15 +54,18 @@ function flag(parameters: unknown, name: string, where: string): boolean | undef
  * The outputs asked for, each as JSON or binary: an output's `binary_data` parameter, else the
  * request's `binary_data_output`, else JSON.
  */
-function parseOutputs(value: unknown, binaryByDefault: boolean): readonly RequestedOutput[] {
-  if (value === undefined) return DEFAULT_OUTPUTS.map((name) => ({ name, binary: binaryByDefault }));
+function parseOutputs(value: unknown, binaryByDefault: boolean, signature: Signature): readonly RequestedOutput[] {
+  if (value === undefined) {
+    return signature.outputs.filter(({ role }) => DEFAULT_OUTPUT_ROLES.includes(role)).map((output) => ({ output, binary: binaryByDefault }));
+  }
   if (!Array.isArray(value) || value.length === 0) throw new InvalidRequestError('"outputs" must be a non-empty list of {"name": ...}');
-  return value.map((output, i) => {
-    const name = isRecord(output) ? output.name : undefined;
-    if (!OUTPUT_NAMES.includes(name as OutputName)) {
-      throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output; the model has ${OUTPUT_NAMES.join(', ')}`);
+  return value.map((requested, i) => {
+    const name = isRecord(requested) ? requested.name : undefined;
+    const output = signature.outputs.find((o) => o.name === name);
+    if (!output) {
+      throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output; the model has ${signature.outputs.map((o) => o.name).join(', ')}`);
     }
-    return { name: name as OutputName, binary: flag((output as Record<string, unknown>).parameters, 'binary_data', `outputs[${i}]`) ?? binaryByDefault };
+    return { output, binary: flag((requested as Record<string, unknown>).parameters, 'binary_data', `outputs[${i}]`) ?? binaryByDefault };
   });
 }
 
@@ -99,17 +104,18 @@ function binaryValues(input: Record<string, unknown>, binary: BinaryData | undef
   return values;
 }
 
-/** Reads an inference request: one FP32 input of shape [N, inputLength], as JSON (flat or nested) or binary data. */
-function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | undefined, inputLength: number, maxBatchSize: number): InferInput {
+/** Reads an inference request: the signature's one FP32 input of shape [N, width], as JSON (flat or nested) or binary data. */
+function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | undefined, signature: Signature, maxBatchSize: number): InferInput {
   if (body.id !== undefined && typeof body.id !== 'string') throw new InvalidRequestError('"id" must be a string');
+  const { name: inputName, width: inputLength } = inputOf(signature);
   const { inputs } = body;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
-    throw new InvalidRequestError(`"inputs" must be a list of one input tensor, "${INPUT_NAME}"`);
+    throw new InvalidRequestError(`"inputs" must be a list of one input tensor, "${inputName}"`);
   }
   const input: unknown = inputs[0];
   if (!isRecord(input)) throw new InvalidRequestError('inputs[0] must be an object with name, shape, datatype and data');
-  if (input.name !== INPUT_NAME) {
-    throw new InvalidRequestError(`inputs[0].name is ${describeValue(input.name)}, not an input; the model's input is "${INPUT_NAME}"`);
+  if (input.name !== inputName) {
+    throw new InvalidRequestError(`inputs[0].name is ${describeValue(input.name)}, not an input; the model's input is "${inputName}"`);
   }
   if (input.datatype !== 'FP32') {
     throw new InvalidRequestError(`inputs[0].datatype is ${describeValue(input.datatype)}, which does not match the model's input; it takes FP32`);
@@ -127,7 +133,7 @@ function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | u
   const rows = shape[0] as number;
   checkInstanceCount(rows, maxBatchSize);
   const binaryOutput = flag(body.parameters, 'binary_data_output', 'request') ?? false;
-  const outputs = parseOutputs(body.outputs, binaryOutput);
+  const outputs = parseOutputs(body.outputs, binaryOutput, signature);
   if (isRecord(input.parameters) && input.parameters.binary_data_size !== undefined) {
     const values = binaryValues(input, binary, rows, inputLength, describeValue(shape));
     return { rows: Array.from({ length: rows }, (_, r) => values.slice(r * inputLength, (r + 1) * inputLength)), outputs, id: body.id };
@@ -137,15 +143,9 @@ function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | u
   return { rows: rowsOf(input.data, rows, inputLength, describeValue(shape)), outputs, id: body.id };
 }
 
-function outputTensor(name: OutputName, scores: Score[], inputLength: number): { name: OutputName; datatype: BinaryDatatype; shape: number[]; data: (number | boolean)[] } {
-  switch (name) {
-    case 'reconstruction_error':
-      return { name, datatype: 'FP32', shape: [scores.length], data: scores.map((s) => s.reconstructionError) };
-    case 'is_anomaly':
-      return { name, datatype: 'BOOL', shape: [scores.length], data: scores.map((s) => s.isAnomaly) };
-    case 'reconstruction':
-      return { name, datatype: 'FP32', shape: [scores.length, inputLength], data: scores.flatMap((s) => s.reconstruction!) };
-  }
+/** An output's tensor for a request's scores: the signature's shape with the rows filled in. */
+function outputTensor({ name, role, datatype, shape }: OutputSpec, scores: Score[]): { name: string; datatype: BinaryDatatype; shape: number[]; data: (number | boolean)[] } {
+  return { name, datatype, shape: [scores.length, ...shape.slice(1)], data: outputValues(role, scores) };
 }
 
 /** The served model, if the path's `:name` (and `:version`, when there is one) names it. */
@@ -165,12 +165,8 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
     name: modelName,
     versions: [detector.version],
     platform: 'tensorflowjs',
-    inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, detector.inputLength] }],
-    outputs: [
-      { name: 'reconstruction_error', datatype: 'FP32', shape: [-1] },
-      { name: 'is_anomaly', datatype: 'BOOL', shape: [-1] },
-      { name: 'reconstruction', datatype: 'FP32', shape: [-1, detector.inputLength] },
-    ],
+    inputs: detector.signature.inputs,
+    outputs: detector.signature.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
     parameters: { threshold: detector.threshold, backend: detector.backend },
   });
 
@@ -184,16 +180,16 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
     const loaded = model(c);
     const { detector } = loaded;
     const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: true });
-    const request = parseInferRequest(json, binary, detector.inputLength, maxBatchSize);
-    const reconstruction = request.outputs.some((output) => output.name === 'reconstruction');
+    const request = parseInferRequest(json, binary, detector.signature, maxBatchSize);
+    const reconstruction = request.outputs.some(({ output }) => output.role === 'reconstruction');
     const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, reconstruction);
     const data: Uint8Array[] = [];
-    const outputs = request.outputs.map(({ name, binary: asBinary }) => {
-      const tensor = outputTensor(name, scores, detector.inputLength);
+    const outputs = request.outputs.map(({ output, binary: asBinary }) => {
+      const tensor = outputTensor(output, scores);
       if (!asBinary) return tensor;
       const bytes = encodeTensor(tensor.datatype, tensor.data);
       data.push(bytes);
-      return { name, datatype: tensor.datatype, shape: tensor.shape, parameters: { binary_data_size: bytes.length } };
+      return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: { binary_data_size: bytes.length } };
     });
     const header = { model_name: modelName, model_version: detector.version, ...(request.id === undefined ? {} : { id: request.id }), outputs };
     return inferenceResponse(c, header, data);

@@ -3,8 +3,11 @@
 // page needs no build step and nothing from outside the server.
 
 /**
- * @typedef {{ name: string; label: number; rows: number; beat: number[] }} Example
- * @typedef {{ name: string; version: string; backend: string; threshold: number; inputLength: number;
+ * @typedef {{ name: string; label?: number; rows?: number; values: number[] }} Example
+ * @typedef {{ name: string; datatype: string; shape: number[] }} InputSpec
+ * @typedef {InputSpec & { role: 'score' | 'verdict' | 'reconstruction' }} OutputSpec
+ * @typedef {{ name: string; version: string; backend: string; threshold: number;
+ *   signature: { inputs: InputSpec[]; outputs: OutputSpec[] };
  *   normalisation: { min: number; max: number }; examples: Example[] }} ModelInfo
  * @typedef {{ name: string; shape: number[]; datatype: string; data: (number | boolean)[] }} OutputTensor
  */
@@ -20,6 +23,8 @@ const values = /** @type {HTMLTextAreaElement} */ (element('values'));
 const error = element('values-error');
 const csvFile = /** @type {HTMLInputElement} */ (element('csv-file'));
 const csvRow = /** @type {HTMLInputElement} */ (element('csv-row'));
+/** What the page calls a row: the model's input name, once the model is known. */
+let noun = 'input';
 const WIDTH = 700;
 const HEIGHT = 280;
 const PAD = 12;
@@ -30,7 +35,13 @@ function showError(message) {
   values.setAttribute('aria-invalid', message ? 'true' : 'false');
 }
 
-/** @param {string} text, one beat: numbers, and anything else as the text it is (the API names it) */
+/** @param {ModelInfo} model the model's input: its name and its width */
+const inputOf = (model) => ({ name: model.signature.inputs[0]?.name ?? 'input', width: model.signature.inputs[0]?.shape[1] ?? 0 });
+
+/** @param {ModelInfo} model @param {OutputSpec['role']} role the name of the output with that role */
+const outputNamed = (model, role) => model.signature.outputs.find((output) => output.role === role)?.name ?? role;
+
+/** @param {string} text, one row: numbers, and anything else as the text it is (the API names it) */
 function parseValues(text) {
   return text
     .split(/[\s,;]+/)
@@ -52,15 +63,15 @@ function points(series, [low, high]) {
 /** Empties the chart and the figures, so that no result stands beside input it is not for. */
 function clearResult() {
   for (const id of ['input-line', 'reconstruction-line', 'gap']) element(id).setAttribute('points', '');
-  element('chart-title').textContent = 'No beat scored yet';
+  element('chart-title').textContent = `No ${noun} scored yet`;
   for (const id of ['reconstruction-error', 'threshold', 'verdict']) element(id).textContent = '–';
   delete element('verdict').dataset.verdict;
 }
 
-/** @param {ModelInfo} model @param {number[]} beat @param {number[]} reconstruction @param {number} score @param {boolean} isAnomaly */
-function draw(model, beat, reconstruction, score, isAnomaly) {
+/** @param {ModelInfo} model @param {number[]} row @param {number[]} reconstruction @param {number} score @param {boolean} isAnomaly */
+function draw(model, row, reconstruction, score, isAnomaly) {
   const { min, max } = model.normalisation;
-  const scaled = beat.map((v) => (v - min) / (max - min));
+  const scaled = row.map((v) => (v - min) / (max - min));
   const all = [...scaled, ...reconstruction];
   const [low, high] = [Math.min(...all), Math.max(...all)];
   /** @type {[number, number]} */
@@ -70,7 +81,7 @@ function draw(model, beat, reconstruction, score, isAnomaly) {
   // The area between the two lines: along the input, then back along the reconstruction.
   element('gap').setAttribute('points', `${points(scaled, range)} ${points(reconstruction, range).split(' ').reverse().join(' ')}`);
   const verdict = isAnomaly ? 'anomaly' : 'normal';
-  element('chart-title').textContent = `The beat (solid) and its reconstruction (dashed): reconstruction error ${score.toFixed(5)}, ${verdict}`;
+  element('chart-title').textContent = `The ${noun} (solid) and its reconstruction (dashed): reconstruction error ${score.toFixed(5)}, ${verdict}`;
   element('reconstruction-error').textContent = score.toFixed(5);
   element('threshold').textContent = `${model.threshold.toFixed(5)} (above it: anomaly)`;
   const verdictElement = element('verdict');
@@ -80,17 +91,18 @@ function draw(model, beat, reconstruction, score, isAnomaly) {
 
 /** @param {ModelInfo} model */
 async function score(model) {
-  const beat = parseValues(values.value);
-  if (beat.length === 0) {
-    showError('Paste the beat’s values, pick an example, or load a CSV row first.');
+  const row = parseValues(values.value);
+  if (row.length === 0) {
+    showError(`Paste the ${noun}’s values, pick an example, or load a CSV row first.`);
     return;
   }
+  const input = inputOf(model);
   const response = await fetch(`/v2/models/${encodeURIComponent(model.name)}/infer`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
-      inputs: [{ name: 'beat', shape: [1, model.inputLength], datatype: 'FP32', data: beat }],
-      outputs: [{ name: 'reconstruction_error' }, { name: 'is_anomaly' }, { name: 'reconstruction' }],
+      inputs: [{ name: input.name, shape: [1, input.width], datatype: 'FP32', data: row }],
+      outputs: model.signature.outputs.map(({ name }) => ({ name })),
     }),
   }).catch((/** @type {Error} */ failure) => failure);
   if (response instanceof Error) {
@@ -108,10 +120,10 @@ async function score(model) {
   const outputs = Object.fromEntries(/** @type {OutputTensor[]} */ (body.outputs).map((o) => [o.name, o.data]));
   draw(
     model,
-    /** @type {number[]} */ (beat),
-    /** @type {number[]} */ (outputs.reconstruction),
-    /** @type {number} */ (outputs.reconstruction_error?.[0]),
-    /** @type {boolean} */ (outputs.is_anomaly?.[0]),
+    /** @type {number[]} */ (row),
+    /** @type {number[]} */ (outputs[outputNamed(model, 'reconstruction')]),
+    /** @type {number} */ (outputs[outputNamed(model, 'score')]?.[0]),
+    /** @type {boolean} */ (outputs[outputNamed(model, 'verdict')]?.[0]),
   );
 }
 
@@ -127,8 +139,8 @@ async function loadCsvRow(model) {
     return;
   }
   const cells = parseValues(row);
-  // An ECG5000 row carries its label after the samples.
-  values.value = (cells.length === model.inputLength + 1 ? cells.slice(0, -1) : cells).join(', ');
+  // A row of training data (ECG5000's, for one) carries its label after the values.
+  values.value = (cells.length === inputOf(model).width + 1 ? cells.slice(0, -1) : cells).join(', ');
   await score(model);
 }
 
@@ -141,15 +153,21 @@ async function main() {
   /** @type {ModelInfo} */
   const model = await response.json();
   element('model-info').textContent = `Model ${model.name}, version ${model.version}, on the ${model.backend} backend`;
-  element('input-length').textContent = String(model.inputLength);
+  // The page speaks of the model's input by its name ("beat" for the bundled model).
+  noun = inputOf(model).name;
+  for (const span of document.querySelectorAll('.input-name')) span.textContent = noun;
+  element('input-length').textContent = String(inputOf(model).width);
+  clearResult();
   const examples = element('examples');
+  if (model.examples.length === 0) element('examples-fieldset').hidden = true;
   for (const example of model.examples) {
     const button = document.createElement('button');
     button.type = 'button';
-    button.textContent = `${example.name[0]?.toUpperCase()}${example.name.slice(1)} beat`;
-    button.setAttribute('aria-label', `Score the ${example.name} example beat (mean of ${example.rows} training beats)`);
+    button.textContent = `${example.name[0]?.toUpperCase()}${example.name.slice(1)} ${noun}`;
+    const mean = example.rows ? ` (mean of ${example.rows} training rows)` : '';
+    button.setAttribute('aria-label', `Score the ${example.name} example ${noun}${mean}`);
     button.addEventListener('click', () => {
-      values.value = example.beat.map((v) => Number(v.toPrecision(7))).join(', ');
+      values.value = example.values.map((v) => Number(v.toPrecision(7))).join(', ');
       void score(model);
     });
     examples.append(button);

@@ -1,10 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithCommand } from '../../test/describe-if.ts';
-import type { ModelMetadata } from '../../model/artifact.ts';
+import { bundledExample, bundledMetadata as metadata } from '../../test/bundled-model.ts';
 import { spawnServer, type ServerProcess } from '../../test/server-process.ts';
 
 /** Where the README's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
@@ -14,7 +14,6 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
   let server: ServerProcess;
   let browser: Browser;
   let scratch: string;
-  let metadata: ModelMetadata;
 
   beforeAll(async () => {
     [server, browser] = await Promise.all([
@@ -25,7 +24,6 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
       }),
     ]);
     scratch = await mkdtemp(path.join(tmpdir(), 'page-'));
-    metadata = JSON.parse(await readFile('model/artifacts/metadata.json', 'utf8')) as ModelMetadata;
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -75,7 +73,7 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     await page.getByRole('button', { name: /anomalous example beat/ }).click();
     await expect.poll(() => page.locator('#verdict').textContent()).toBe('anomaly');
 
-    const beat = metadata.examples[0]!.beat;
+    const beat = bundledExample('normal');
     await page.getByLabel("Or paste the beat's values").fill(beat.slice(1).join(' '));
     await page.getByRole('button', { name: 'Score this beat' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toBe('inputs[0].data has 139 values; shape [1, 140] needs 140');
@@ -92,7 +90,7 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
 
   it('loads a row of a CSV file (an ECG5000 row with its label)', async () => {
     const page = await open();
-    const [normal, anomalous] = metadata.examples.map((e) => e.beat);
+    const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];
     const csv = `${[...normal!, 1].join(',')}\n${[...anomalous!, 0].join(',')}\n`;
     await page.getByLabel('Row', { exact: true }).fill('2');
     await page.getByLabel('Or load a row of a CSV file').setInputFiles({ name: 'beats.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });

@@ -13,7 +13,10 @@ export interface UiDeps {
   readonly modelName: string;
 }
 
-/** GET / (the page), its script, and what the page needs to know of the model. */
+/**
+ * GET / (the page), its script, and the model's facts that the page and the load test read: its
+ * name, version, signature, normalisation and example rows.
+ */
 export function uiRoutes({ state, modelName }: UiDeps): Hono {
   const app = new Hono();
   app.get('/', (c) => c.html(PAGE));
@@ -26,9 +29,9 @@ export function uiRoutes({ state, modelName }: UiDeps): Hono {
       version: detector.version,
       backend: detector.backend,
       threshold: detector.threshold,
-      inputLength: detector.inputLength,
+      signature: detector.signature,
       normalisation: detector.metadata.normalisation,
-      examples: detector.metadata.examples,
+      examples: detector.metadata.examples ?? [],
     });
   });
   return app;

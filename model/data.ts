@@ -3,11 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 import type { Normalisation } from './artifact.ts';
 
-/** Samples a beat in ecg.csv; the label follows them. */
-export const BEAT_LENGTH = 140;
-/** The label column: 1 is a normal beat, 0 an anomalous one. */
-export const NORMAL = 1;
-export const ANOMALOUS = 0;
+/** Where a data file's label is, and which value of it means normal; every other value is anomalous. */
+export interface LabelLayout {
+  /** 1-based, as a spreadsheet counts, or the last column. */
+  readonly labelColumn: number | 'last';
+  readonly normalLabel: number;
+}
+
+/** ECG5000's layout: 140 samples, then the label, 1 for a normal beat (its four anomalous classes are 0). */
+export const ECG5000_LAYOUT: LabelLayout = { labelColumn: 'last', normalLabel: 1 };
 
 /** A data file that cannot be used, with the place (file, row, column) where that shows. */
 export class DataFileError extends Error {
@@ -17,17 +21,25 @@ export class DataFileError extends Error {
   }
 }
 
-export interface EcgData {
-  readonly beats: number[][];
+export interface LabelledData {
+  /** Every row's values: each column but the label, in order. */
+  readonly rows: number[][];
   readonly labels: number[];
+  /** Values a row. */
+  readonly width: number;
+  readonly layout: LabelLayout;
   readonly sha256: string;
 }
 
+/** Whether a row's label says it is anomalous. */
+export const isAnomalous = (data: LabelledData, row: number) => data.labels[row] !== data.layout.normalLabel;
+
 /**
- * Reads an ECG5000 `ecg.csv`: one beat a row, 140 samples then the label (1 normal, 0 anomalous),
- * no header. Rows and columns in errors count from 1, as a spreadsheet shows them.
+ * Reads a CSV of numbers with a label column and no header, such as ECG5000's `ecg.csv`. Every row
+ * has the first row's number of columns. Rows and columns in errors count from 1, as a spreadsheet
+ * shows them.
  */
-export async function readEcgCsv(file: string): Promise<EcgData> {
+export async function readLabelledCsv(file: string, layout: LabelLayout = ECG5000_LAYOUT): Promise<LabelledData> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
@@ -42,14 +54,17 @@ export async function readEcgCsv(file: string): Promise<EcgData> {
     throw new DataFileError(`${file}: not a CSV file: ${(error as Error).message}`);
   }
   if (records.length === 0) throw new DataFileError(`${file}: the data file is empty`);
-  const beats: number[][] = [];
+  const columns = records[0]!.length;
+  const labelIndex = layout.labelColumn === 'last' ? columns - 1 : layout.labelColumn - 1;
+  if (columns < 2 || labelIndex < 0 || labelIndex >= columns) {
+    throw new DataFileError(`${file}: row 1 has ${columns} columns: it needs at least one value and the label (column ${labelIndex + 1})`);
+  }
+  const rows: number[][] = [];
   const labels: number[] = [];
   records.forEach((record, index) => {
     const row = index + 1;
-    if (record.length !== BEAT_LENGTH + 1) {
-      throw new DataFileError(
-        `${file}: row ${row}: expected ${BEAT_LENGTH + 1} columns (${BEAT_LENGTH} samples and the label), got ${record.length}`,
-      );
+    if (record.length !== columns) {
+      throw new DataFileError(`${file}: row ${row}: expected ${columns} columns (${columns - 1} values and the label, as in row 1), got ${record.length}`);
     }
     const values = record.map((cell, column) => {
       const value = cell === '' ? NaN : Number(cell);
@@ -58,16 +73,13 @@ export async function readEcgCsv(file: string): Promise<EcgData> {
       }
       return value;
     });
-    const label = values.pop()!;
-    if (label !== NORMAL && label !== ANOMALOUS) {
-      throw new DataFileError(
-        `${file}: row ${row}, column ${BEAT_LENGTH + 1}: label ${label} is neither ${NORMAL} (normal) nor ${ANOMALOUS} (anomalous)`,
-      );
-    }
-    beats.push(values);
-    labels.push(label);
+    labels.push(values.splice(labelIndex, 1)[0]!);
+    rows.push(values);
   });
-  return { beats, labels, sha256: createHash('sha256').update(bytes).digest('hex') };
+  if (!labels.includes(layout.normalLabel)) {
+    throw new DataFileError(`${file}: no row has the normal label ${layout.normalLabel} in column ${labelIndex + 1}: there is nothing to learn "normal" from`);
+  }
+  return { rows, labels, width: columns - 1, layout, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** mulberry32: a small seeded generator, so a split is the same on every machine and backend. */
@@ -119,12 +131,12 @@ export function stratifiedSplit(labels: readonly number[], seed: number, testFra
   return { train: train.sort(ascending), test: test.sort(ascending) };
 }
 
-/** Min-max scaling parameters: the global minimum and maximum of the given beats. */
-export function fitMinMax(beats: readonly number[][]): Normalisation {
+/** Min-max scaling parameters: the global minimum and maximum of the given rows. */
+export function fitMinMax(rows: readonly number[][]): Normalisation {
   let min = Infinity;
   let max = -Infinity;
-  for (const beat of beats) {
-    for (const value of beat) {
+  for (const row of rows) {
+    for (const value of row) {
       if (value < min) min = value;
       if (value > max) max = value;
     }
@@ -132,9 +144,9 @@ export function fitMinMax(beats: readonly number[][]): Normalisation {
   return { method: 'min-max', min, max };
 }
 
-/** The sample-wise mean of some beats. */
-export function meanBeat(beats: readonly number[][]): number[] {
-  const sums = new Array<number>(beats[0]?.length ?? 0).fill(0);
-  for (const beat of beats) beat.forEach((value, i) => (sums[i]! += value));
-  return sums.map((sum) => sum / beats.length);
+/** The column-wise mean of some rows. */
+export function meanRow(rows: readonly number[][]): number[] {
+  const sums = new Array<number>(rows[0]?.length ?? 0).fill(0);
+  for (const row of rows) row.forEach((value, i) => (sums[i]! += value));
+  return sums.map((sum) => sum / rows.length);
 }
