@@ -44,23 +44,23 @@ export function createMetrics() {
     }),
     instancesScored: new Counter({
       name: name('instances_scored_total'),
-      help: 'Heartbeats scored',
+      help: 'Rows (instances) scored',
       registers,
     }),
     anomalies: new Counter({
       name: name('anomalies_total'),
-      help: 'Heartbeats scored as anomalous',
+      help: 'Rows scored as anomalous',
       registers,
     }),
     reconstructionError: new Histogram({
       name: name('reconstruction_error'),
-      help: 'Reconstruction error of each scored heartbeat; a shifting distribution signals input drift',
+      help: 'Reconstruction error of each scored row; a shifting distribution signals input drift',
       buckets: [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5],
       registers,
     }),
     threshold: new Gauge({
       name: name('threshold'),
-      help: 'Reconstruction error above which a heartbeat is called anomalous',
+      help: 'Reconstruction error above which a row is called anomalous',
       aggregator: 'first',
       registers,
     }),

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createLogger } from '../model/logger.ts';
-import { readMetadata } from '../model/artifact.ts';
+import { inputOf, readMetadata } from '../model/artifact.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 
 /**
@@ -144,6 +144,7 @@ const ratioText = ({ ratio, ratios }: { ratio: number; ratios: number[] }) =>
   `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
 const metadata = readMetadata('model/artifacts');
 const beat = metadata.examples![0]!.values;
+const input = inputOf(metadata.signature).name;
 const predict: Target = { path: '/predict', body: JSON.stringify({ instances: [beat] }), headers: { 'content-type': 'application/json' } };
 
 /** An Open Inference Protocol request of `rows` beats, as JSON or as binary tensor data (what tritonclient sends by default). */
@@ -151,11 +152,11 @@ function v2Infer(rows: number, binary: boolean): Target {
   const path = `/v2/models/${metadata.name}/infer`;
   const shape = [rows, beat.length];
   if (!binary) {
-    const body = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', data: Array<number[]>(rows).fill(beat).flat() }] });
+    const body = JSON.stringify({ inputs: [{ name: input, shape, datatype: 'FP32', data: Array<number[]>(rows).fill(beat).flat() }] });
     return { path, body, headers: { 'content-type': 'application/json' } };
   }
   const data = Buffer.from(new Float32Array(Array<number[]>(rows).fill(beat).flat()).buffer);
-  const header = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', parameters: { binary_data_size: data.length } }], parameters: { binary_data_output: true } });
+  const header = JSON.stringify({ inputs: [{ name: input, shape, datatype: 'FP32', parameters: { binary_data_size: data.length } }], parameters: { binary_data_output: true } });
   return { path, body: Buffer.concat([Buffer.from(header), data]), headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) } };
 }
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);

@@ -49,13 +49,13 @@ const signatureSchema = z
   .refine((s) => new Set([s.inputs[0].name, ...s.outputs.map((o) => o.name)]).size === 4, 'the input and the outputs have four different names');
 export type Signature = z.infer<typeof signatureSchema>;
 
-/** A signature for an input of `width` values; the names default to the bundled model's. */
+/** A signature for an input of `width` values; the outputs' names default to the ones the bundled model has. */
 export function signatureFor(
   width: number,
-  names: { readonly input?: string; readonly score?: string; readonly verdict?: string; readonly reconstruction?: string } = {},
+  names: { readonly input: string; readonly score?: string; readonly verdict?: string; readonly reconstruction?: string },
 ): Signature {
   return {
-    inputs: [{ name: names.input ?? 'beat', datatype: 'FP32', shape: [-1, width] }],
+    inputs: [{ name: names.input, datatype: 'FP32', shape: [-1, width] }],
     outputs: [
       { name: names.score ?? 'reconstruction_error', role: 'score', datatype: 'FP32', shape: [-1] },
       { name: names.verdict ?? 'is_anomaly', role: 'verdict', datatype: 'BOOL', shape: [-1] },

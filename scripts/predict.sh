@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# Posts an example heartbeat (a class mean from the model's metadata.json) to a running server
-# and prints the verdict. Usage: scripts/predict.sh [URL] [normal|anomalous]
+# Posts one of the served model's example rows (for a model trained here, the mean normal or
+# anomalous beat of its training data) to a running server, and prints the verdict. The server
+# says which model it serves and what its examples are (GET /ui/model).
+# Usage: scripts/predict.sh [URL] [EXAMPLE: anomalous, normal, or another name in the model's metadata]
 set -euo pipefail
 
 url=${1:-http://127.0.0.1:8080}
+url=${url%/}
 example=${2:-anomalous}
-model=${MODEL_NAME:-ecg-autoencoder}
-metadata="$(cd "$(dirname "$0")/.." && pwd)/model/artifacts/metadata.json"
 
-body=$(node -e '
-  const [file, name] = process.argv.slice(1);
-  const example = require(file).examples.find((e) => e.name === name);
-  if (!example) { console.error(`predict.sh: no example "${name}" in ${file}`); process.exit(2); }
-  console.log(JSON.stringify({ instances: [example.beat] }));
-' "$metadata" "$example")
+get() {
+  local response
+  if ! response=$(curl -sS --max-time 10 --fail-with-body "$@" 2>&1); then
+    echo "predict.sh: the request to ${*: -1} failed: $response" >&2
+    exit 1
+  fi
+  printf '%s' "$response"
+}
 
-if ! response=$(curl -sS --max-time 10 --fail-with-body -H 'Content-Type: application/json' -d "$body" "${url%/}/v1/models/$model:predict" 2>&1); then
-  echo "predict.sh: the request to ${url%/}/v1/models/$model:predict failed: $response" >&2
-  exit 1
-fi
+facts=$(get "$url/ui/model")
+# The model's name, the request body, and the names of its score and verdict outputs, a line each.
+lines=$(node -e '
+  const [text, name] = process.argv.slice(1);
+  const model = JSON.parse(text);
+  const example = model.examples.find((e) => e.name === name);
+  if (!example) {
+    console.error(`predict.sh: model ${model.name} has no example "${name}"; its examples: ${model.examples.map((e) => e.name).join(", ") || "none"}`);
+    process.exit(2);
+  }
+  const output = (role) => model.signature.outputs.find((o) => o.role === role).name;
+  console.log([model.name, JSON.stringify({ instances: [example.values] }), output("score"), output("verdict")].join("\n"));
+' "$facts" "$example") || exit 2
+mapfile -t request <<< "$lines"
+
+response=$(get -H 'Content-Type: application/json' -d "${request[1]}" "$url/v1/models/${request[0]}:predict")
 
 node -e '
-  const [example, text] = process.argv.slice(1);
+  const [example, score, verdict, text] = process.argv.slice(1);
   const [p] = JSON.parse(text).predictions;
-  console.log(`${example} example: ${p.is_anomaly ? "ANOMALY" : "normal"} (reconstruction error ${p.reconstruction_error.toFixed(5)})`);
-' "$example" "$response"
+  console.log(`${example} example: ${p[verdict] ? "ANOMALY" : "normal"} (${score.replaceAll("_", " ")} ${p[score].toFixed(5)})`);
+' "$example" "${request[2]}" "${request[3]}" "$response"

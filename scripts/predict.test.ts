@@ -27,9 +27,9 @@ describe('scripts/predict.sh', () => {
   it('exits 1 with a message when the server cannot be reached, 2 for an unknown example', async () => {
     const unreachable = await run(['http://127.0.0.1:9']);
     expect(unreachable.code).toBe(1);
-    expect(unreachable.stderr).toMatch(/predict\.sh: the request to http:\/\/127\.0\.0\.1:9\/v1\/models\/ecg-autoencoder:predict failed/);
+    expect(unreachable.stderr).toMatch(/predict\.sh: the request to http:\/\/127\.0\.0\.1:9\/ui\/model failed/);
     const unknown = await run([server.url, 'weird']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/no example "weird"/);
+    expect(unknown.stderr).toMatch(/model ecg-autoencoder has no example "weird"; its examples: normal, anomalous/);
   });
 });

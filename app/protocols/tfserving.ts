@@ -46,8 +46,8 @@ function hasOnlyKey(value: object, key: string): value is Record<string, unknown
 
 /** The request's list of instances, checked for its count before anything is built per instance. */
 function instanceList(value: unknown, where: string, maxBatchSize: number): unknown[] {
-  if (!Array.isArray(value)) throw new InvalidRequestError(`"${where}" must be a list of heartbeats, got ${value === null ? 'null' : typeof value}`);
-  if (value.length === 0) throw new InvalidRequestError(`"${where}" is empty; send at least one heartbeat`);
+  if (!Array.isArray(value)) throw new InvalidRequestError(`"${where}" must be a list of instances, got ${value === null ? 'null' : typeof value}`);
+  if (value.length === 0) throw new InvalidRequestError(`"${where}" is empty; send at least one instance`);
   checkInstanceCount(value.length, maxBatchSize);
   return value;
 }
