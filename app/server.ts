@@ -4,13 +4,13 @@ import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
-import { createApp } from './app.ts';
-import { fallbackNotice } from '../model/backend.ts';
-import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { readMetadata } from '../model/artifact.ts';
+import { fallbackNotice } from '../model/backend.ts';
+import { createLogger, type Logger } from '../model/logger.ts';
+import { createApp } from './app.ts';
+import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ENV } from './contract.ts';
-import { createLogger, type Logger } from '../model/logger.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
 import type { LoadedModel, ServingState } from './serving.ts';
 

@@ -24,8 +24,7 @@ const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, 
  * What each output of an anomaly detector is: the reconstruction error (the score), whether it is
  * above the threshold (the verdict), and the reconstruction itself, in normalised units.
  */
-export const OUTPUT_ROLES = ['score', 'verdict', 'reconstruction'] as const;
-export type OutputRole = (typeof OUTPUT_ROLES)[number];
+export type OutputRole = 'score' | 'verdict' | 'reconstruction';
 /** The outputs an answer holds when a request does not name any. */
 export const DEFAULT_OUTPUT_ROLES: readonly OutputRole[] = ['score', 'verdict'];
 
