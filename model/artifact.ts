@@ -192,8 +192,8 @@ export function readMetadata(dir: string): ModelMetadata {
     const problem = parsed.error.issues[0];
     throw new ArtifactError(`${file}: ${problem?.path.join('.') || '(root)'}: ${problem?.message}`);
   }
+  const { width } = inputOf(parsed.data.signature);
   for (const example of parsed.data.examples ?? []) {
-    const { width } = inputOf(parsed.data.signature);
     if (example.values.length !== width) throw new ArtifactError(`${file}: example "${example.name}" has ${example.values.length} values; the input has ${width}`);
   }
   return parsed.data;

@@ -134,13 +134,14 @@ function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | u
   checkInstanceCount(rows, maxBatchSize);
   const binaryOutput = flag(body.parameters, 'binary_data_output', 'request') ?? false;
   const outputs = parseOutputs(body.outputs, binaryOutput, signature);
+  const shapeText = describeValue(shape);
   if (isRecord(input.parameters) && input.parameters.binary_data_size !== undefined) {
-    const values = binaryValues(input, binary, rows, inputLength, describeValue(shape));
-    return { rows: Array.from({ length: rows }, (_, r) => values.slice(r * inputLength, (r + 1) * inputLength)), outputs, id: body.id };
+    // Binary data is flat, row-major: split into rows as flat JSON data is.
+    return { rows: rowsOf(binaryValues(input, binary, rows, inputLength, shapeText), rows, inputLength, shapeText), outputs, id: body.id };
   }
   binary?.finish();
   if (!Array.isArray(input.data)) throw new InvalidRequestError('inputs[0].data must be a list of numbers, flat or nested');
-  return { rows: rowsOf(input.data, rows, inputLength, describeValue(shape)), outputs, id: body.id };
+  return { rows: rowsOf(input.data, rows, inputLength, shapeText), outputs, id: body.id };
 }
 
 /** An output's tensor for a request's scores: the signature's shape with the rows filled in. */
