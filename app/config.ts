@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nameSchema } from '../model/artifact.ts';
 import { BACKEND_NAMES } from '../model/backend.ts';
 import { ENV, SERVER_DEFAULTS } from './contract.ts';
 
@@ -27,10 +28,7 @@ const variables = {
   host: z.string().default('0.0.0.0'),
   port: integer(0, 65535).default(SERVER_DEFAULTS.port),
   /** @default the name in the model's metadata.json */
-  modelName: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit')
-    .optional(),
+  modelName: nameSchema.optional(),
   modelPath: z.string().default(SERVER_DEFAULTS.modelPath),
   threshold: real.optional(),
   maxBatchSize: integer(1, 4096).default(SERVER_DEFAULTS.maxBatchSize),

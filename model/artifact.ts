@@ -17,8 +17,9 @@ export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 export const METADATA_JSON = 'metadata.json';
 
-/** A name in URLs and in requests: a model's, or a tensor's. */
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+/** A name in URLs and in requests: a model's, or a tensor's. The configuration and the commands check names with it too. */
+export const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+
 
 /**
  * What each output of an anomaly detector is: the reconstruction error (the score), whether it is
@@ -37,11 +38,11 @@ const rows = z.literal(-1);
  */
 const signatureSchema = z
   .object({
-    inputs: z.tuple([z.object({ name, datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) })]),
+    inputs: z.tuple([z.object({ name: nameSchema, datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) })]),
     outputs: z.tuple([
-      z.object({ name, role: z.literal('score'), datatype: FP32, shape: z.tuple([rows]) }),
-      z.object({ name, role: z.literal('verdict'), datatype: z.literal('BOOL'), shape: z.tuple([rows]) }),
-      z.object({ name, role: z.literal('reconstruction'), datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) }),
+      z.object({ name: nameSchema, role: z.literal('score'), datatype: FP32, shape: z.tuple([rows]) }),
+      z.object({ name: nameSchema, role: z.literal('verdict'), datatype: z.literal('BOOL'), shape: z.tuple([rows]) }),
+      z.object({ name: nameSchema, role: z.literal('reconstruction'), datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) }),
     ]),
   })
   .refine((s) => s.outputs[2].shape[1] === s.inputs[0].shape[1], 'the reconstruction has the width of the input')
@@ -94,7 +95,7 @@ export type Evaluation = z.infer<typeof evaluationSchema>;
 
 export const metadataSchema = z.object({
   /** The model's name: the name in the URLs unless MODEL_NAME says otherwise. */
-  name,
+  name: nameSchema,
   /** A content hash of the model files, the normalisation and the threshold (see contentVersion). */
   version: z.string().regex(/^[0-9a-f]{12}$/, '12 hexadecimal digits: the content hash (see contentVersion)'),
   signature: signatureSchema,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Detector, normaliseRows, reconstruct } from './detector.ts';
-import { contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
+import { contentVersion, nameSchema, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import {
   backendFromEnvironment,
@@ -15,9 +15,6 @@ import { classificationMetrics } from './classification-metrics.ts';
 import { ECG5000_LAYOUT, fitMinMax, isAnomalous, meanRow, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
 import { evaluateTestSplit } from './evaluation.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
-
-/** Names in URLs and requests, as metadata.json's schema takes them. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 import type { Logger } from './logger.ts';
 import type { Normalisation } from './artifact.ts';
 
@@ -168,7 +165,8 @@ await runCli('train', USAGE, async (argv, logger) => {
   const labelColumn = options['label-column'] === 'last' ? 'last' : numberOption('label-column', options['label-column'], positiveInteger, 'a column number from 1, or "last"');
   const normalLabel = numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number');
   for (const [option, value] of [['name', options.name], ['input-name', options['input-name']]] as const) {
-    if (!NAME.test(value)) throw new UsageError(`--${option} must be letters, digits, ".", "_" and "-", starting with a letter or digit; got ${JSON.stringify(value)}`);
+    const checked = nameSchema.safeParse(value);
+    if (!checked.success) throw new UsageError(`--${option} must be ${checked.error.issues[0]!.message}; got ${JSON.stringify(value)}`);
   }
   const dataFile = options.data;
   const outDir = options.out;
