@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Detector } from './detector.ts';
+import { Detector, forwardPass } from './detector.ts';
 import { InvalidInstanceError } from './instances.ts';
 import { ArtifactError, readArtifact, signatureFor, type ModelMetadata } from './artifact.ts';
 import { BUNDLED_MODEL, useBundledModel } from '../test/bundled-model.ts';
@@ -111,6 +111,44 @@ describe('Detector', () => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 10_000; i++) detector.score([i % 2 ? example.normal : example.anomalous], { reconstruction: i % 3 === 0 });
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('forwardPass', () => {
+  /** The model's output for some rows through forwardPass and through tfjs-layers' predict. */
+  function bothWays(model: tf.LayersModel, width: number) {
+    const rows = tf.tensor2d(Array.from({ length: 3 * width }, (_, i) => 0.5 + 0.4 * Math.sin(i)), [3, width]);
+    const own = tf.tidy(() => forwardPass(model)(rows)).dataSync();
+    const predicted = tf.tidy(() => model.predict(rows) as tf.Tensor).dataSync();
+    rows.dispose();
+    return { own: Array.from(own), predicted: Array.from(predicted) };
+  }
+  const dense = (activation: string, units: number, inputShape?: number[]) =>
+    tf.layers.dense({ units, activation: activation as 'relu', inputShape, kernelInitializer: tf.initializers.glorotUniform({ seed: units }) });
+
+  it('gives the bundled model exactly the numbers predict gives, to the last bit', async () => {
+    const { artifacts } = await readArtifact(ARTIFACTS);
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    const { own, predicted } = bothWays(model, 140);
+    expect(own).toEqual(predicted);
+    model.dispose();
+  });
+
+  it.each([
+    ['tanh and linear Dense layers', () => tf.sequential({ layers: [dense('tanh', 4, [6]), dense('linear', 6)] })],
+    ['an activation it does not compute itself (softplus)', () => tf.sequential({ layers: [dense('softplus', 4, [6]), dense('sigmoid', 6)] })],
+    [
+      'a functional model',
+      () => {
+        const input = tf.input({ shape: [6] });
+        return tf.model({ inputs: input, outputs: dense('sigmoid', 6).apply(dense('relu', 3).apply(input)) as tf.SymbolicTensor });
+      },
+    ],
+  ])('gives %s exactly what predict gives', (_, build) => {
+    const model = build();
+    const { own, predicted } = bothWays(model, 6);
+    expect(own).toEqual(predicted);
+    model.dispose();
   });
 });
 

@@ -33,20 +33,60 @@ export function normaliseRows(rows: readonly (readonly number[])[], width: numbe
   return flat;
 }
 
+/** A model's forward pass: normalised rows in, their reconstructions out. */
+export type ForwardPass = (rows: tf.Tensor2D) => tf.Tensor;
+
+/**
+ * How tfjs-layers' Dense computes each activation, op for op, so that this forward pass gives the
+ * same numbers to the last bit: relu, linear and elu inside the fused product; sigmoid and tanh
+ * after it, with the bias added apart.
+ */
+const FUSED_ACTIVATIONS = new Set(['relu', 'linear', 'elu']);
+const SEPARATE_ACTIVATIONS: Record<string, (x: tf.Tensor2D) => tf.Tensor2D> = { sigmoid: tf.sigmoid, tanh: tf.tanh };
+
+/**
+ * A model's forward pass. A Sequential stack of Dense layers (what `npm run train` builds, and most
+ * autoencoders of tabular rows) runs as the matrix products of its own weight variables: the
+ * arithmetic tfjs-layers does, without its bookkeeping around each call, which is half the time
+ * of a forward pass of the bundled model (138 µs against 68 µs for 4 rows, on the wasm backend).
+ * Any other model runs through `predict`. The weights are read as they are at each call, so
+ * training can use it too.
+ */
+export function forwardPass(model: tf.LayersModel): ForwardPass {
+  const layers = model.layers.filter((layer) => layer.getClassName() !== 'InputLayer');
+  const activationOf = (layer: tf.layers.Layer) => String(layer.getConfig().activation);
+  const stackOfDense =
+    model instanceof tf.Sequential &&
+    layers.every((layer) => {
+      const activation = activationOf(layer);
+      return layer.getClassName() === 'Dense' && layer.getConfig().useBias === true && (FUSED_ACTIVATIONS.has(activation) || activation in SEPARATE_ACTIVATIONS);
+    });
+  if (!stackOfDense) {
+    // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
+    return (rows) => model.predict(rows, { batchSize: rows.shape[0] }) as tf.Tensor;
+  }
+  const steps = layers.map((layer): ((x: tf.Tensor2D) => tf.Tensor2D) => {
+    const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+    const activation = activationOf(layer);
+    if (FUSED_ACTIVATIONS.has(activation)) return (x) => tf.fused.matMul({ a: x, b: kernel, bias, activation: activation as tf.fused.Activation }) as tf.Tensor2D;
+    return (x) => SEPARATE_ACTIVATIONS[activation]!(tf.add(tf.fused.matMul({ a: x, b: kernel }), bias) as tf.Tensor2D);
+  });
+  return (rows) => steps.reduce((x, step) => step(x), rows);
+}
+
 /**
  * Normalises rows, reconstructs them in one forward pass and measures each row's mean absolute
  * error: the score, as training and serving both compute it.
  */
 export function reconstruct(
-  model: tf.LayersModel,
+  forward: ForwardPass,
   rows: readonly (readonly number[])[],
+  width: number,
   normalisation: Normalisation,
 ): { errors: number[]; reconstructions: (row: number) => number[] } {
   if (rows.length === 0) return { errors: [], reconstructions: () => [] };
-  const width = model.inputs[0]!.shape[1]!;
   const input = normaliseRows(rows, width, normalisation);
-  // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
-  const reconstruction = tf.tidy(() => model.predict(tf.tensor2d(input, [rows.length, width]), { batchSize: rows.length }) as tf.Tensor);
+  const reconstruction = tf.tidy(() => forward(tf.tensor2d(input, [rows.length, width])));
   // Read outside tidy(), which would walk every element of a returned typed array.
   const output = reconstruction.dataSync() as Float32Array;
   reconstruction.dispose();
@@ -85,6 +125,7 @@ export class Detector {
   /** The values in a row: the input's width. */
   readonly inputLength: number;
   readonly backend: string;
+  private readonly forward: ForwardPass;
 
   private constructor(
     private readonly model: tf.LayersModel,
@@ -96,12 +137,13 @@ export class Detector {
     this.signature = metadata.signature;
     this.inputLength = inputOf(metadata.signature).width;
     this.backend = tf.getBackend();
+    this.forward = forwardPass(model);
   }
 
   /** Scores a batch in one forward pass; throws InvalidInstanceError before any work on bad input. */
   score(instances: readonly unknown[], options: ScoreOptions = {}): Score[] {
     validateInstances(instances, this.inputLength);
-    const { errors, reconstructions } = reconstruct(this.model, instances, this.metadata.normalisation);
+    const { errors, reconstructions } = reconstruct(this.forward, instances, this.inputLength, this.metadata.normalisation);
     return errors.map((reconstructionError, row) => {
       const isAnomaly = reconstructionError > this.threshold;
       return options.reconstruction

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Detector, normaliseRows, reconstruct } from './detector.ts';
+import { Detector, forwardPass, normaliseRows, reconstruct } from './detector.ts';
 import { contentVersion, nameSchema, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import {
@@ -101,8 +101,8 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   }
 
   const scores = {
-    normal: reconstruct(model, normalRows, normalisation).errors,
-    anomalous: reconstruct(model, anomalousRows, normalisation).errors,
+    normal: reconstruct(forwardPass(model), normalRows, width, normalisation).errors,
+    anomalous: reconstruct(forwardPass(model), anomalousRows, width, normalisation).errors,
   };
   const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
   const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
@@ -120,8 +120,9 @@ async function validate(data: LabelledData, trainRows: number[], share: number, 
   const heldOut = inner.test.map((i) => trainRows[i]!);
   const trained = await trainOn(data, fitRows, hyper, logger);
   const errors = reconstruct(
-    trained.model,
+    forwardPass(trained.model),
     heldOut.map((row) => data.rows[row]!),
+    data.width,
     trained.normalisation,
   ).errors;
   trained.model.dispose();
