@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -56,6 +57,8 @@ function options() {
 interface Measurement {
   readonly name: string;
   readonly requestsPerSecond: number;
+  /** The server process's CPU time (user and system) per answered request. */
+  readonly cpuMicrosPerRequest: number;
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
@@ -68,7 +71,19 @@ interface Target {
   readonly headers: Record<string, string>;
 }
 
-async function drive(name: string, url: string, target: Target, load: { connections: number; duration?: number; amount?: number }): Promise<Measurement> {
+/** Clock ticks a second, the unit of /proc's CPU times. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** A process's CPU time so far, user and system, in microseconds, from Linux's /proc. */
+async function cpuMicros(pid: number): Promise<number> {
+  // The fields after the command's name (which may hold spaces) start at the state, field 3.
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ').at(-1)!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+}
+
+async function drive(name: string, server: ServerProcess, target: Target, load: { connections: number; duration?: number; amount?: number }): Promise<Measurement> {
+  const { url } = server;
+  const cpuBefore = await cpuMicros(server.child.pid!);
   let sent = 0;
   const progress = setInterval(() => logger.info({ target: name, requests: sent }, 'progress'), 5_000);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -86,8 +101,9 @@ async function drive(name: string, url: string, target: Target, load: { connecti
     instance.on('response', () => sent++);
   });
   clearInterval(progress);
+  const cpuMicrosPerRequest = ((await cpuMicros(server.child.pid!)) - cpuBefore) / result.requests.total;
   const errors = result.errors + result.timeouts + result.non2xx;
-  return { name, requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
+  return { name, requestsPerSecond: result.requests.average, cpuMicrosPerRequest, p50: result.latency.p50, p99: result.latency.p99, errors };
 }
 
 /** The resident memory of a process, from Linux's /proc. */
@@ -112,10 +128,10 @@ const { duration, rounds, connections, requests, soak } = options();
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** An endpoint to drive: a name, the server's URL, and the request. */
+/** An endpoint to drive: a name, the server, and the request. */
 interface Run {
   readonly name: string;
-  readonly url: string;
+  readonly server: ServerProcess;
   readonly target: Target;
 }
 
@@ -124,24 +140,30 @@ interface Run {
  * third from minute to minute; a pair measured back to back shares the drift, so each round's
  * ratio is sound and their median is the figure. Requests/s and latencies are medians too.
  */
-async function paired(baseline: Run, candidate: Run): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[] }> {
+async function paired(
+  baseline: Run,
+  candidate: Run,
+): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[]; cpuRatio: number; cpuRatios: number[] }> {
   const runs: [Measurement, Measurement][] = [];
   for (let round = 0; round < rounds; round++) {
-    const base = await drive(baseline.name, baseline.url, baseline.target, { connections, duration });
-    runs.push([base, await drive(candidate.name, candidate.url, candidate.target, { connections, duration })]);
+    const base = await drive(baseline.name, baseline.server, baseline.target, { connections, duration });
+    runs.push([base, await drive(candidate.name, candidate.server, candidate.target, { connections, duration })]);
   }
   const summary = (i: 0 | 1): Measurement => ({
     name: runs[0]![i].name,
     requestsPerSecond: median(runs.map((run) => run[i].requestsPerSecond)),
+    cpuMicrosPerRequest: median(runs.map((run) => run[i].cpuMicrosPerRequest)),
     p50: median(runs.map((run) => run[i].p50)),
     p99: median(runs.map((run) => run[i].p99)),
     errors: runs.reduce((sum, run) => sum + run[i].errors, 0),
   });
   const ratios = runs.map(([base, measured]) => measured.requestsPerSecond / base.requestsPerSecond);
-  return { baseline: summary(0), candidate: summary(1), ratio: median(ratios), ratios };
+  // CPU time per request, as a ratio the same way round as throughput: what the baseline spends on
+  // a request over what the candidate does.
+  const cpuRatios = runs.map(([base, measured]) => base.cpuMicrosPerRequest / measured.cpuMicrosPerRequest);
+  return { baseline: summary(0), candidate: summary(1), ratio: median(ratios), ratios, cpuRatio: median(cpuRatios), cpuRatios };
 }
-const ratioText = ({ ratio, ratios }: { ratio: number; ratios: number[] }) =>
-  `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+const rangeText = (ratio: number, ratios: number[]) => `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
 const metadata = readMetadata('model/artifacts');
 const beat = metadata.examples![0]!.values;
 const input = inputOf(metadata.signature).name;
@@ -175,7 +197,7 @@ try {
     const samples: number[] = [];
     let errors = 0;
     for (let sent = 0; sent < requests; sent += step) {
-      errors += (await drive('server', server.url, predict, { connections, amount: Math.min(step, requests - sent) })).errors;
+      errors += (await drive('server', server, predict, { connections, amount: Math.min(step, requests - sent) })).errors;
       samples.push(await residentBytes(server));
     }
     const half = Math.ceil(samples.length / 2);
@@ -204,32 +226,35 @@ try {
         '',
       ];
       logger.info({ duration, connections }, 'warming up both endpoints');
-      await drive('bare', bare.url, predict, { connections, duration: 2 });
-      await drive('server', server.url, predict, { connections, duration: 2 });
-      const scoring = await paired({ name: 'bare', url: bare.url, target: predict }, { name: 'server', url: server.url, target: predict });
+      await drive('bare', bare, predict, { connections, duration: 2 });
+      await drive('server', server, predict, { connections, duration: 2 });
+      const scoring = await paired({ name: 'bare', server: bare, target: predict }, { name: 'server', server, target: predict });
       const { baseline, candidate } = scoring;
       const formats: string[] = [];
       for (const rows of [1, 64]) {
         const beats = `${rows} ${rows === 1 ? 'beat' : 'beats'}`;
         const pair = await paired(
-          { name: `v2 JSON, ${beats}`, url: server.url, target: v2Infer(rows, false) },
-          { name: `v2 binary, ${beats}`, url: server.url, target: v2Infer(rows, true) },
+          { name: `v2 JSON, ${beats}`, server, target: v2Infer(rows, false) },
+          { name: `v2 binary, ${beats}`, server, target: v2Infer(rows, true) },
         );
-        for (const [m, ratio] of [[pair.baseline, '1.00 (baseline)'], [pair.candidate, ratioText(pair)]] as const) {
+        for (const [m, ratio] of [[pair.baseline, '1.00 (baseline)'], [pair.candidate, rangeText(pair.ratio, pair.ratios)]] as const) {
           const rowsPerSecond = Math.round(m.requestsPerSecond * rows).toLocaleString('en');
           formats.push(`| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${rowsPerSecond} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`);
         }
       }
-      const row = (m: Measurement, ratio: string) =>
-        `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`;
+      const row = (m: Measurement, ratios: string) =>
+        `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.cpuMicrosPerRequest.toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratios} |`;
       process.stdout.write(
         [
           `One beat a request, ${connections} connections, on 127.0.0.1; ${rounds} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios):`,
           '',
-          "| endpoint | requests/s | p50 ms | p99 ms | errors | throughput vs bare (rounds' range) |",
-          '|---|---|---|---|---|---|',
-          row({ ...baseline, name: 'bare Hono endpoint (parse JSON, constant answer)' }, '1.00 (baseline)'),
-          row({ ...candidate, name: 'anomaly-serve POST /predict' }, `${ratioText(scoring)}; target ≥ 0.85`),
+          "| endpoint | requests/s | server CPU µs a request | p50 ms | p99 ms | errors | throughput vs bare (rounds' range) | CPU a request, bare over it (rounds' range) |",
+          '|---|---|---|---|---|---|---|---|',
+          row({ ...baseline, name: 'bare Hono endpoint (parse JSON, constant answer)' }, '1.00 (baseline) | 1.00 (baseline)'),
+          row(
+            { ...candidate, name: 'anomaly-serve POST /predict' },
+            `${rangeText(scoring.ratio, scoring.ratios)} | ${rangeText(scoring.cpuRatio, scoring.cpuRatios)}; target ≥ 0.85`,
+          ),
           '',
           `POST /v2/models/${metadata.name}/infer, JSON against binary tensor data (binary outputs too), the same beats:`,
           '',
