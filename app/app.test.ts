@@ -226,7 +226,7 @@ describe('bad requests get a status and a JSON error that says what and where', 
       ['V2 outputs[].name', `/v2/models/${MODEL}/infer`, () => `${v2({}).slice(0, -1)}, "outputs": [{"name": ${deep(50_000)}}]}`],
     ])('%s: 400 naming the depth and where, before anything is built', async (_, path, body) => {
       const { request } = appWith({ maxBodyBytes: 1024 * 1024 });
-      await expectError(await request(path, { body: body() }), 400, /^the request body is nested more than 32 levels deep \(at byte \d+\)$/);
+      await expectError(await request(path, { body: body() }), 400, /^the request body is nested more than 32 levels deep \(at position \d+\)$/);
     });
 
     it.each([

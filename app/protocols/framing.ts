@@ -31,16 +31,18 @@ export interface FramedRequest {
 type Inflate = (buffer: InputType, options: ZlibOptions) => Promise<Buffer>;
 const DECODERS: Record<string, Inflate> = { gzip: promisify(gunzip), deflate: promisify(inflate) };
 
-/** The body's bytes, decoded from its Content-Encoding, never larger than MAX_BODY_BYTES. */
-async function decodedBody(c: Context, { maxBodyBytes }: FramingLimits): Promise<Buffer> {
-  const raw = Buffer.from(await c.req.arrayBuffer());
+/**
+ * The body's bytes, decoded from its Content-Encoding, never larger than MAX_BODY_BYTES; undefined
+ * when it has none, for the caller to read it as text (see readInferenceRequest).
+ */
+async function decodedBody(c: Context, { maxBodyBytes }: FramingLimits): Promise<Buffer | undefined> {
   const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
-  if (encoding === undefined || encoding === '' || encoding === 'identity') return raw;
+  if (encoding === undefined || encoding === '' || encoding === 'identity') return undefined;
   const decode = DECODERS[encoding];
   if (!decode) throw new UnsupportedMediaTypeError(`Content-Encoding "${encoding}" is not supported; send gzip, deflate or an unencoded body`);
   try {
     // maxOutputLength stops the decompression there: a small body cannot inflate into a large one.
-    return await decode(raw, { maxOutputLength: maxBodyBytes });
+    return await decode(Buffer.from(await c.req.arrayBuffer()), { maxOutputLength: maxBodyBytes });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new PayloadTooLargeError(`the request body inflates to more than ${maxBodyBytes} bytes (MAX_BODY_BYTES)`);
@@ -50,9 +52,8 @@ async function decodedBody(c: Context, { maxBodyBytes }: FramingLimits): Promise
 }
 
 /** The length of the JSON header, from Inference-Header-Content-Length, checked against the body. */
-function headerLength(c: Context, bodyLength: number): number | undefined {
-  const value = c.req.header(INFERENCE_HEADER_LENGTH);
-  if (value === undefined) return undefined;
+function headerLength(c: Context, bodyLength: number): number {
+  const value = c.req.header(INFERENCE_HEADER_LENGTH)!;
   if (!/^\d+$/.test(value.trim())) throw new InvalidRequestError(`${INFERENCE_HEADER_LENGTH} "${value}" is not a number of bytes`);
   const length = Number(value);
   if (length > bodyLength) {
@@ -63,13 +64,17 @@ function headerLength(c: Context, bodyLength: number): number | undefined {
 
 /**
  * Reads an inference request. `binary`: whether the protocol has binary tensor data (the Open
- * Inference Protocol); without it the whole body is JSON.
+ * Inference Protocol); without it the whole body is JSON. The common request, plain JSON, is read
+ * straight as text, as a bare endpoint's `c.req.json()` does: the bytes are copied only for a body
+ * that is compressed or carries binary data.
  */
 export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
-  const body = await decodedBody(c, limits);
-  const length = binary ? headerLength(c, body.length) : undefined;
-  const json = parseJsonObject(length === undefined ? body : body.subarray(0, length), limits.maxBatchSize);
-  return { json, binary: length === undefined ? undefined : new BinaryData(body.subarray(length)) };
+  const decoded = await decodedBody(c, limits);
+  const framed = binary && c.req.header(INFERENCE_HEADER_LENGTH) !== undefined;
+  if (!framed) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits.maxBatchSize), binary: undefined };
+  const body = decoded ?? Buffer.from(await c.req.arrayBuffer());
+  const length = headerLength(c, body.length);
+  return { json: parseJsonObject(body.toString('utf8', 0, length), limits.maxBatchSize), binary: new BinaryData(body.subarray(length)) };
 }
 
 /** The binary tensor data of a request: each tensor takes its bytes in turn. */
@@ -114,16 +119,20 @@ export function encodeTensor(datatype: BinaryDatatype, data: readonly (number | 
 /**
  * Answers with a JSON header followed by binary tensor data, as the extension specifies, or with
  * JSON alone when there is none. The length is set, so that response compression (app.ts) can
- * leave small answers alone.
+ * leave small answers alone. The Response is built here rather than with `c.body`, which turns
+ * more than one header into a Headers object that @hono/node-server then converts back, on every
+ * answer (its plain-object path is the one a bare `c.json` takes).
  */
-export function inferenceResponse(c: Context, header: object, binary: readonly Uint8Array[] = []): Response {
+export function inferenceResponse(header: object, binary: readonly Uint8Array[] = []): Response {
   const json = JSON.stringify(header);
-  if (binary.length === 0) return c.body(json, 200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(json)) });
+  if (binary.length === 0) return new Response(json, { headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(json)) } });
   const body = Buffer.concat([Buffer.from(json), ...binary]);
-  return c.body(body, 200, {
-    'Content-Type': 'application/octet-stream',
-    'Content-Length': String(body.length),
-    [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)),
+  return new Response(body, {
+    headers: {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(body.length),
+      [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)),
+    },
   });
 }
 
@@ -143,55 +152,52 @@ const CLOSE_OBJECT = 0x7d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function countByte(bytes: Uint8Array, byte: number): number {
+function countOf(text: string, character: string): number {
   let count = 0;
-  for (let at = bytes.indexOf(byte); at >= 0; at = bytes.indexOf(byte, at + 1)) count++;
+  for (let at = text.indexOf(character); at >= 0; at = text.indexOf(character, at + 1)) count++;
   return count;
 }
 
 /**
  * Bounds what JSON.parse would build, before it builds it. JSON.parse makes one array or object
  * for each "[" or "{" outside a string: a 4 MB body of "[]"s becomes 1.3 million arrays and
- * ~95 MiB. Counting those bytes natively is cheap and bounds it from above; only a body with more
- * of them than the budget (some may be inside strings) is read byte by byte, to be sure, and
- * there a nesting deeper than any request's is named as such. (UTF-8 keeps every byte of a
- * multi-byte character above 0x7f, so no byte of one is mistaken for a bracket or a quote.)
+ * ~95 MiB. Counting those characters natively is cheap and bounds it from above; only a body with
+ * more of them than the budget (some may be inside strings) is read character by character, to
+ * be sure, and there a nesting deeper than any request's is named as such.
  */
-function checkStructure(bytes: Uint8Array, maxBatchSize: number): void {
+function checkStructure(text: string, maxBatchSize: number): void {
   const budget = containerBudget(maxBatchSize);
-  if (countByte(bytes, OPEN_ARRAY) + countByte(bytes, OPEN_OBJECT) <= budget) return;
+  if (countOf(text, '[') + countOf(text, '{') <= budget) return;
   let containers = 0;
   let depth = 0;
   let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i];
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
     if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) {
+      if (code === BACKSLASH) i++;
+      else if (code === QUOTE) inString = false;
+    } else if (code === QUOTE) {
       inString = true;
-    } else if (byte === OPEN_ARRAY || byte === OPEN_OBJECT) {
-      if (++depth > MAX_DEPTH) throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at byte ${i})`);
+    } else if (code === OPEN_ARRAY || code === OPEN_OBJECT) {
+      if (++depth > MAX_DEPTH) throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at position ${i})`);
       if (++containers > budget) {
         throw new InvalidRequestError(
-          `the request body holds more than ${budget} JSON arrays and objects (at byte ${i}): ` +
+          `the request body holds more than ${budget} JSON arrays and objects (at position ${i}): ` +
             `a request carries at most ${maxBatchSize} instances (MAX_BATCH_SIZE)`,
         );
       }
-    } else if (byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) {
+    } else if (code === CLOSE_ARRAY || code === CLOSE_OBJECT) {
       depth--;
     }
   }
 }
 
 /**
- * A request's JSON (UTF-8 bytes) as an object; anything else is an error that says what was sent.
- * Its shape is bounded before it is parsed (see checkStructure), so that no oversized request
- * costs memory.
+ * A request's JSON as an object; anything else is an error that says what was sent. Its shape is
+ * bounded before it is parsed (see checkStructure), so that no oversized request costs memory.
  */
-export function parseJsonObject(bytes: Uint8Array, maxBatchSize: number): Record<string, unknown> {
-  checkStructure(bytes, maxBatchSize);
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+export function parseJsonObject(text: string, maxBatchSize: number): Record<string, unknown> {
+  checkStructure(text, maxBatchSize);
   if (text.trim() === '') throw new InvalidRequestError('the request body is empty; send a JSON object');
   let body: unknown;
   try {

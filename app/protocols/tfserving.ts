@@ -109,7 +109,7 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     const request = parsePredictRequest(json, input.name, maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${input.width} values], ...]}`);
     const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`);
-    return inferenceResponse(c, predictionsBody(request.format, scores, signature));
+    return inferenceResponse(predictionsBody(request.format, scores, signature));
   };
 
   /** The part before ":predict"; the other verbs of TensorFlow Serving do not apply. */
