@@ -15,10 +15,10 @@ let passes: number[];
 
 beforeAll(() => {
   ({ detector, normal, anomalous } = bundled);
-  const score = detector.score.bind(detector);
-  detector.score = (instances, options) => {
-    passes.push(instances.length);
-    return score(instances, options);
+  const scoreValid = detector.scoreValid.bind(detector);
+  detector.scoreValid = (rows, options) => {
+    passes.push(rows.length);
+    return scoreValid(rows, options);
   };
 });
 

@@ -70,7 +70,7 @@ export class Batcher {
     const start = process.hrtime.bigint();
     let scores: Score[];
     try {
-      scores = this.detector.score(
+      scores = this.detector.scoreValid(
         batch.flatMap((request) => request.rows),
         { reconstruction: batch.some((request) => request.reconstruction) },
       );
