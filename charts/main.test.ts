@@ -8,6 +8,8 @@ import { parseAllDocuments } from 'yaml';
 import { settingsFrom } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 
+const READER = 'model-reader@my-project.iam.gserviceaccount.com';
+
 describe('settingsFrom', () => {
   it('defaults to the local image, no namespace and the gke profile', () => {
     expect(settingsFrom({})).toEqual({ image: 'anomaly-serve:dev', namespace: undefined, profile: 'gke' });
@@ -18,6 +20,11 @@ describe('settingsFrom', () => {
     });
   });
 
+  it('takes a model in Cloud Storage and its reader; empty (an unset Cloud Build substitution) is unset', () => {
+    expect(settingsFrom({ MODEL_URI: 'gs://models/heartbeats/v1', MODEL_SERVICE_ACCOUNT: READER })).toMatchObject({ modelUri: 'gs://models/heartbeats/v1', modelServiceAccount: READER });
+    expect(settingsFrom({ MODEL_URI: '', MODEL_SERVICE_ACCOUNT: '' })).toEqual(settingsFrom({}));
+  });
+
   it.each([
     [{ IMAGE: 'Anomaly Serve' }, /IMAGE="Anomaly Serve" is not an image reference/],
     [{ NAMESPACE: 'ML_team' }, /NAMESPACE="ML_team" is not a Kubernetes namespace name/],
@@ -25,6 +32,10 @@ describe('settingsFrom', () => {
     [{ IMAGE: '' }, /IMAGE="" is empty: give it a value, or unset it for the default/],
     [{ NAMESPACE: '' }, /NAMESPACE="" is empty/],
     [{ PROFILE: ' ' }, /PROFILE=" " is empty/],
+    [{ MODEL_URI: 'https://storage.googleapis.com/m', MODEL_SERVICE_ACCOUNT: READER }, /MODEL_URI="https:\/\/storage.googleapis.com\/m" is not a Cloud Storage folder/],
+    [{ MODEL_URI: 'gs://models/heartbeats' }, /MODEL_URI and MODEL_SERVICE_ACCOUNT go together/],
+    [{ MODEL_SERVICE_ACCOUNT: READER }, /MODEL_URI and MODEL_SERVICE_ACCOUNT go together/],
+    [{ MODEL_URI: 'gs://models/heartbeats', MODEL_SERVICE_ACCOUNT: 'model-reader' }, /MODEL_SERVICE_ACCOUNT="model-reader" is not a Google service account/],
   ])('rejects %j, naming the variable and the value', (env, message) => {
     expect(() => settingsFrom(env)).toThrow(message);
   });
@@ -63,6 +74,17 @@ describe('npm run synth', () => {
     expect(manifests[0]).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ml' }, spec: {} });
     expect(manifests.slice(1).every((m) => m.metadata.namespace === 'ml')).toBe(true);
     expect(JSON.stringify(manifests)).toContain('"image":"registry.example/anomaly-serve:abc"');
+  });
+
+  it('with MODEL_URI and MODEL_SERVICE_ACCOUNT, serves that model: an init container copies it, as the service account', async () => {
+    await synth({ MODEL_URI: 'gs://models/heartbeats/v1', MODEL_SERVICE_ACCOUNT: READER });
+    const manifests = parseAllDocuments(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+    expect(manifestProblems(manifests)).toEqual([]);
+    const account = manifests.find((m) => m.kind === 'ServiceAccount')!;
+    expect(account.metadata).toMatchObject({ name: 'anomaly-serve', annotations: { 'iam.gke.io/gcp-service-account': READER } });
+    const pod = (manifests.find((m) => m.kind === 'Deployment') as unknown as { spec: { template: { spec: { serviceAccountName: string; initContainers: { command: string[] }[] } } } }).spec.template.spec;
+    expect(pod.serviceAccountName).toBe('anomaly-serve');
+    expect(pod.initContainers[0]!.command).toContain('gs://models/heartbeats/v1/*');
   });
 
   it('stops on a bad setting with a message, leaving dist/ as it was', async () => {

@@ -13,6 +13,10 @@ export interface Settings {
   readonly image: string;
   readonly namespace?: string;
   readonly profile: Profile;
+  /** A model folder in Cloud Storage to serve instead of the image's (the construct's modelUri). */
+  readonly modelUri?: string;
+  /** The Google service account that may read it (the construct's gcpServiceAccount). */
+  readonly modelServiceAccount?: string;
 }
 
 export class SettingsError extends Error {
@@ -32,7 +36,15 @@ function setting(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value?.trim();
 }
 
-/** Reads IMAGE, NAMESPACE and PROFILE, naming the variable and the value when one is wrong. */
+/**
+ * A setting that Cloud Build passes from an optional substitution, where unset arrives as "": for
+ * these, empty means unset.
+ */
+const substitution = (env: NodeJS.ProcessEnv, name: string) => env[name]?.trim() || undefined;
+
+const GCP_SERVICE_ACCOUNT = /^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\.iam\.gserviceaccount\.com$/;
+
+/** Reads IMAGE, NAMESPACE, PROFILE, MODEL_URI and MODEL_SERVICE_ACCOUNT, naming the variable and the value when one is wrong. */
 export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   const image = setting(env, 'IMAGE') ?? 'anomaly-serve:dev';
   if (!IMAGE.test(image)) throw new SettingsError(`IMAGE=${JSON.stringify(image)} is not an image reference such as registry/repository/name:tag`);
@@ -42,7 +54,16 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   }
   const profile = setting(env, 'PROFILE') ?? 'gke';
   if (!(PROFILES as readonly string[]).includes(profile)) throw new SettingsError(`PROFILE=${JSON.stringify(profile)} must be one of ${PROFILES.join(', ')}`);
-  return { image, namespace, profile: profile as Profile };
+  const modelUri = substitution(env, 'MODEL_URI');
+  const modelServiceAccount = substitution(env, 'MODEL_SERVICE_ACCOUNT');
+  if (modelUri !== undefined && !/^gs:\/\/[^/]+/.test(modelUri)) throw new SettingsError(`MODEL_URI=${JSON.stringify(modelUri)} is not a Cloud Storage folder (gs://bucket/path)`);
+  if ((modelUri === undefined) !== (modelServiceAccount === undefined)) {
+    throw new SettingsError('MODEL_URI and MODEL_SERVICE_ACCOUNT go together: the model folder, and the Google service account that may read it');
+  }
+  if (modelServiceAccount !== undefined && !GCP_SERVICE_ACCOUNT.test(modelServiceAccount)) {
+    throw new SettingsError(`MODEL_SERVICE_ACCOUNT=${JSON.stringify(modelServiceAccount)} is not a Google service account (name@project.iam.gserviceaccount.com)`);
+  }
+  return { image, namespace, profile: profile as Profile, ...(modelUri ? { modelUri, modelServiceAccount } : {}) };
 }
 
 /** What each profile changes from the construct's defaults (which suit GKE). */
@@ -74,7 +95,8 @@ export class AnomalyServeChart extends Chart {
       // The chart puts its namespace on every object; a Namespace is not in one.
       ApiObject.of(namespace).addJsonPatch(JsonPatch.remove('/metadata/namespace'));
     }
-    this.detector = new AnomalyDetector(this, 'AnomalyDetector', { image: settings.image, ...PROFILE_PROPS[settings.profile] });
+    const model = settings.modelUri ? { modelUri: settings.modelUri, gcpServiceAccount: settings.modelServiceAccount } : {};
+    this.detector = new AnomalyDetector(this, 'AnomalyDetector', { image: settings.image, ...PROFILE_PROPS[settings.profile], ...model });
   }
 }
 

@@ -22,6 +22,15 @@ from locust import HttpUser, LoadTestShape, between, task
 MODEL = None
 
 
+def midpoint(normalisation, width):
+    """A row in the middle of what the model was trained on, by its normalisation."""
+    if normalisation["method"] == "min-max":
+        return [(normalisation["min"] + normalisation["max"]) / 2] * width
+    if normalisation["method"] == "standard":
+        return list(normalisation["mean"])
+    return [0.0] * width
+
+
 def model_facts(client):
     """The served model's name, input, output names by role, and example rows with the verdict each
     should get (None where the example's name does not say)."""
@@ -32,7 +41,7 @@ def model_facts(client):
         outputs = {output["role"]: output["name"] for output in signature["outputs"]}
         examples = facts.get("examples") or [
             # No examples in the model's metadata: the middle of its input range, unjudged.
-            {"name": "midpoint", "values": [(facts["normalisation"]["min"] + facts["normalisation"]["max"]) / 2] * signature["inputs"][0]["shape"][1]}
+            {"name": "midpoint", "values": midpoint(facts["normalisation"], signature["inputs"][0]["shape"][1])}
         ]
         verdicts = {"normal": False, "anomalous": True}
         MODEL = {

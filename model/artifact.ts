@@ -77,6 +77,23 @@ const classMetricsSchema = z.object({
   support: z.number().int(),
 });
 
+/**
+ * How raw input values are scaled before the model sees them: not at all, by one global min-max
+ * range (what `npm run train` fits), or by each feature's mean and standard deviation (what
+ * scikit-learn's StandardScaler does). Reconstruction errors are measured in the scaled units.
+ */
+export const normalisationSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('none') }),
+  z
+    .object({ method: z.literal('min-max'), min: z.number(), max: z.number() })
+    .refine((n) => n.max > n.min, 'normalisation.max must be greater than normalisation.min'),
+  z
+    .object({ method: z.literal('standard'), mean: z.array(z.number()), std: z.array(z.number().positive()) })
+    .refine((n) => n.mean.length === n.std.length, 'normalisation.mean and normalisation.std must have one value per feature each'),
+]);
+export type Normalisation = z.infer<typeof normalisationSchema>;
+export const NORMALISATION_METHODS = ['none', 'min-max', 'standard'] as const satisfies readonly Normalisation['method'][];
+
 export const evaluationSchema = z.object({
   rows: z.number().int().positive(),
   accuracy: z.number(),
@@ -99,10 +116,8 @@ export const metadataSchema = z.object({
   /** A content hash of the model files, the normalisation and the threshold (see contentVersion). */
   version: z.string().regex(/^[0-9a-f]{12}$/, '12 hexadecimal digits: the content hash (see contentVersion)'),
   signature: signatureSchema,
-  /** How raw input values are scaled before the model sees them. */
-  normalisation: z
-    .object({ method: z.literal('min-max'), min: z.number(), max: z.number() })
-    .refine((n) => n.max > n.min, 'normalisation.max must be greater than normalisation.min'),
+  /** How raw input values are scaled before the model sees them (see normalisationSchema). */
+  normalisation: normalisationSchema,
   threshold: z.object({
     /** A row whose reconstruction error is above this is an anomaly. */
     value: z.number().nonnegative(),
@@ -136,6 +151,18 @@ export const metadataSchema = z.object({
       testRowIndices: z.array(z.number().int().nonnegative()),
     })
     .optional(),
+  /** Where an imported model came from (`npm run import`): the Keras file, and the data used, if any. */
+  imported: z
+    .object({
+      file: z.string(),
+      format: z.enum(['keras', 'h5']),
+      kerasVersion: z.string().optional(),
+      sha256: z.string(),
+      /** The CSV the normalisation, threshold, examples or evaluation were computed from. */
+      data: z.object({ file: z.string(), sha256: z.string(), rows: z.number().int().positive() }).optional(),
+    })
+    .optional(),
+  /** On the recorded test split (a model trained here), or on the imported model's data. */
   evaluation: evaluationSchema.optional(),
   /** Example rows in raw units, e.g. one mean row per class of the training data: for demos and load tests. */
   examples: z
@@ -150,7 +177,6 @@ export const metadataSchema = z.object({
     .optional(),
 });
 export type ModelMetadata = z.infer<typeof metadataSchema>;
-export type Normalisation = ModelMetadata['normalisation'];
 
 export class ArtifactError extends Error {
   constructor(message: string) {
@@ -194,6 +220,10 @@ export function readMetadata(dir: string): ModelMetadata {
     throw new ArtifactError(`${file}: ${problem?.path.join('.') || '(root)'}: ${problem?.message}`);
   }
   const { width } = inputOf(parsed.data.signature);
+  const { normalisation } = parsed.data;
+  if (normalisation.method === 'standard' && normalisation.mean.length !== width) {
+    throw new ArtifactError(`${file}: normalisation has ${normalisation.mean.length} means and standard deviations; the input has ${width} values`);
+  }
   for (const example of parsed.data.examples ?? []) {
     if (example.values.length !== width) throw new ArtifactError(`${file}: example "${example.name}" has ${example.values.length} values; the input has ${width}`);
   }
@@ -244,6 +274,19 @@ export async function contentVersion(artifacts: tf.io.ModelArtifacts, metadata: 
     .update(JSON.stringify([metadata.normalisation, metadata.threshold.value]))
     .digest('hex')
     .slice(0, 12);
+}
+
+/** A model's topology and weights, in memory, as `writeArtifact` writes them. */
+export async function artifactsOf(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  const { io } = await import('@tensorflow/tfjs');
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    io.withSaveHandler(async (saved) => {
+      artifacts = saved;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return artifacts!;
 }
 
 /** Writes the three files into a folder (created when missing). */

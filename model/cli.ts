@@ -1,8 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BackendUnavailableError, fallbackNotice, isBackendName, selectBackend, type BackendName } from './backend.ts';
-import { ArtifactError } from './artifact.ts';
+import { ArtifactError, nameSchema } from './artifact.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { DataFileError } from './data.ts';
+import { DataFileError, type LabelLayout } from './data.ts';
 
 /** Bad arguments or environment: the command prints its usage. */
 export class UsageError extends Error {
@@ -22,11 +22,37 @@ export function defaultDataPath(): string {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export function parseOptions<T extends Options>(argv: string[], options: T) {
+/** A command's options and its other arguments (such as a file to read). */
+export function parseCommandLine<T extends Options>(argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+}
+
+/** A command's options, for a command that takes nothing else. */
+export function parseOptions<T extends Options>(argv: string[], options: T) {
+  const { values, positionals } = parseCommandLine(argv, options);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: every argument is an --option`);
+  return values;
+}
+
+/** --label-column (1-based, "last", or "none" for unlabelled data) and --normal-label. */
+export function labelLayoutOption(options: { readonly 'label-column'?: string; readonly 'normal-label'?: string }): LabelLayout {
+  const column = options['label-column'];
+  const labelColumn =
+    column === 'last' || column === 'none'
+      ? column
+      : numberOption('label-column', column, (n) => Number.isInteger(n) && n > 0, 'a column number from 1, "last" or "none"');
+  return { labelColumn, normalLabel: numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number') };
+}
+
+/** Checks options that name something in URLs and requests (--name, --input-name) against nameSchema. */
+export function checkNameOptions<K extends string>(options: Readonly<Partial<Record<K, string | boolean | undefined>>>, keys: readonly K[]): void {
+  for (const key of keys) {
+    const checked = nameSchema.safeParse(options[key]);
+    if (!checked.success) throw new UsageError(`--${key} must be ${checked.error.issues[0]!.message}; got ${JSON.stringify(options[key])}`);
   }
 }
 

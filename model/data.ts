@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import type { Normalisation } from './artifact.ts';
+import type { ModelMetadata, Normalisation } from './artifact.ts';
 
 /** Where a data file's label is, and which value of it means normal; every other value is anomalous. */
 export interface LabelLayout {
-  /** 1-based, as a spreadsheet counts, or the last column. */
-  readonly labelColumn: number | 'last';
+  /** 1-based, as a spreadsheet counts, or the last column; 'none': no labels, every row normal. */
+  readonly labelColumn: number | 'last' | 'none';
   readonly normalLabel: number;
 }
 
@@ -55,8 +55,9 @@ export async function readLabelledCsv(file: string, layout: LabelLayout = ECG500
   }
   if (records.length === 0) throw new DataFileError(`${file}: the data file is empty`);
   const columns = records[0]!.length;
-  const labelIndex = layout.labelColumn === 'last' ? columns - 1 : layout.labelColumn - 1;
-  if (columns < 2 || labelIndex < 0 || labelIndex >= columns) {
+  const labelled = layout.labelColumn !== 'none';
+  const labelIndex = layout.labelColumn === 'none' ? -1 : layout.labelColumn === 'last' ? columns - 1 : layout.labelColumn - 1;
+  if (labelled && (columns < 2 || labelIndex < 0 || labelIndex >= columns)) {
     throw new DataFileError(`${file}: row 1 has ${columns} columns: it needs at least one value and the label (column ${labelIndex + 1})`);
   }
   const rows: number[][] = [];
@@ -64,7 +65,9 @@ export async function readLabelledCsv(file: string, layout: LabelLayout = ECG500
   records.forEach((record, index) => {
     const row = index + 1;
     if (record.length !== columns) {
-      throw new DataFileError(`${file}: row ${row}: expected ${columns} columns (${columns - 1} values and the label, as in row 1), got ${record.length}`);
+      throw new DataFileError(
+        `${file}: row ${row}: expected ${columns} columns (${labelled ? `${columns - 1} values and the label` : `${columns} values`}, as in row 1), got ${record.length}`,
+      );
     }
     const values = record.map((cell, column) => {
       const value = cell === '' ? NaN : Number(cell);
@@ -73,13 +76,13 @@ export async function readLabelledCsv(file: string, layout: LabelLayout = ECG500
       }
       return value;
     });
-    labels.push(values.splice(labelIndex, 1)[0]!);
+    labels.push(labelled ? values.splice(labelIndex, 1)[0]! : layout.normalLabel);
     rows.push(values);
   });
   if (!labels.includes(layout.normalLabel)) {
     throw new DataFileError(`${file}: no row has the normal label ${layout.normalLabel} in column ${labelIndex + 1}: there is nothing to learn "normal" from`);
   }
-  return { rows, labels, width: columns - 1, layout, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { rows, labels, width: rows[0]!.length, layout, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** mulberry32: a small seeded generator, so a split is the same on every machine and backend. */
@@ -132,7 +135,7 @@ export function stratifiedSplit(labels: readonly number[], seed: number, testFra
 }
 
 /** Min-max scaling parameters: the global minimum and maximum of the given rows. */
-export function fitMinMax(rows: readonly number[][]): Normalisation {
+export function fitMinMax(rows: readonly number[][]): Extract<Normalisation, { method: 'min-max' }> {
   let min = Infinity;
   let max = -Infinity;
   for (const row of rows) {
@@ -149,4 +152,38 @@ export function meanRow(rows: readonly number[][]): number[] {
   const sums = new Array<number>(rows[0]?.length ?? 0).fill(0);
   for (const row of rows) row.forEach((value, i) => (sums[i]! += value));
   return sums.map((sum) => sum / rows.length);
+}
+
+/**
+ * One example a class of the given rows: the mean row of the normal ones and of the anomalous ones
+ * (labelled when they share one label), for demos and load tests.
+ */
+export function classExamples(data: LabelledData, rows: readonly number[]): NonNullable<ModelMetadata['examples']> {
+  const { normalLabel } = data.layout;
+  const normal = rows.filter((row) => !isAnomalous(data, row));
+  const anomalous = rows.filter((row) => isAnomalous(data, row));
+  const anomalousLabels = [...new Set(anomalous.map((row) => data.labels[row]!))];
+  return [
+    { name: 'normal', label: normalLabel, rows: normal },
+    { name: 'anomalous', label: anomalousLabels.length === 1 ? anomalousLabels[0] : undefined, rows: anomalous },
+  ]
+    .filter((example) => example.rows.length > 0)
+    .map(({ name, label, rows: members }) => ({
+      name,
+      ...(label === undefined || !Number.isInteger(label) ? {} : { label }),
+      rows: members.length,
+      values: meanRow(members.map((row) => data.rows[row]!)),
+    }));
+}
+
+/**
+ * Standardisation parameters: each column's mean and (population) standard deviation, as
+ * scikit-learn's StandardScaler fits them; a constant column gets 1, as it does there, so that
+ * its values are centred and not divided by zero.
+ */
+export function fitStandard(rows: readonly number[][]): Extract<Normalisation, { method: 'standard' }> {
+  const mean = meanRow(rows);
+  const squares = new Array<number>(mean.length).fill(0);
+  for (const row of rows) row.forEach((value, i) => (squares[i]! += (value - mean[i]!) ** 2));
+  return { method: 'standard', mean, std: squares.map((sum) => Math.sqrt(sum / rows.length) || 1) };
 }

@@ -26,7 +26,9 @@ beforeAll(() => {
 async function scoreByHand(beat: number[]): Promise<number> {
   const { artifacts, metadata } = await readArtifact(ARTIFACTS);
   const weights = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
-  const { min, max } = metadata.normalisation;
+  const { normalisation } = metadata;
+  if (normalisation.method !== 'min-max') throw new Error('the bundled model is min-max scaled');
+  const { min, max } = normalisation;
   const input = beat.map((v) => (v - min) / (max - min));
   const names = Object.keys(weights).filter((name) => name.endsWith('kernel'));
   let activation = input;

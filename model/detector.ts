@@ -21,16 +21,33 @@ export interface DetectorOptions {
 }
 
 /**
- * Min-max scales rows into one flat buffer, ready for a [rows, width] tensor. Training and serving
- * both call this, so they cannot drift apart.
+ * Scales rows as the model was trained to see them, into one flat buffer ready for a [rows, width]
+ * tensor. Training, import and serving all call this, so they cannot drift apart.
  */
-export function normaliseRows(rows: readonly (readonly number[])[], width: number, { min, max }: Normalisation): Float32Array {
+export function normaliseRows(rows: readonly (readonly number[])[], width: number, normalisation: Normalisation): Float32Array {
   const flat = new Float32Array(rows.length * width);
-  const scale = max - min;
   // Plain loops: this runs for every value served, and a callback per row costs half again.
-  for (let r = 0, at = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - min) / scale;
+  switch (normalisation.method) {
+    case 'none':
+      for (let r = 0; r < rows.length; r++) flat.set(rows[r]!, r * width);
+      break;
+    case 'min-max': {
+      const { min } = normalisation;
+      const scale = normalisation.max - min;
+      for (let r = 0, at = 0; r < rows.length; r++) {
+        const row = rows[r]!;
+        for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - min) / scale;
+      }
+      break;
+    }
+    case 'standard': {
+      const { mean, std } = normalisation;
+      for (let r = 0, at = 0; r < rows.length; r++) {
+        const row = rows[r]!;
+        for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - mean[i]!) / std[i]!;
+      }
+      break;
+    }
   }
   return flat;
 }

@@ -1,18 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { Detector, forwardPass, normaliseRows, reconstruct } from './detector.ts';
-import { contentVersion, nameSchema, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
+import { artifactsOf, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import {
   backendFromEnvironment,
+  checkNameOptions,
   DEFAULT_MODEL_DIR,
   defaultDataPath,
+  labelLayoutOption,
   numberOption,
   parseOptions,
   runCli,
   UsageError,
 } from './cli.ts';
 import { classificationMetrics } from './classification-metrics.ts';
-import { ECG5000_LAYOUT, fitMinMax, isAnomalous, meanRow, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
+import { classExamples, ECG5000_LAYOUT, fitMinMax, isAnomalous, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
 import { evaluateTestSplit } from './evaluation.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
 import type { Logger } from './logger.ts';
@@ -163,12 +165,9 @@ await runCli('train', USAGE, async (argv, logger) => {
   if (!isThresholdRule(thresholdRule)) {
     throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(thresholdRule)}`);
   }
-  const labelColumn = options['label-column'] === 'last' ? 'last' : numberOption('label-column', options['label-column'], positiveInteger, 'a column number from 1, or "last"');
-  const normalLabel = numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number');
-  for (const [option, value] of [['name', options.name], ['input-name', options['input-name']]] as const) {
-    const checked = nameSchema.safeParse(value);
-    if (!checked.success) throw new UsageError(`--${option} must be ${checked.error.issues[0]!.message}; got ${JSON.stringify(value)}`);
-  }
+  const { labelColumn, normalLabel } = labelLayoutOption(options);
+  if (labelColumn === 'none') throw new UsageError('--label-column none: training needs labels, to pick the threshold and evaluate');
+  checkNameOptions(options, ['name', 'input-name']);
   const dataFile = options.data;
   const outDir = options.out;
 
@@ -184,15 +183,8 @@ await runCli('train', USAGE, async (argv, logger) => {
   const trained = await trainOn(data, split.train, hyper, logger);
   const threshold = trained.thresholds[thresholdRule];
   logger.info({ rule: thresholdRule, threshold }, 'threshold');
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await trained.model.save(
-    tf.io.withSaveHandler(async (saved) => {
-      artifacts = saved;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  const artifacts = await artifactsOf(trained.model);
   trained.model.dispose();
-  const anomalousLabels = [...new Set(data.labels.filter((label) => label !== normalLabel))];
   const metadata: ModelMetadata = {
     name: options.name,
     version: '',
@@ -211,15 +203,10 @@ await runCli('train', USAGE, async (argv, logger) => {
       testRowIndices: split.test,
     },
     // One mean row per class of the training part, for demos and load tests.
-    examples: [
-      { name: 'normal', label: normalLabel, rows: trained.normalRows },
-      { name: 'anomalous', label: anomalousLabels.length === 1 ? anomalousLabels[0] : undefined, rows: trained.anomalousRows },
-    ]
-      .filter(({ rows }) => rows.length > 0)
-      .map(({ name, label, rows }) => ({ name, ...(label === undefined ? {} : { label }), rows: rows.length, values: meanRow(rows) })),
+    examples: classExamples(data, split.train),
   };
-  metadata.version = await contentVersion(artifacts!, metadata);
-  await writeArtifact(outDir, { artifacts: artifacts!, metadata });
+  metadata.version = await contentVersion(artifacts, metadata);
+  await writeArtifact(outDir, { artifacts, metadata });
 
   // Evaluate the files as written, loaded the way the server loads them.
   const detector = await Detector.load(outDir);

@@ -6,9 +6,11 @@
  * @typedef {{ name: string; label?: number; rows?: number; values: number[] }} Example
  * @typedef {{ name: string; datatype: string; shape: number[] }} InputSpec
  * @typedef {InputSpec & { role: 'score' | 'verdict' | 'reconstruction' }} OutputSpec
+ * @typedef {{ method: 'none' } | { method: 'min-max'; min: number; max: number }
+ *   | { method: 'standard'; mean: number[]; std: number[] }} Normalisation
  * @typedef {{ name: string; version: string; backend: string; threshold: number;
  *   signature: { inputs: InputSpec[]; outputs: OutputSpec[] };
- *   normalisation: { min: number; max: number }; examples: Example[] }} ModelInfo
+ *   normalisation: Normalisation; examples: Example[] }} ModelInfo
  * @typedef {{ name: string; shape: number[]; datatype: string; data: (number | boolean)[] }} OutputTensor
  */
 
@@ -68,10 +70,21 @@ function clearResult() {
   delete element('verdict').dataset.verdict;
 }
 
+/** A row in the units the model sees, which its reconstruction is in: as the server scales it. @param {Normalisation} normalisation @param {number[]} row */
+function normalise(normalisation, row) {
+  switch (normalisation.method) {
+    case 'min-max':
+      return row.map((v) => (v - normalisation.min) / (normalisation.max - normalisation.min));
+    case 'standard':
+      return row.map((v, i) => (v - (normalisation.mean[i] ?? 0)) / (normalisation.std[i] ?? 1));
+    default:
+      return row;
+  }
+}
+
 /** @param {ModelInfo} model @param {number[]} row @param {number[]} reconstruction @param {number} score @param {boolean} isAnomaly */
 function draw(model, row, reconstruction, score, isAnomaly) {
-  const { min, max } = model.normalisation;
-  const scaled = row.map((v) => (v - min) / (max - min));
+  const scaled = normalise(model.normalisation, row);
   const all = [...scaled, ...reconstruction];
   const [low, high] = [Math.min(...all), Math.max(...all)];
   /** @type {[number, number]} */

@@ -1,0 +1,293 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMetadata, type Normalisation } from './artifact.ts';
+import { seededRandom } from './data.ts';
+import { supportedLayers } from './keras.ts';
+import { chooseThreshold } from './threshold.ts';
+import { spawnServer } from '../test/server-process.ts';
+import { forwardByHand, randomAutoencoder, writeKerasModel, type AutoencoderSpec, type KerasFileOptions } from '../test/keras-files.ts';
+
+const WIDTH = 12;
+
+/** Runs `npm run import` as a user would, and never throws on a non-zero exit. */
+async function runImport(args: string[]) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'model/import.ts', ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
+    return { code, stdout, stderr };
+  }
+}
+
+/** The one error the command logged. */
+function errorMessage(stderr: string): string {
+  const errors = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: string; msg: string })
+    .filter((line) => line.level === 'error');
+  expect(errors).toHaveLength(1);
+  return errors[0]!.msg;
+}
+
+/** Normal rows: one smooth shape with noise; anomalous rows: another. Labelled 1 and 0 in the last column. */
+function labelledRows(seed: number): { rows: number[][]; labels: number[] } {
+  const random = seededRandom(seed);
+  const rows: number[][] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < 80; i++) {
+    const anomalous = i % 4 === 3;
+    rows.push(Array.from({ length: WIDTH }, (_, j) => (anomalous ? 3 * Math.cos(j) : 2 * Math.sin(j / 2)) + 0.3 * (random() - 0.5)));
+    labels.push(anomalous ? 0 : 1);
+  }
+  return { rows, labels };
+}
+
+/** The normalisation of a row in float64, as the tests' own reference. */
+function normaliseByHand(normalisation: Normalisation, row: readonly number[]): number[] {
+  switch (normalisation.method) {
+    case 'none':
+      return [...row];
+    case 'min-max':
+      return row.map((v) => (v - normalisation.min) / (normalisation.max - normalisation.min));
+    case 'standard':
+      return row.map((v, i) => (v - normalisation.mean[i]!) / normalisation.std[i]!);
+  }
+}
+
+/** A row's reconstruction error, computed independently of the server and of TensorFlow.js. */
+function scoreByHand(spec: AutoencoderSpec, normalisation: Normalisation, row: readonly number[]): number {
+  const input = normaliseByHand(normalisation, row);
+  const output = forwardByHand(spec, input);
+  return input.reduce((sum, v, i) => sum + Math.abs(v - output[i]!), 0) / input.length;
+}
+
+let scratch: string;
+let dataFile: string;
+const data = labelledRows(5);
+beforeAll(async () => {
+  scratch = await mkdtemp(path.join(tmpdir(), 'import-'));
+  dataFile = path.join(scratch, 'rows.csv');
+  await writeFile(dataFile, data.rows.map((row, i) => [...row, data.labels[i]].join(',')).join('\n') + '\n');
+});
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+/** Writes a model file and imports it; returns the command's result and the folder. */
+async function importModel(name: string, spec: AutoencoderSpec, file: Omit<KerasFileOptions, 'scratch'>, args: string[]) {
+  const dir = path.join(scratch, name);
+  await mkdir(dir, { recursive: true });
+  const modelFile = path.join(dir, `model.${file.format}`);
+  await writeKerasModel(modelFile, spec, { ...file, scratch: dir });
+  const out = path.join(dir, 'imported');
+  return { ...(await runImport([modelFile, '--out', out, '--name', name, ...args])), out, modelFile };
+}
+
+const withExtras = ['BatchNormalization', 'LeakyReLU', 'Dropout'] as const;
+const cases = [
+  { name: 'keras3-keras-functional', file: { format: 'keras', dialect: 'keras3', api: 'Functional' }, extra: withExtras, args: ['--normalisation', 'standard', '--data'] },
+  { name: 'keras3-keras-sequential', file: { format: 'keras', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'min-max', '--min=-4', '--max=4', '--threshold', '0.3'] },
+  { name: 'keras3-h5-sequential', file: { format: 'h5', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'none', '--threshold', '1.5'] },
+  { name: 'keras2-h5-functional', file: { format: 'h5', dialect: 'keras2', api: 'Functional' }, extra: withExtras, args: ['--normalisation', 'min-max', '--data'] },
+  { name: 'keras2-h5-sequential', file: { format: 'h5', dialect: 'keras2', api: 'Sequential' }, extra: [], args: ['--normalisation', 'standard', '--mean', '0', '--std', '2', '--threshold', '0.5'] },
+] as const;
+
+describe('npm run import: Keras files served through both protocols, scored as an independent forward pass scores them', () => {
+  it.each(cases)('$name', async ({ name, file, extra, args }) => {
+    const spec = randomAutoencoder(WIDTH, [6, 3], name.length, extra);
+    const { code, stderr, stdout, out } = await importModel(name, spec, file, args.map((arg) => (arg === '--data' ? `--data=${dataFile}` : arg)));
+    expect(code, stderr).toBe(0);
+    const metadata = readMetadata(out);
+    expect(metadata).toMatchObject({ name, signature: { inputs: [{ name: 'beat', shape: [-1, WIDTH] }] }, imported: { format: file.format } });
+    const { normalisation } = metadata;
+    expect(normalisation.method).toBe(args[1]);
+
+    const server = await spawnServer({ MODEL_PATH: out });
+    try {
+      const rows = [data.rows[0]!, data.rows[3]!, data.rows[10]!];
+      const expected = rows.map((row) => scoreByHand(spec, normalisation, row));
+      const tfServing = await fetch(`${server.url}/v1/models/${name}:predict`, { method: 'POST', body: JSON.stringify({ instances: rows }) });
+      expect(tfServing.status).toBe(200);
+      const { predictions } = (await tfServing.json()) as { predictions: { reconstruction_error: number; is_anomaly: boolean }[] };
+      const v2 = await fetch(`${server.url}/v2/models/${name}/infer`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [{ name: 'beat', shape: [rows.length, WIDTH], datatype: 'FP32', data: rows.flat() }] }),
+      });
+      expect(v2.status).toBe(200);
+      const { outputs } = (await v2.json()) as { outputs: { name: string; data: (number | boolean)[] }[] };
+      const v2Scores = outputs.find((output) => output.name === 'reconstruction_error')!.data as number[];
+      expected.forEach((score, i) => {
+        expect(Math.abs(predictions[i]!.reconstruction_error - score)).toBeLessThan(1e-5);
+        expect(predictions[i]!.is_anomaly).toBe(score > metadata.threshold.value);
+        // V2 takes FP32 input: the rows rounded to float32 first, so compare within the same bound.
+        expect(Math.abs(v2Scores[i]! - score)).toBeLessThan(1e-5);
+      });
+    } finally {
+      await server.stop();
+    }
+
+    if ((args as readonly string[]).includes('--data')) {
+      // The threshold by the default rule (anomalous rows are labelled), from independently computed scores.
+      const scores = data.rows.map((row) => scoreByHand(spec, normalisation, row));
+      const threshold = chooseThreshold('max-accuracy', {
+        normal: scores.filter((_, i) => data.labels[i] === 1),
+        anomalous: scores.filter((_, i) => data.labels[i] === 0),
+      });
+      expect(metadata.threshold.rule).toBe('max-accuracy');
+      expect(Math.abs(metadata.threshold.value - threshold)).toBeLessThan(1e-5);
+      expect(metadata.evaluation?.rows).toBe(data.rows.length);
+      expect(metadata.examples?.map((example) => example.name)).toEqual(['normal', 'anomalous']);
+      expect(stdout).toMatch(/^accuracy\s+\d+\.\d\d%$/m);
+      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual(metadata.evaluation);
+    }
+  });
+
+  it('a Keras 3 model saved as .keras and as .h5 imports to the same version', async () => {
+    const spec = randomAutoencoder(WIDTH, [5], 11);
+    const args = ['--normalisation', 'none', '--threshold', '0.2'];
+    const [zip, h5] = await Promise.all([
+      importModel('same-keras', spec, { format: 'keras', dialect: 'keras3', api: 'Functional' }, args),
+      importModel('same-h5', spec, { format: 'h5', dialect: 'keras3', api: 'Functional' }, args),
+    ]);
+    expect(zip.code, zip.stderr).toBe(0);
+    expect(h5.code, h5.stderr).toBe(0);
+    expect(readMetadata(zip.out).version).toBe(readMetadata(h5.out).version);
+  });
+
+  it('unlabelled --data (--label-column none): mean+std of its scores, no evaluation', async () => {
+    const unlabelled = path.join(scratch, 'unlabelled.csv');
+    await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
+    const spec = randomAutoencoder(WIDTH, [4], 3);
+    const result = await importModel('unlabelled', spec, { format: 'keras', dialect: 'keras3', api: 'Sequential' }, [
+      '--normalisation',
+      'min-max',
+      '--data',
+      unlabelled,
+      '--label-column',
+      'none',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const metadata = readMetadata(result.out);
+    const scores = data.rows.map((row) => scoreByHand(spec, metadata.normalisation, row));
+    expect(metadata.threshold.rule).toBe('mean+std');
+    expect(Math.abs(metadata.threshold.value - chooseThreshold('mean+std', { normal: scores, anomalous: [] }))).toBeLessThan(1e-5);
+    expect(metadata).not.toHaveProperty('evaluation');
+    expect(metadata.normalisation).toEqual({ method: 'min-max', min: Math.min(...data.rows.flat()), max: Math.max(...data.rows.flat()) });
+  });
+});
+
+describe('what cannot be imported: a message naming the file, layer and type, exit code 2, nothing written', () => {
+  const plain = { format: 'keras', dialect: 'keras3', api: 'Functional' } as const;
+  type Edit = NonNullable<KerasFileOptions['editConfig']>;
+  const layers = (config: Record<string, unknown>) => (config.config as { layers: Record<string, unknown>[] }).layers;
+  const failures: [title: string, file: Omit<KerasFileOptions, 'scratch'>, args: string[], message: RegExp][] = [
+    [
+      'a layer TensorFlow.js does not have',
+      {
+        ...plain,
+        editConfig: ((config) => {
+          layers(config)[1]!.class_name = 'MultiHeadAttention';
+          return config;
+        }) satisfies Edit,
+      },
+      [],
+      /model\.keras: layer "dense" \(MultiHeadAttention\): TensorFlow\.js has no MultiHeadAttention layer/,
+    ],
+    [
+      'an input that is not a flat row',
+      {
+        ...plain,
+        editConfig: ((config) => {
+          (layers(config)[0]!.config as Record<string, unknown>).batch_shape = [null, WIDTH, 1];
+          return config;
+        }) satisfies Edit,
+      },
+      [],
+      /the model maps \[\[null,12,1\]\] to .*the model must take one input of shape \[batch, width\]/,
+    ],
+    [
+      'a weight of the wrong shape',
+      {
+        ...plain,
+        editConfig: ((config) => {
+          (layers(config)[1]!.config as Record<string, unknown>).units = 7;
+          return config;
+        }) satisfies Edit,
+      },
+      [],
+      /layer "dense" \(Dense\): weight "kernel" \(\/layers\/dense\/vars\/0\) has shape \[12,6\]; the layer needs \[12,7\]/,
+    ],
+    [
+      'mixed precision',
+      {
+        ...plain,
+        editConfig: ((config) => {
+          (layers(config)[1]!.config as Record<string, unknown>).dtype = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'mixed_float16' } };
+          return config;
+        }) satisfies Edit,
+      },
+      [],
+      /layer "dense" \(Dense\) uses dtype policy "mixed_float16"; TensorFlow\.js runs float32 only/,
+    ],
+    ['weights alone (model.save_weights)', { format: 'h5', dialect: 'keras2', api: 'Sequential', editConfig: () => undefined }, [], /model\.h5: no model_config attribute: this file holds weights alone/],
+    ['an archive without config.json', { ...plain, editConfig: () => undefined }, [], /model\.keras: no config\.json in the archive/],
+  ];
+  it.each(failures)('%s', async (title, file, args, message) => {
+    const result = await importModel(title.replace(/\W+/g, '-'), randomAutoencoder(WIDTH, [6], 1), file, ['--normalisation', 'none', '--threshold', '1', ...args]);
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(message);
+    const siblings = await readdir(path.dirname(result.out));
+    expect(siblings.filter((entry) => entry.startsWith('imported'))).toEqual([]);
+  });
+
+  it('a file that is not a Keras model', async () => {
+    const result = await runImport([dataFile, '--out', path.join(scratch, 'not-keras'), '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(/rows\.csv: neither a \.keras archive nor an HDF5 \.h5 file/);
+  });
+
+  const usage: [title: string, args: string[], message: RegExp][] = [
+    ['no --normalisation', ['--threshold', '1'], /--normalisation is required \(none, min-max, standard\)/],
+    ['no threshold and no data', ['--normalisation', 'none'], /give --threshold X, or --data CSV/],
+    ['min-max without its range or data', ['--normalisation', 'min-max', '--threshold', '1'], /--normalisation min-max needs --min and --max, or --data/],
+    ['a statistic of another method', ['--normalisation', 'none', '--min', '0', '--threshold', '1'], /--min does not apply to --normalisation none/],
+    ['--std of the wrong length', ['--normalisation', 'standard', '--mean', '0', '--std', '1,2,3', '--threshold', '1'], /--std has 3 values; the model's input has 12 features/],
+    ['max-accuracy without anomalous rows', ['--normalisation', 'none', '--data', 'UNLABELLED', '--label-column', 'none', '--threshold-rule', 'max-accuracy'], /max-accuracy needs anomalous rows/],
+  ];
+  it.each(usage)('%s', async (title, args, message) => {
+    const unlabelled = path.join(scratch, 'usage.csv');
+    await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
+    const result = await importModel(`usage-${title.replace(/\W+/g, '-')}`, randomAutoencoder(WIDTH, [6], 1), plain, args.map((arg) => (arg === 'UNLABELLED' ? unlabelled : arg)));
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(message);
+    expect(result.stderr).toContain('Usage: npm run import');
+    await expect(readdir(result.out)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('an --out folder that is not empty is left as it was', async () => {
+    const dir = path.join(scratch, 'occupied');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'keep.txt'), 'mine');
+    const modelFile = path.join(scratch, 'occupied.keras');
+    await writeKerasModel(modelFile, randomAutoencoder(WIDTH, [6], 1), { ...plain, scratch });
+    const result = await runImport([modelFile, '--out', dir, '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
+    expect(result.code).toBe(2);
+    expect(errorMessage(result.stderr)).toMatch(/--out .*occupied is not empty/);
+    expect(await readdir(dir)).toEqual(['keep.txt']);
+    expect(await readFile(path.join(dir, 'keep.txt'), 'utf8')).toBe('mine');
+  });
+});
+
+describe('the README', () => {
+  it('lists exactly the layer types TensorFlow.js can build', async () => {
+    const readme = await readFile('README.md', 'utf8');
+    const section = /<!-- supported-layers -->\n([\s\S]*?)\n<!-- \/supported-layers -->/.exec(readme)?.[1];
+    expect(section, 'README.md has a supported-layers list').toBeDefined();
+    const listed = [...section!.matchAll(/`(\w+)`/g)].map((match) => match[1]);
+    expect(listed).toEqual([...supportedLayers()].sort());
+  });
+});

@@ -1,0 +1,359 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { unzipSync, strFromU8 } from 'fflate';
+import h5wasm, { Dataset, Group, type File as H5File } from 'h5wasm/node';
+import { ArtifactError } from './artifact.ts';
+
+/**
+ * Reading the model files Keras writes, without Python: the `.keras` zip of Keras 3 (config.json,
+ * metadata.json, model.weights.h5) and the single HDF5 `.h5` file of Keras 2 and of Keras 3's
+ * legacy format (a `model_config` attribute, a `model_weights` group). HDF5 is read with h5wasm
+ * and the zip with fflate. The configuration is translated into the Keras 2 dialect that
+ * TensorFlow.js reads, and every weight is matched to its layer and variable, shape checked.
+ */
+
+/** One stored weight: a variable of a layer. */
+export interface StoredWeight {
+  /** The variable's own name (`kernel`, `moving_mean`), where the file names it (`.h5`). */
+  readonly name: string | undefined;
+  /** Where the file holds it, for messages. */
+  readonly path: string;
+  readonly shape: readonly number[];
+  readonly values: Float32Array;
+}
+
+export interface KerasModelFile {
+  readonly format: 'keras' | 'h5';
+  readonly kerasVersion: string | undefined;
+  /** The model's configuration as Keras wrote it: `{class_name, config, ...}`. */
+  readonly config: Record<string, unknown>;
+  /** Each layer's weights by the layer's name, in the order Keras keeps them. */
+  readonly weights: ReadonlyMap<string, readonly StoredWeight[]>;
+}
+
+type ConfigObject = Record<string, unknown>;
+const isObject = (value: unknown): value is ConfigObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Opens an HDF5 file, naming `shownAs` in the error when it is not one. */
+async function openHdf5(file: string, shownAs: string): Promise<H5File> {
+  await h5wasm.ready;
+  try {
+    return new h5wasm.File(file, 'r');
+  } catch (error) {
+    throw new ArtifactError(`${shownAs}: not an HDF5 file (${(error as Error).message})`);
+  }
+}
+
+function attribute(entity: Group | Dataset, name: string): unknown {
+  return name in entity.attrs ? entity.attrs[name]!.value : undefined;
+}
+
+/** A string attribute's value (h5py writes them as fixed-length bytes or variable-length UTF-8). */
+function stringAttribute(entity: Group, name: string): string | undefined {
+  const value = attribute(entity, name);
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A list-of-strings attribute, such as `layer_names` or `weight_names`; absent or empty is []. */
+function stringListAttribute(entity: Group, name: string): string[] {
+  const value = attribute(entity, name);
+  if (value === undefined || value === null) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+function weightOf(dataset: Dataset, name: string | undefined, shownAs: string): StoredWeight {
+  const { value, shape } = dataset;
+  const isFloat = value instanceof Float32Array || value instanceof Float64Array || (typeof dataset.dtype === 'string' && /^[<>]?(f2|e)$/.test(dataset.dtype));
+  if (!isFloat || !ArrayBuffer.isView(value)) {
+    throw new ArtifactError(`${shownAs}: weight ${dataset.path} is of type ${JSON.stringify(dataset.dtype)}; TensorFlow.js runs float32 weights`);
+  }
+  return { name, path: dataset.path, shape: shape ?? [], values: Float32Array.from(value as ArrayLike<number>) };
+}
+
+function parseConfig(text: string | undefined, shownAs: string, what: string): ConfigObject {
+  if (text === undefined) throw new ArtifactError(`${shownAs}: ${what}`);
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    throw new ArtifactError(`${shownAs}: the model configuration is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!isObject(config) || typeof config.class_name !== 'string' || !isObject(config.config)) {
+    throw new ArtifactError(`${shownAs}: the model configuration has no class_name and config`);
+  }
+  return config;
+}
+
+/**
+ * A `.h5` file: the configuration in the root's `model_config` attribute; in `model_weights`, a
+ * group per layer whose `weight_names` attribute lists its variables' datasets, in order.
+ */
+function readH5(file: H5File, shownAs: string): KerasModelFile {
+  const config = parseConfig(
+    stringAttribute(file, 'model_config'),
+    shownAs,
+    'no model_config attribute: this file holds weights alone (model.save_weights); save the whole model with model.save("model.h5") or model.save("model.keras")',
+  );
+  const weightsGroup = file.get('model_weights');
+  if (!(weightsGroup instanceof Group)) throw new ArtifactError(`${shownAs}: no model_weights group: the file holds a configuration but no weights`);
+  const weights = new Map<string, StoredWeight[]>();
+  for (const layer of stringListAttribute(weightsGroup, 'layer_names')) {
+    const layerGroup = weightsGroup.get(layer);
+    if (!(layerGroup instanceof Group)) throw new ArtifactError(`${shownAs}: model_weights lists layer "${layer}" but has no group for it`);
+    weights.set(
+      layer,
+      stringListAttribute(layerGroup, 'weight_names').map((weightName) => {
+        const dataset = layerGroup.get(weightName);
+        if (!(dataset instanceof Dataset)) throw new ArtifactError(`${shownAs}: layer "${layer}" lists weight "${weightName}" but the file has no such dataset`);
+        // "dense/kernel:0" (Keras 2) or "sequential/dense/kernel" (Keras 3): the variable is the last part.
+        return weightOf(dataset, weightName.split('/').at(-1)!.replace(/:\d+$/, ''), shownAs);
+      }),
+    );
+  }
+  return { format: 'h5', kerasVersion: stringAttribute(file, 'keras_version'), config, weights };
+}
+
+/**
+ * The weights of a layer in a `.keras` file's model.weights.h5: its own variables in `vars/0`,
+ * `vars/1`, ... and those of the layers it holds (an RNN's `cell`, a wrapper's `layer`, a
+ * Bidirectional's `forward_layer` then `backward_layer`, the order TensorFlow.js keeps them in).
+ */
+function keras3Weights(group: Group, shownAs: string): StoredWeight[] {
+  const vars = group.get('vars');
+  const own =
+    vars instanceof Group
+      ? vars
+          .keys()
+          .sort((a, b) => Number(a) - Number(b))
+          .map((index) => vars.get(index))
+          .filter((dataset) => dataset instanceof Dataset)
+          .map((dataset) => weightOf(dataset, undefined, shownAs))
+      : [];
+  const order = (name: string) => (name === 'forward_layer' ? 0 : name === 'backward_layer' ? 1 : 2);
+  const nested = group
+    .keys()
+    .filter((name) => name !== 'vars')
+    .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
+    .map((name) => group.get(name))
+    .filter((child) => child instanceof Group);
+  return [...own, ...nested.flatMap((child) => keras3Weights(child, shownAs))];
+}
+
+/** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<name>/vars/<i>). */
+async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<KerasModelFile> {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(bytes);
+  } catch (error) {
+    throw new ArtifactError(`${shownAs}: not a zip file, as a .keras file is (${(error as Error).message})`);
+  }
+  const text = (name: string) => (entries[name] ? strFromU8(entries[name]) : undefined);
+  const config = parseConfig(text('config.json'), shownAs, 'no config.json in the archive: not a model saved by Keras 3 model.save("model.keras")');
+  const metadata = text('metadata.json');
+  const kerasVersion = metadata ? (JSON.parse(metadata) as { keras_version?: string }).keras_version : undefined;
+  const weightsBytes = entries['model.weights.h5'];
+  if (!weightsBytes) throw new ArtifactError(`${shownAs}: no model.weights.h5 in the archive: the model's weights are missing`);
+  // h5wasm reads from the file system: the archive's weights go to a scratch file for the read.
+  const scratch = await mkdtemp(path.join(tmpdir(), 'keras-import-'));
+  try {
+    const weightsFile = path.join(scratch, 'model.weights.h5');
+    await writeFile(weightsFile, weightsBytes);
+    const h5 = await openHdf5(weightsFile, `${shownAs} (model.weights.h5)`);
+    try {
+      const layers = h5.get('layers');
+      const weights = new Map<string, StoredWeight[]>();
+      if (layers instanceof Group) {
+        for (const name of layers.keys()) {
+          const layer = layers.get(name);
+          if (layer instanceof Group) weights.set(name, keras3Weights(layer, shownAs));
+        }
+      }
+      return { format: 'keras', kerasVersion, config, weights };
+    } finally {
+      h5.close();
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Reads a Keras model file, `.keras` or `.h5`, told apart by their first bytes. */
+export async function readKerasFile(file: string): Promise<KerasModelFile> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ArtifactError(`${file}: cannot read the model file (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  // A zip starts with "PK\x03\x04"; HDF5 with "\x89HDF\r\n\x1a\n".
+  if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return readKerasZip(bytes, file);
+  if (!bytes.subarray(0, 8).equals(Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'))) {
+    throw new ArtifactError(`${file}: neither a .keras archive nor an HDF5 .h5 file: save the model with model.save("model.keras") or model.save("model.h5")`);
+  }
+  const h5 = await openHdf5(file, file);
+  try {
+    return readH5(h5, file);
+  } finally {
+    h5.close();
+  }
+}
+
+/** Where a layer is, for messages: its name and type. */
+const describeLayer = (layer: ConfigObject) => `layer "${String((layer.config as ConfigObject | undefined)?.name ?? layer.name)}" (${String(layer.class_name)})`;
+
+/** Keras 3 and 2.13+ add these to every serialized object; TensorFlow.js reads the rest. */
+const KERAS_ONLY_KEYS = new Set(['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id']);
+
+/** Keras 3 renamed some layers' arguments; TensorFlow.js reads the Keras 2 names. */
+const RENAMED_ARGUMENTS: Record<string, Record<string, string>> = {
+  InputLayer: { batch_shape: 'batch_input_shape' },
+  LeakyReLU: { negative_slope: 'alpha' },
+};
+
+/** A dtype, or a Keras 3 DTypePolicy (Keras 2 mixed precision: Policy) naming one. */
+function dtypeOf(value: unknown, where: string, shownAs: string): unknown {
+  if (!isObject(value)) return value;
+  const name = (value.config as ConfigObject | undefined)?.name;
+  if (name !== 'float32') throw new ArtifactError(`${shownAs}: ${where} uses dtype policy ${JSON.stringify(name)}; TensorFlow.js runs float32 only`);
+  return name;
+}
+
+/** A Keras 3 call of a layer ({args, kwargs} holding __keras_tensor__s) as Keras 2 writes it. */
+function keras2Node(node: unknown): unknown {
+  if (!isObject(node)) return node;
+  const tensors: unknown[] = [];
+  const collect = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(collect);
+    else if (isObject(value)) {
+      if (value.class_name === '__keras_tensor__') tensors.push([...((value.config as ConfigObject).keras_history as unknown[]), {}]);
+      else Object.values(value).forEach(collect);
+    }
+  };
+  collect(node.args);
+  return tensors;
+}
+
+/** `input_layers` / `output_layers`: Keras 3 may write a single [name, node, tensor] unwrapped. */
+const tensorList = (value: unknown) => (Array.isArray(value) && typeof value[0] === 'string' ? [value] : value);
+
+/**
+ * Translates a Keras configuration (Keras 3 or 2) into the dialect TensorFlow.js reads, and checks
+ * every layer against the layers TensorFlow.js has (`supported`).
+ */
+export function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
+  const supported = supportedLayers();
+  const translate = (value: unknown, where: string): unknown => {
+    if (Array.isArray(value)) return value.map((item) => translate(item, where));
+    if (!isObject(value)) return value;
+    const out: ConfigObject = {};
+    for (const [key, item] of Object.entries(value)) {
+      if (KERAS_ONLY_KEYS.has(key)) continue;
+      out[key] = key === 'dtype' ? dtypeOf(item, where, shownAs) : translate(item, where);
+    }
+    return out;
+  };
+  const translateLayer = (layer: unknown): ConfigObject => {
+    if (!isObject(layer) || typeof layer.class_name !== 'string') throw new ArtifactError(`${shownAs}: a layer of the model has no class_name`);
+    const where = describeLayer(layer);
+    if (layer.class_name === 'Sequential' || layer.class_name === 'Functional' || layer.class_name === 'Model') {
+      throw new ArtifactError(`${shownAs}: ${where} is a model inside the model; nested models are not supported: build the autoencoder as one Sequential or Functional model`);
+    }
+    if (!supported.has(layer.class_name)) {
+      throw new ArtifactError(`${shownAs}: ${where}: TensorFlow.js has no ${layer.class_name} layer (README: "Serve your own Keras model" lists the layers it has)`);
+    }
+    const translated = translate(layer, where) as ConfigObject;
+    const args = translated.config as ConfigObject;
+    for (const [from, to] of Object.entries(RENAMED_ARGUMENTS[layer.class_name] ?? {})) {
+      if (from in args) {
+        args[to] = args[from];
+        delete args[from];
+      }
+    }
+    if (Array.isArray(layer.inbound_nodes)) translated.inbound_nodes = layer.inbound_nodes.map(keras2Node);
+    return translated;
+  };
+
+  const { class_name: className } = config;
+  if (className !== 'Sequential' && className !== 'Functional' && className !== 'Model') {
+    throw new ArtifactError(`${shownAs}: the file holds a ${String(className)}, not a Sequential or Functional model`);
+  }
+  const { layers, ...modelConfig } = config.config as ConfigObject;
+  if (!Array.isArray(layers)) throw new ArtifactError(`${shownAs}: the model configuration lists no layers`);
+  const translated: ConfigObject = { ...(translate(modelConfig, 'the model') as ConfigObject), layers: layers.map(translateLayer) };
+  if (className !== 'Sequential') {
+    translated.input_layers = tensorList(modelConfig.input_layers);
+    translated.output_layers = tensorList(modelConfig.output_layers);
+  }
+  return { class_name: className === 'Model' ? 'Functional' : className, config: translated };
+}
+
+/**
+ * Sets each layer's weights from the file: by variable name where the file names them, else in
+ * Keras's order; every layer with weights must have them all, each of the shape the layer needs.
+ */
+function assignWeights(model: tf.LayersModel, weights: ReadonlyMap<string, readonly StoredWeight[]>, shownAs: string): void {
+  for (const layer of model.layers) {
+    const variables = layer.weights;
+    if (variables.length === 0) continue;
+    const where = `layer "${layer.name}" (${layer.getClassName()})`;
+    const stored = weights.get(layer.name) ?? [];
+    if (stored.length !== variables.length) {
+      throw new ArtifactError(`${shownAs}: ${where} has ${variables.length} weights (${variables.map((v) => v.originalName.split('/').at(-1)).join(', ')}); the file holds ${stored.length} for it`);
+    }
+    const named = stored.every((weight) => weight.name !== undefined);
+    const values = variables.map((variable, index) => {
+      const name = variable.originalName.split('/').at(-1)!;
+      const weight = named ? stored.find((w) => w.name === name) : stored[index];
+      if (!weight) throw new ArtifactError(`${shownAs}: ${where} needs a weight "${name}"; the file has ${stored.map((w) => `"${w.name}"`).join(', ')}`);
+      if (weight.shape.length !== variable.shape.length || weight.shape.some((size, axis) => size !== variable.shape[axis])) {
+        throw new ArtifactError(`${shownAs}: ${where}: weight "${name}" (${weight.path}) has shape ${JSON.stringify(weight.shape)}; the layer needs ${JSON.stringify(variable.shape)}`);
+      }
+      return tf.tensor(weight.values, [...weight.shape]);
+    });
+    layer.setWeights(values);
+    values.forEach((value) => value.dispose());
+  }
+}
+
+/** The layer types TensorFlow.js can build: the registered serializable classes that are layers. */
+export function supportedLayers(): Set<string> {
+  const registered = tf.serialization.SerializationMap.getMap().classNameMap;
+  return new Set(
+    Object.entries(registered)
+      .filter(([, [constructor]]) => constructor.prototype instanceof tf.layers.Layer && constructor !== tf.LayersModel && !(constructor.prototype instanceof tf.LayersModel))
+      .map(([name]) => name),
+  );
+}
+
+/**
+ * The model a Keras file holds, as a TensorFlow.js model with the file's weights. Its input and
+ * output must be flat rows of one width, as the server's signature scores them.
+ */
+export async function buildModel(file: KerasModelFile, shownAs: string): Promise<tf.LayersModel> {
+  const topology = tfjsTopology(file.config, shownAs);
+  let model: tf.LayersModel;
+  try {
+    model = await tf.models.modelFromJSON({ modelTopology: topology as tf.io.ModelJSON['modelTopology'] });
+  } catch (error) {
+    throw new ArtifactError(`${shownAs}: TensorFlow.js cannot build the model from its configuration: ${(error as Error).message}`);
+  }
+  try {
+    const input = model.inputs.map((tensor) => tensor.shape);
+    const output = model.outputs.map((tensor) => tensor.shape);
+    const width = input[0]?.[1];
+    if (input.length !== 1 || input[0]!.length !== 2 || output.length !== 1 || output[0]!.length !== 2 || typeof width !== 'number' || output[0]![1] !== width) {
+      throw new ArtifactError(
+        `${shownAs}: the model maps ${JSON.stringify(input)} to ${JSON.stringify(output)}; the server scores flat rows: ` +
+          'the model must take one input of shape [batch, width] and reconstruct it as one output of the same shape (reshape inside the model if its layers need another)',
+      );
+    }
+    assignWeights(model, file.weights, shownAs);
+    return model;
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
