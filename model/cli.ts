@@ -38,13 +38,17 @@ export function parseOptions<T extends Options>(argv: string[], options: T) {
   return values;
 }
 
-/** --label-column (1-based, "last", or "none" for unlabelled data) and --normal-label. */
-export function labelLayoutOption(options: { readonly 'label-column'?: string; readonly 'normal-label'?: string }): LabelLayout {
+type LabelOptions = { readonly 'label-column'?: string; readonly 'normal-label'?: string };
+
+/** --label-column (1-based, "last", or with `unlabelled`, "none": every row normal) and --normal-label. */
+export function labelLayoutOption(options: LabelOptions, mode: { unlabelled: false }): LabelLayout & { readonly labelColumn: number | 'last' };
+export function labelLayoutOption(options: LabelOptions, mode: { unlabelled: boolean }): LabelLayout;
+export function labelLayoutOption(options: LabelOptions, { unlabelled }: { unlabelled: boolean }): LabelLayout {
   const column = options['label-column'];
   const labelColumn =
-    column === 'last' || column === 'none'
+    column === 'last' || (unlabelled && column === 'none')
       ? column
-      : numberOption('label-column', column, (n) => Number.isInteger(n) && n > 0, 'a column number from 1, "last" or "none"');
+      : numberOption('label-column', column, (n) => Number.isInteger(n) && n > 0, unlabelled ? 'a column number from 1, "last" or "none"' : 'a column number from 1, or "last"');
   return { labelColumn, normalLabel: numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number') };
 }
 

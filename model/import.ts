@@ -136,7 +136,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     throw new UsageError('the file does not record the anomaly threshold: give --threshold X, or --data CSV to pick one by --threshold-rule');
   }
   if (rule !== undefined && options.data === undefined) throw new UsageError('--threshold-rule picks the threshold from --data\'s rows: give --data CSV');
-  const layout = labelLayoutOption(options);
+  const layout = labelLayoutOption(options, { unlabelled: true });
   await checkOut(out);
 
   const backend = await backendFromEnvironment(logger);

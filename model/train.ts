@@ -165,8 +165,7 @@ await runCli('train', USAGE, async (argv, logger) => {
   if (!isThresholdRule(thresholdRule)) {
     throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(thresholdRule)}`);
   }
-  const { labelColumn, normalLabel } = labelLayoutOption(options);
-  if (labelColumn === 'none') throw new UsageError('--label-column none: training needs labels, to pick the threshold and evaluate');
+  const { labelColumn, normalLabel } = labelLayoutOption(options, { unlabelled: false });
   checkNameOptions(options, ['name', 'input-name']);
   const dataFile = options.data;
   const outDir = options.out;
