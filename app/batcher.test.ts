@@ -73,6 +73,16 @@ describe('Batcher', () => {
     await expect(batcher(2).score([normal, normal, normal])).rejects.toThrow(InvalidRequestError);
   });
 
+  it('counts the requests in flight, from queueing to answer, and never a rejected one', async () => {
+    const metrics = createMetrics();
+    const b = new Batcher(detector, { maxBatchSize: 64, metrics });
+    const inFlight = async () => (await metrics.inFlight.get()).values[0]!.value;
+    const pending = [b.score([normal]), b.score([anomalous, normal]), b.score([normal.slice(1)]).catch((error: unknown) => error)];
+    expect(await inFlight()).toBe(2);
+    await Promise.all(pending);
+    expect(await inFlight()).toBe(0);
+  });
+
   it('returns reconstructions only to the requests that asked', async () => {
     const b = batcher();
     const [plain, withReconstruction] = await Promise.all([b.score([normal]), b.score([normal], true)]);

@@ -41,10 +41,16 @@ export class Batcher {
     checkInstanceCount(instances.length, this.options.maxBatchSize);
     validateInstances(instances, this.detector.inputLength);
     if (instances.length === 0) return [];
-    return new Promise<Score[]>((resolve, reject) => {
-      this.queue.push({ rows: instances, reconstruction, enqueuedAt: process.hrtime.bigint(), resolve, reject });
-      this.schedule();
-    });
+    const { inFlight } = this.options.metrics;
+    inFlight.inc();
+    try {
+      return await new Promise<Score[]>((resolve, reject) => {
+        this.queue.push({ rows: instances, reconstruction, enqueuedAt: process.hrtime.bigint(), resolve, reject });
+        this.schedule();
+      });
+    } finally {
+      inFlight.dec();
+    }
   }
 
   private schedule(): void {

@@ -24,6 +24,11 @@ export function createMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
+    inFlight: new Gauge({
+      name: name('inference_requests_in_flight'),
+      help: 'Inference requests accepted and not yet answered: queued for a forward pass or in one',
+      registers,
+    }),
     batchSize: new Histogram({
       name: name('batch_size'),
       help: 'Rows scored in one forward pass (concurrent requests are coalesced)',
