@@ -89,10 +89,10 @@ async function importModel(name: string, spec: AutoencoderSpec, file: Omit<Keras
 
 const withExtras = ['BatchNormalization', 'LeakyReLU', 'Dropout'] as const;
 const cases = [
-  { name: 'keras3-keras-functional', file: { format: 'keras', dialect: 'keras3', api: 'Functional' }, extra: withExtras, args: ['--normalisation', 'standard', '--data'] },
+  { name: 'keras3-keras-functional', file: { format: 'keras', dialect: 'keras3', api: 'Functional', customNames: true }, extra: withExtras, args: ['--normalisation', 'standard', '--data'] },
   { name: 'keras3-keras-sequential', file: { format: 'keras', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'min-max', '--min=-4', '--max=4', '--threshold', '0.3'] },
   { name: 'keras3-h5-sequential', file: { format: 'h5', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'none', '--threshold', '1.5'] },
-  { name: 'keras2-h5-functional', file: { format: 'h5', dialect: 'keras2', api: 'Functional' }, extra: withExtras, args: ['--normalisation', 'min-max', '--data'] },
+  { name: 'keras2-h5-functional', file: { format: 'h5', dialect: 'keras2', api: 'Functional', customNames: true }, extra: withExtras, args: ['--normalisation', 'min-max', '--data'] },
   { name: 'keras2-h5-sequential', file: { format: 'h5', dialect: 'keras2', api: 'Sequential' }, extra: [], args: ['--normalisation', 'standard', '--mean', '0', '--std', '2', '--threshold', '0.5'] },
 ] as const;
 
@@ -196,6 +196,18 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
       },
       [],
       /model\.keras: layer "dense" \(MultiHeadAttention\): TensorFlow\.js has no MultiHeadAttention layer/,
+    ],
+    [
+      'an option TensorFlow.js lacks (GRU reset_after=True, Keras 3 default)',
+      {
+        ...plain,
+        editConfig: ((config) => {
+          layers(config)[1] = { module: 'keras.layers', class_name: 'GRU', config: { name: 'gru', units: 2, reset_after: true }, registered_name: null, name: 'gru', inbound_nodes: [] };
+          return config;
+        }) satisfies Edit,
+      },
+      [],
+      /model\.keras: layer "gru" \(GRU\): TensorFlow\.js cannot build it: GRUCell does not support reset_after parameter set to true/,
     ],
     [
       'an input that is not a flat row',

@@ -29,7 +29,7 @@ export interface KerasModelFile {
   readonly kerasVersion: string | undefined;
   /** The model's configuration as Keras wrote it: `{class_name, config, ...}`. */
   readonly config: Record<string, unknown>;
-  /** Each layer's weights by the layer's name, in the order Keras keeps them. */
+  /** Each layer's weights by where the file keeps them (.h5: the layer's name; .keras: see storageNames), in Keras's order. */
   readonly weights: ReadonlyMap<string, readonly StoredWeight[]>;
 }
 
@@ -141,7 +141,33 @@ function keras3Weights(group: Group, shownAs: string): StoredWeight[] {
   return [...own, ...nested.flatMap((child) => keras3Weights(child, shownAs))];
 }
 
-/** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<name>/vars/<i>). */
+/** Keras's `naming.to_snake_case`: "BatchNormalization" → "batch_normalization", "LeakyReLU" → "leaky_re_lu". */
+export function kerasSnakeCase(name: string): string {
+  return name
+    .replace(/\W+/g, '')
+    .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+/**
+ * Where a `.keras` file keeps each layer's weights, by layer name: Keras 3 stores a model's layers
+ * under names made from their classes in order (dense, dense_1, batch_normalization, ...), not
+ * under the layers' own names, so that the file does not depend on names Keras made up.
+ */
+function storageNames(layers: readonly ConfigObject[]): Map<string, string> {
+  const used = new Map<string, number>();
+  return new Map(
+    layers.map((layer) => {
+      const base = kerasSnakeCase(String(layer.class_name));
+      const count = used.get(base);
+      used.set(base, (count ?? -1) + 1);
+      return [String((layer.config as ConfigObject).name), count === undefined ? base : `${base}_${count + 1}`];
+    }),
+  );
+}
+
+/** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<class-based name>/vars/<i>). */
 async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<KerasModelFile> {
   let entries: Record<string, Uint8Array>;
   try {
@@ -294,12 +320,12 @@ export function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObjec
  * Sets each layer's weights from the file: by variable name where the file names them, else in
  * Keras's order; every layer with weights must have them all, each of the shape the layer needs.
  */
-function assignWeights(model: tf.LayersModel, weights: ReadonlyMap<string, readonly StoredWeight[]>, shownAs: string): void {
+function assignWeights(model: tf.LayersModel, weightsOf: (layer: string) => readonly StoredWeight[], shownAs: string): void {
   for (const layer of model.layers) {
     const variables = layer.weights;
     if (variables.length === 0) continue;
     const where = `layer "${layer.name}" (${layer.getClassName()})`;
-    const stored = weights.get(layer.name) ?? [];
+    const stored = weightsOf(layer.name);
     if (stored.length !== variables.length) {
       throw new ArtifactError(`${shownAs}: ${where} has ${variables.length} weights (${variables.map((v) => v.originalName.split('/').at(-1)).join(', ')}); the file holds ${stored.length} for it`);
     }
@@ -329,6 +355,22 @@ export function supportedLayers(): Set<string> {
 }
 
 /**
+ * Which layer a failed build failed on: the first whose configuration, built alone, fails with the
+ * same message (a layer's arguments are checked when it is constructed, before any input).
+ */
+async function failingLayer(topology: ConfigObject, message: string): Promise<string | undefined> {
+  for (const layer of (topology.config as { layers: ConfigObject[] }).layers) {
+    const alone = { class_name: 'Sequential', config: { name: 'probe', layers: [layer] } };
+    const failure = await tf.models.modelFromJSON({ modelTopology: alone as tf.io.ModelJSON['modelTopology'] }).then(
+      (probe) => probe.dispose(),
+      (error: Error) => error.message,
+    );
+    if (failure === message) return describeLayer(layer);
+  }
+  return undefined;
+}
+
+/**
  * The model a Keras file holds, as a TensorFlow.js model with the file's weights. Its input and
  * output must be flat rows of one width, as the server's signature scores them.
  */
@@ -338,7 +380,8 @@ export async function buildModel(file: KerasModelFile, shownAs: string): Promise
   try {
     model = await tf.models.modelFromJSON({ modelTopology: topology as tf.io.ModelJSON['modelTopology'] });
   } catch (error) {
-    throw new ArtifactError(`${shownAs}: TensorFlow.js cannot build the model from its configuration: ${(error as Error).message}`);
+    const { message } = error as Error;
+    throw new ArtifactError(`${shownAs}: ${(await failingLayer(topology, message)) ?? 'the model'}: TensorFlow.js cannot build it: ${message}`);
   }
   try {
     const input = model.inputs.map((tensor) => tensor.shape);
@@ -350,7 +393,8 @@ export async function buildModel(file: KerasModelFile, shownAs: string): Promise
           'the model must take one input of shape [batch, width] and reconstruct it as one output of the same shape (reshape inside the model if its layers need another)',
       );
     }
-    assignWeights(model, file.weights, shownAs);
+    const stored = file.format === 'keras' ? storageNames((topology.config as { layers: ConfigObject[] }).layers) : undefined;
+    assignWeights(model, (layer) => file.weights.get(stored?.get(layer) ?? layer) ?? [], shownAs);
     return model;
   } catch (error) {
     model.dispose();

@@ -87,18 +87,25 @@ export function forwardByHand(spec: AutoencoderSpec, row: readonly number[]): nu
   return x;
 }
 
-const snake = (kind: string) => kind.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase().replace('re_lu', 'relu');
+/** Keras's snake-case names of these classes (keras/src/utils/naming.py's to_snake_case). */
+const SNAKE: Record<LayerSpec['kind'], string> = { Dense: 'dense', BatchNormalization: 'batch_normalization', LeakyReLU: 'leaky_re_lu', Dropout: 'dropout' };
 
-/** Layer names as Keras gives them: dense, dense_1, batch_normalization, ... */
-function layerNames(spec: AutoencoderSpec): string[] {
+/**
+ * Names by class, as Keras gives them to new layers (dense, dense_1, batch_normalization, ...) and
+ * as a `.keras` file stores every model's layers, whatever their own names.
+ */
+function classNames(spec: AutoencoderSpec): string[] {
   const seen = new Map<string, number>();
   return spec.layers.map((layer) => {
-    const base = snake(layer.kind);
+    const base = SNAKE[layer.kind];
     const count = seen.get(base) ?? 0;
     seen.set(base, count + 1);
     return count === 0 ? base : `${base}_${count}`;
   });
 }
+
+/** The layers' own names: Keras's, or names the user gave (`custom`), which `.keras` files do not use. */
+const layerNames = (spec: AutoencoderSpec, custom: boolean) => (custom ? spec.layers.map((layer, i) => `${layer.kind.toLowerCase()}_${i}_mine`) : classNames(spec));
 
 /** Each layer's variables, by name, in Keras's order. */
 function variables(layer: LayerSpec): [name: string, values: number[] | number[][]][] {
@@ -175,9 +182,9 @@ function layerConfig(layer: LayerSpec, name: string, dialect: KerasDialect, inpu
 }
 
 /** The model's configuration: what config.json (.keras) or the model_config attribute (.h5) holds. */
-export function modelConfig(spec: AutoencoderSpec, dialect: KerasDialect, api: ModelApi): Record<string, unknown> {
+export function modelConfig(spec: AutoencoderSpec, dialect: KerasDialect, api: ModelApi, customNames = false): Record<string, unknown> {
   const keras3 = dialect === 'keras3';
-  const names = layerNames(spec);
+  const names = layerNames(spec, customNames);
   const batchShape = [null, spec.width] as unknown as number[];
   const inputName = keras3 ? 'input_layer' : api === 'Sequential' ? 'dense_input' : 'input_1';
   const input = {
@@ -227,7 +234,7 @@ function bytesListAttribute(group: Group, name: string, values: string[]) {
  * string) and names weights "dense/kernel:0"; Keras 3's legacy format writes a UTF-8 string and
  * the variables' paths, "sequential/dense/kernel".
  */
-async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object | undefined, dialect: KerasDialect, api: ModelApi) {
+async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object | undefined, dialect: KerasDialect, api: ModelApi, customNames: boolean) {
   await h5wasm.ready;
   const h5 = new h5wasm.File(file, 'w');
   try {
@@ -241,7 +248,7 @@ async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object 
     h5.create_attribute('backend', 'tensorflow');
     h5.create_attribute('training_config', JSON.stringify({ loss: 'mae', optimizer_config: { class_name: 'Adam', config: {} } }));
     const weights = h5.create_group('model_weights');
-    const names = layerNames(spec);
+    const names = layerNames(spec, customNames);
     // Sequential models list their layers without the input; Functional ones with it.
     const inputName = dialect === 'keras3' ? 'input_layer' : 'input_1';
     const listed = api === 'Functional' ? [inputName, ...names] : names;
@@ -274,7 +281,7 @@ async function writeKeras(file: string, spec: AutoencoderSpec, config: object | 
   const weightsFile = path.join(scratch, 'model.weights.h5');
   const h5 = new h5wasm.File(weightsFile, 'w');
   try {
-    const names = layerNames(spec);
+    const names = classNames(spec);
     const layers = h5.create_group('layers');
     if (api === 'Functional') layers.create_group('input_layer').create_group('vars');
     spec.layers.forEach((layer, i) => {
@@ -303,15 +310,18 @@ export interface KerasFileOptions {
   readonly scratch: string;
   /** Changes the configuration before it is written (to write a broken file); undefined writes none. */
   readonly editConfig?: (config: Record<string, unknown>) => Record<string, unknown> | undefined;
+  /** Layers named by the user rather than by Keras. @default false */
+  readonly customNames?: boolean;
 }
 
 /** Writes `spec` as a Keras model file in the given format, dialect and API. */
-export async function writeKerasModel(file: string, spec: AutoencoderSpec, { format, dialect, api, scratch, editConfig = (c) => c }: KerasFileOptions): Promise<void> {
-  const config = editConfig(modelConfig(spec, dialect, api));
+export async function writeKerasModel(file: string, spec: AutoencoderSpec, options: KerasFileOptions): Promise<void> {
+  const { format, dialect, api, scratch, editConfig = (c) => c, customNames = false } = options;
+  const config = editConfig(modelConfig(spec, dialect, api, customNames));
   if (format === 'keras') {
     if (dialect !== 'keras3') throw new Error('.keras files are Keras 3');
     await writeKeras(file, spec, config, api, scratch);
   } else {
-    await writeH5(file, spec, config, dialect, api);
+    await writeH5(file, spec, config, dialect, api, customNames);
   }
 }
