@@ -9,7 +9,7 @@ import { seededRandom } from './data.ts';
 import { supportedLayers } from './keras.ts';
 import { chooseThreshold } from './threshold.ts';
 import { spawnServer } from '../test/server-process.ts';
-import { forwardByHand, randomAutoencoder, writeKerasModel, type AutoencoderSpec, type KerasFileOptions } from '../test/keras-files.ts';
+import { forwardByHand, randomAutoencoder, randomLstmAutoencoder, writeKerasModel, type AutoencoderSpec, type KerasFileOptions } from '../test/keras-files.ts';
 
 const WIDTH = 12;
 
@@ -88,17 +88,22 @@ async function importModel(name: string, spec: AutoencoderSpec, file: Omit<Keras
 }
 
 const withExtras = ['BatchNormalization', 'LeakyReLU', 'Dropout'] as const;
+const lstm = (seed: number) => randomLstmAutoencoder(WIDTH, 3, seed);
 const cases = [
   { name: 'keras3-keras-functional', file: { format: 'keras', dialect: 'keras3', api: 'Functional', customNames: true }, extra: withExtras, args: ['--normalisation', 'standard', '--data'] },
   { name: 'keras3-keras-sequential', file: { format: 'keras', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'min-max', '--min=-4', '--max=4', '--threshold', '0.3'] },
   { name: 'keras3-h5-sequential', file: { format: 'h5', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'none', '--threshold', '1.5'] },
   { name: 'keras2-h5-functional', file: { format: 'h5', dialect: 'keras2', api: 'Functional', customNames: true }, extra: withExtras, args: ['--normalisation', 'min-max', '--data'] },
   { name: 'keras2-h5-sequential', file: { format: 'h5', dialect: 'keras2', api: 'Sequential' }, extra: [], args: ['--normalisation', 'standard', '--mean', '0', '--std', '2', '--threshold', '0.5'] },
-] as const;
+  { name: 'keras3-keras-lstm', file: { format: 'keras', dialect: 'keras3', api: 'Sequential' }, spec: lstm, args: ['--normalisation', 'min-max', '--data'] },
+  { name: 'keras3-h5-lstm', file: { format: 'h5', dialect: 'keras3', api: 'Functional' }, spec: lstm, args: ['--normalisation', 'none', '--threshold', '1'] },
+  { name: 'keras2-h5-lstm', file: { format: 'h5', dialect: 'keras2', api: 'Sequential', customNames: true }, spec: lstm, args: ['--normalisation', 'standard', '--data'] },
+] as const satisfies readonly { name: string; file: Omit<KerasFileOptions, 'scratch'>; extra?: readonly string[]; spec?: (seed: number) => AutoencoderSpec; args: readonly string[] }[];
 
 describe('npm run import: Keras files served through both protocols, scored as an independent forward pass scores them', () => {
-  it.each(cases)('$name', async ({ name, file, extra, args }) => {
-    const spec = randomAutoencoder(WIDTH, [6, 3], name.length, extra);
+  it.each(cases)('$name', async (example) => {
+    const { name, file, args } = example;
+    const spec = 'spec' in example ? example.spec(name.length) : randomAutoencoder(WIDTH, [6, 3], name.length, example.extra);
     const { code, stderr, stdout, out } = await importModel(name, spec, file, args.map((arg) => (arg === '--data' ? `--data=${dataFile}` : arg)));
     expect(code, stderr).toBe(0);
     const metadata = readMetadata(out);

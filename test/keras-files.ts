@@ -18,7 +18,12 @@ export type LayerSpec =
   | { readonly kind: 'Dense'; readonly units: number; readonly activation: 'relu' | 'sigmoid' | 'linear' | 'tanh'; readonly kernel: number[][]; readonly bias: number[] }
   | { readonly kind: 'BatchNormalization'; readonly gamma: number[]; readonly beta: number[]; readonly movingMean: number[]; readonly movingVariance: number[] }
   | { readonly kind: 'LeakyReLU'; readonly slope: number }
-  | { readonly kind: 'Dropout'; readonly rate: number };
+  | { readonly kind: 'Dropout'; readonly rate: number }
+  | { readonly kind: 'Reshape'; readonly targetShape: readonly number[] }
+  | { readonly kind: 'LSTM'; readonly units: number; readonly returnSequences: boolean; readonly kernel: number[][]; readonly recurrentKernel: number[][]; readonly bias: number[] }
+  | { readonly kind: 'RepeatVector'; readonly n: number }
+  | { readonly kind: 'TimeDistributed'; readonly dense: Extract<LayerSpec, { kind: 'Dense' }> }
+  | { readonly kind: 'Flatten' };
 
 export interface AutoencoderSpec {
   readonly width: number;
@@ -63,17 +68,66 @@ export function randomAutoencoder(width: number, units: readonly number[], seed:
   return { width, layers };
 }
 
-/** The reconstruction of normalised rows, computed here in float64: the tests' independent forward pass. */
+/**
+ * An LSTM autoencoder of a row as a sequence, the usual shape for heartbeats: Reshape to
+ * [width, 1], LSTM(units) → RepeatVector(width) → LSTM(units, sequences) → TimeDistributed(Dense(1))
+ * → Flatten.
+ */
+export function randomLstmAutoencoder(width: number, units: number, seed: number): AutoencoderSpec {
+  const random = seededRandom(seed);
+  const matrix = (rows: number, columns: number) => Array.from({ length: rows }, () => Array.from({ length: columns }, () => (random() * 2 - 1) * 0.5));
+  const lstm = (inputs: number, returnSequences: boolean): LayerSpec => ({
+    kind: 'LSTM',
+    units,
+    returnSequences,
+    kernel: matrix(inputs, 4 * units),
+    recurrentKernel: matrix(units, 4 * units),
+    bias: matrix(1, 4 * units)[0]!,
+  });
+  return {
+    width,
+    layers: [
+      { kind: 'Reshape', targetShape: [width, 1] },
+      lstm(1, false),
+      { kind: 'RepeatVector', n: width },
+      lstm(units, true),
+      { kind: 'TimeDistributed', dense: { kind: 'Dense', units: 1, activation: 'linear', kernel: matrix(units, 1), bias: [0.1] } },
+      { kind: 'Flatten' },
+    ],
+  };
+}
+
+const ACTIVATIONS = { relu: (v: number) => Math.max(0, v), sigmoid: (v: number) => 1 / (1 + Math.exp(-v)), linear: (v: number) => v, tanh: Math.tanh };
+
+function dense(layer: Extract<LayerSpec, { kind: 'Dense' }>, x: readonly number[]): number[] {
+  return layer.bias.map((b, j) => ACTIVATIONS[layer.activation](b + x.reduce((sum, v, i) => sum + v * layer.kernel[i]![j]!, 0)));
+}
+
+/** Keras's LSTM, gates in its order (input, forget, cell, output), sigmoid and tanh. */
+function lstm(layer: Extract<LayerSpec, { kind: 'LSTM' }>, steps: readonly (readonly number[])[]): number[][] {
+  const { units } = layer;
+  let h = Array<number>(units).fill(0);
+  let c = Array<number>(units).fill(0);
+  const outputs: number[][] = [];
+  for (const x of steps) {
+    const z = layer.bias.map((b, j) => b + x.reduce((sum, v, i) => sum + v * layer.kernel[i]![j]!, 0) + h.reduce((sum, v, i) => sum + v * layer.recurrentKernel[i]![j]!, 0));
+    const gate = (g: number, k: number) => z[g * units + k]!;
+    c = c.map((previous, k) => ACTIVATIONS.sigmoid(gate(1, k)) * previous + ACTIVATIONS.sigmoid(gate(0, k)) * Math.tanh(gate(2, k)));
+    h = c.map((cell, k) => ACTIVATIONS.sigmoid(gate(3, k)) * Math.tanh(cell));
+    outputs.push(h);
+  }
+  return outputs;
+}
+
+/** The reconstruction of a normalised row, computed here in float64: the tests' independent forward pass. */
 export function forwardByHand(spec: AutoencoderSpec, row: readonly number[]): number[] {
-  let x = [...row];
+  let x: number[] = [...row];
+  let steps: number[][] = [];
   for (const layer of spec.layers) {
     switch (layer.kind) {
-      case 'Dense': {
-        const z = layer.bias.map((b, j) => b + x.reduce((sum, v, i) => sum + v * layer.kernel[i]![j]!, 0));
-        const activate = { relu: (v: number) => Math.max(0, v), sigmoid: (v: number) => 1 / (1 + Math.exp(-v)), linear: (v: number) => v, tanh: Math.tanh }[layer.activation];
-        x = z.map(activate);
+      case 'Dense':
+        x = dense(layer, x);
         break;
-      }
       case 'BatchNormalization':
         x = x.map((v, i) => layer.gamma[i]! * ((v - layer.movingMean[i]!) / Math.sqrt(layer.movingVariance[i]! + 1e-3)) + layer.beta[i]!);
         break;
@@ -82,13 +136,41 @@ export function forwardByHand(spec: AutoencoderSpec, row: readonly number[]): nu
         break;
       case 'Dropout':
         break; // identity at inference
+      case 'Reshape':
+        steps = x.map((v) => [v]);
+        break;
+      case 'LSTM': {
+        const outputs = lstm(layer, steps);
+        if (layer.returnSequences) steps = outputs;
+        else x = outputs.at(-1)!;
+        break;
+      }
+      case 'RepeatVector':
+        steps = Array.from({ length: layer.n }, () => [...x]);
+        break;
+      case 'TimeDistributed':
+        steps = steps.map((step) => dense(layer.dense, step));
+        break;
+      case 'Flatten':
+        x = steps.flat();
+        break;
     }
   }
   return x;
 }
 
 /** Keras's snake-case names of these classes (keras/src/utils/naming.py's to_snake_case). */
-const SNAKE: Record<LayerSpec['kind'], string> = { Dense: 'dense', BatchNormalization: 'batch_normalization', LeakyReLU: 'leaky_re_lu', Dropout: 'dropout' };
+const SNAKE: Record<LayerSpec['kind'], string> = {
+  Dense: 'dense',
+  BatchNormalization: 'batch_normalization',
+  LeakyReLU: 'leaky_re_lu',
+  Dropout: 'dropout',
+  Reshape: 'reshape',
+  LSTM: 'lstm',
+  RepeatVector: 'repeat_vector',
+  TimeDistributed: 'time_distributed',
+  Flatten: 'flatten',
+};
 
 /**
  * Names by class, as Keras gives them to new layers (dense, dense_1, batch_normalization, ...) and
@@ -122,9 +204,27 @@ function variables(layer: LayerSpec): [name: string, values: number[] | number[]
         ['moving_mean', layer.movingMean],
         ['moving_variance', layer.movingVariance],
       ];
+    case 'LSTM':
+      return [
+        ['kernel', layer.kernel],
+        ['recurrent_kernel', layer.recurrentKernel],
+        ['bias', layer.bias],
+      ];
+    case 'TimeDistributed':
+      return variables(layer.dense);
     default:
       return [];
   }
+}
+
+/**
+ * Where a layer's variables live inside its own: an LSTM's in its cell, a wrapper's in the layer it
+ * wraps. `.keras` names the attribute (`cell`, `layer`); `.h5` names the variables' own scope.
+ */
+function innerScope(layer: LayerSpec, dialect: KerasDialect): { keras: string; h5: string | undefined } | undefined {
+  if (layer.kind === 'LSTM') return { keras: 'cell', h5: 'lstm_cell' };
+  if (layer.kind === 'TimeDistributed') return { keras: 'layer', h5: dialect === 'keras3' ? 'dense' : undefined };
+  return undefined;
 }
 
 /** A layer's configuration, as each dialect serializes it. */
@@ -176,6 +276,47 @@ function layerConfig(layer: LayerSpec, name: string, dialect: KerasDialect, inpu
       break;
     case 'Dropout':
       config = { ...base, rate: layer.rate, seed: null, noise_shape: null };
+      break;
+    case 'Reshape':
+      config = { ...base, ...(!keras3 && inputShape ? { batch_input_shape: inputShape } : {}), target_shape: layer.targetShape };
+      break;
+    case 'LSTM':
+      config = {
+        ...base,
+        return_sequences: layer.returnSequences,
+        return_state: false,
+        go_backwards: false,
+        stateful: false,
+        unroll: false,
+        ...(keras3 ? { zero_output_for_mask: false } : { time_major: false }),
+        units: layer.units,
+        activation: 'tanh',
+        recurrent_activation: 'sigmoid',
+        use_bias: true,
+        kernel_initializer: initializer('GlorotUniform', { seed: null }),
+        recurrent_initializer: initializer('Orthogonal', { gain: 1.0, seed: null }),
+        bias_initializer: initializer('Zeros'),
+        unit_forget_bias: true,
+        kernel_regularizer: null,
+        recurrent_regularizer: null,
+        bias_regularizer: null,
+        activity_regularizer: null,
+        kernel_constraint: null,
+        recurrent_constraint: null,
+        bias_constraint: null,
+        dropout: 0.0,
+        recurrent_dropout: 0.0,
+        ...(keras3 ? { seed: null } : { implementation: 2 }),
+      };
+      break;
+    case 'RepeatVector':
+      config = { ...base, n: layer.n };
+      break;
+    case 'TimeDistributed':
+      config = { ...base, layer: layerConfig(layer.dense, 'dense', dialect, undefined) };
+      break;
+    case 'Flatten':
+      config = { ...base, data_format: 'channels_last' };
       break;
   }
   return { module: 'keras.layers', class_name: layer.kind, config, registered_name: null, ...(keras3 && inputShape ? { build_config: { input_shape: inputShape } } : {}) };
@@ -259,7 +400,8 @@ async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object 
       const group = weights.create_group(layerName);
       const layer = spec.layers[names.indexOf(layerName)];
       const vars = layer ? variables(layer) : [];
-      const path = (variable: string) => (dialect === 'keras3' ? `${api === 'Sequential' ? 'sequential' : 'functional'}/${layerName}/${variable}` : `${layerName}/${variable}:0`);
+      const scope = [layerName, ...(layer ? [innerScope(layer, dialect)?.h5] : [])].filter(Boolean).join('/');
+      const path = (variable: string) => (dialect === 'keras3' ? `${api === 'Sequential' ? 'sequential' : 'functional'}/${scope}/${variable}` : `${scope}/${variable}:0`);
       bytesListAttribute(group, 'weight_names', vars.map(([variable]) => path(variable)));
       for (const [variable, values] of vars) {
         // h5py creates the groups a name's slashes imply; h5wasm needs them made first.
@@ -285,7 +427,10 @@ async function writeKeras(file: string, spec: AutoencoderSpec, config: object | 
     const layers = h5.create_group('layers');
     if (api === 'Functional') layers.create_group('input_layer').create_group('vars');
     spec.layers.forEach((layer, i) => {
-      const vars = layers.create_group(names[i]!).create_group('vars');
+      const group = layers.create_group(names[i]!);
+      const inner = innerScope(layer, 'keras3');
+      // A layer with an inner one keeps no variables of its own: its (empty) vars, then the inner's.
+      const vars = (inner ? (group.create_group('vars'), group.create_group(inner.keras)) : group).create_group('vars');
       variables(layer).forEach(([, values], index) => vars.create_dataset({ name: String(index), data: float32(values), shape: shapeOf(values), dtype: '<f4' }));
     });
     h5.create_group('vars');
