@@ -162,6 +162,56 @@ describe('AnomalyDetector options', () => {
     expect(manifests.map((m) => m.kind)).not.toContain('PodMonitoring');
   });
 
+  it.each([
+    ['gmp', 'in-flight', 'prometheus.googleapis.com|anomaly_serve_inference_requests_in_flight|gauge', 16],
+    ['gmp', 'requests-per-second', 'prometheus.googleapis.com|anomaly_serve_http_requests_total|counter', 4800],
+    ['prometheus-operator', 'in-flight', 'anomaly_serve_inference_requests_in_flight', 16],
+    ['prometheus-operator', 'requests-per-second', 'anomaly_serve_http_requests', 4800],
+  ] as const)('autoscaling on load with %s monitoring, %s: the HPA keeps CPU and the per-pod metric as its adapter names it', (monitoring, metric, name, target) => {
+    const manifests = synthWith({ monitoring, autoscaling: { mode: 'load', metric } });
+    expect(manifestProblems(manifests)).toEqual([]);
+    expect(find(manifests, 'HorizontalPodAutoscaler').spec.metrics).toEqual([
+      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } },
+      { type: 'Pods', pods: { metric: { name }, target: { type: 'AverageValue', averageValue: target } } },
+    ]);
+  });
+
+  it('autoscaling by KEDA on Managed Prometheus: a ScaledObject with the CPU and Prometheus triggers and the HPA behaviour, no HPA of its own', () => {
+    const chart = new Chart(Testing.app(), 'test', { disableResourceNameHashes: true, namespace: 'ml' });
+    new AnomalyDetector(chart, 'AnomalyDetector', { image: 'anomaly-serve:test', autoscaling: { mode: 'keda', gcpProject: 'my-project', targetPerPod: 10 } });
+    const manifests = Testing.synth(chart) as Manifest[];
+    expect(manifestProblems(manifests)).toEqual([]);
+    expect(manifests.map((m) => m.kind)).not.toContain('HorizontalPodAutoscaler');
+    expect(find(manifests, 'Deployment').spec).not.toHaveProperty('replicas');
+    const scaled = find(manifests, 'ScaledObject');
+    expect(scaled.spec).toMatchObject({ scaleTargetRef: { kind: 'Deployment', name: 'anomaly-serve' }, minReplicaCount: 2, maxReplicaCount: 10 });
+    expect(scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior).toEqual(find(synthWith({}), 'HorizontalPodAutoscaler').spec.behavior);
+    expect(scaled.spec.triggers).toEqual([
+      { type: 'cpu', metricType: 'Utilization', metadata: { value: '60' } },
+      {
+        type: 'prometheus',
+        metadata: {
+          serverAddress: 'https://monitoring.googleapis.com/v1/projects/my-project/location/global/prometheus',
+          query: 'sum(anomaly_serve_inference_requests_in_flight{job="anomaly-serve",namespace="ml"})',
+          threshold: '10',
+        },
+        authenticationRef: { name: 'anomaly-serve' },
+      },
+    ]);
+    expect(find(manifests, 'TriggerAuthentication').spec).toEqual({ podIdentity: { provider: 'gcp' } });
+  });
+
+  it('autoscaling by KEDA on an in-cluster Prometheus: queried directly, no authentication', () => {
+    const manifests = synthWith({ monitoring: 'prometheus-operator', autoscaling: { mode: 'keda', metric: 'requests-per-second' } });
+    expect(manifestProblems(manifests)).toEqual([]);
+    const [, prometheus] = find(manifests, 'ScaledObject').spec.triggers;
+    expect(prometheus).toEqual({
+      type: 'prometheus',
+      metadata: { serverAddress: 'http://prometheus-operated.monitoring.svc:9090', query: 'sum(rate(anomaly_serve_http_requests_total{job="anomaly-serve"}[1m]))', threshold: '4800' },
+    });
+    expect(manifests.map((m) => m.kind)).not.toContain('TriggerAuthentication');
+  });
+
   it('a VPA that sets memory on running pods, and a threshold override', () => {
     const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, threshold: 0.05 });
     expect(manifestProblems(manifests)).toEqual([]);
@@ -186,6 +236,9 @@ describe('AnomalyDetector options', () => {
     ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
     ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 10 }, /shutdownTimeoutSeconds \(10\) must be longer than shutdownDelaySeconds \(20\)/],
     ['an empty image', { image: ' ' }, /image must name a container image/],
+    ['load autoscaling without metrics', { monitoring: 'none', autoscaling: { mode: 'load' } }, /autoscaling\.mode load scales on the server's metrics, which monitoring 'none' does not collect/],
+    ['KEDA on Managed Prometheus without a project', { autoscaling: { mode: 'keda' } }, /autoscaling\.mode keda with monitoring gmp needs autoscaling\.gcpProject/],
+    ['a load target of zero', { autoscaling: { mode: 'load', targetPerPod: 0 } }, /autoscaling\.targetPerPod \(0\) must be above 0/],
   ])('rejects %s, naming the props', (_, props, message) => {
     expect(() => synthWith(props)).toThrow(message);
   });

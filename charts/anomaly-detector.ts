@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
+import { ApiObject, Chart, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { CONTAINER_USER, ENV, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
+import { CONTAINER_USER, ENV, METRIC_PREFIX, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
 import { readMetadata } from '../model/artifact.ts';
 import { GrafanaDashboard } from './grafana-dashboard.ts';
+import { KedaScaledObject } from './keda-scaled-object.ts';
+import { KedaTriggerAuthentication } from './keda-trigger-authentication.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
 import { restrictPods } from './pod-security.ts';
 import { ServiceMonitor } from './service-monitor.ts';
@@ -31,6 +33,28 @@ export interface AnomalyDetectorVpaOptions {
   readonly minAllowed?: ResourceQuantities;
   /** @default no bound */
   readonly maxAllowed?: ResourceQuantities;
+}
+
+/** The load signals the server exports (app/metrics.ts), to scale on. */
+export type LoadMetric = 'in-flight' | 'requests-per-second';
+
+export interface AnomalyDetectorAutoscaling {
+  /**
+   * What the replicas scale on. 'cpu': an HPA that keeps targetCpuUtilization. 'load': the same HPA
+   * with `metric` per pod beside CPU, read through the metrics adapter of `monitoring` (the Custom
+   * Metrics Stackdriver Adapter with 'gmp', prometheus-adapter with 'prometheus-operator'). 'keda':
+   * a KEDA ScaledObject with the same two triggers and behaviour; KEDA makes the HPA.
+   * @default ANOMALY_DETECTOR_DEFAULTS.autoscaling.mode ('cpu')
+   */
+  readonly mode?: 'cpu' | 'load' | 'keda';
+  /** @default ANOMALY_DETECTOR_DEFAULTS.autoscaling.metric ('in-flight') */
+  readonly metric?: LoadMetric;
+  /** The metric's average per pod that the autoscaler keeps. @default ANOMALY_DETECTOR_DEFAULTS.autoscaling.targetPerPod[metric] */
+  readonly targetPerPod?: number;
+  /** With 'keda' and 'gmp': the Google Cloud project whose Managed Prometheus KEDA queries. @default none; required then */
+  readonly gcpProject?: string;
+  /** With 'keda' and 'prometheus-operator': the Prometheus KEDA queries. @default ANOMALY_DETECTOR_DEFAULTS.autoscaling.prometheusAddress */
+  readonly prometheusAddress?: string;
 }
 
 export interface AnomalyDetectorProps {
@@ -67,6 +91,8 @@ export interface AnomalyDetectorProps {
   readonly maxReplicas?: number;
   /** Average CPU utilisation, in percent of the request, that the HPA keeps. @default ANOMALY_DETECTOR_DEFAULTS.targetCpuUtilization (60) */
   readonly targetCpuUtilization?: number;
+  /** What the replicas scale on: CPU, or load as well. @default ANOMALY_DETECTOR_DEFAULTS.autoscaling (CPU) */
+  readonly autoscaling?: AnomalyDetectorAutoscaling;
   /** @default ANOMALY_DETECTOR_DEFAULTS.scaleUp: double, or add 4 pods, every 15 s, whichever is more, with no stabilisation */
   readonly scaleUp?: kplus.ScalingRules;
   /** @default ANOMALY_DETECTOR_DEFAULTS.scaleDown: at most half the pods a minute, after 300 s of stabilisation */
@@ -112,6 +138,18 @@ export const ANOMALY_DETECTOR_DEFAULTS = {
   minReplicas: 2,
   maxReplicas: 10,
   targetCpuUtilization: 60,
+  autoscaling: {
+    mode: 'cpu' as NonNullable<AnomalyDetectorAutoscaling['mode']>,
+    metric: 'in-flight' as LoadMetric,
+    /**
+     * Per pod, at the default 500m CPU request: the benchmark's server spends about 60 µs of CPU a
+     * one-beat request (README, Benchmarks), so half a CPU answers about 8,000 a second; 60% of that
+     * is the CPU target's 4,800. In flight, by Little's law, that rate times the few milliseconds a
+     * batched request takes is under 16: the target leaves the queue short.
+     */
+    targetPerPod: { 'in-flight': 16, 'requests-per-second': 4800 } as Record<LoadMetric, number>,
+    prometheusAddress: 'http://prometheus-operated.monitoring.svc:9090',
+  },
   scaleUp: {
     stabilizationWindow: Duration.seconds(0),
     strategy: kplus.ScalingStrategy.MAX_CHANGE,
@@ -138,7 +176,7 @@ export const ANOMALY_DETECTOR_DEFAULTS = {
 } as const;
 
 /** The props with every default filled in. */
-interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'verticalPodAutoscaler'> {
+interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'verticalPodAutoscaler' | 'autoscaling'> {
   readonly name: string;
   readonly modelPath: string;
   readonly modelCopyImage: string;
@@ -147,6 +185,7 @@ interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'vertic
   readonly minReplicas: number;
   readonly maxReplicas: number;
   readonly targetCpuUtilization: number;
+  readonly autoscaling: Required<Pick<AnomalyDetectorAutoscaling, 'mode' | 'metric' | 'targetPerPod' | 'prometheusAddress'>> & AnomalyDetectorAutoscaling;
   readonly scaleUp: kplus.ScalingRules;
   readonly scaleDown: kplus.ScalingRules;
   readonly resources: Required<AnomalyDetectorResources>;
@@ -173,6 +212,19 @@ function resolve(props: AnomalyDetectorProps): ResolvedProps {
     modelPath: props.modelPath ?? (props.modelUri ? defaults.modelUriPath : SERVER_DEFAULTS.modelPath),
     resources: { ...defaults.resources, ...props.resources },
     verticalPodAutoscaler: props.verticalPodAutoscaler === false ? false : { ...defaults.verticalPodAutoscaler, ...props.verticalPodAutoscaler },
+    autoscaling: resolveAutoscaling(props.autoscaling ?? {}),
+  };
+}
+
+function resolveAutoscaling(given: AnomalyDetectorAutoscaling): ResolvedProps['autoscaling'] {
+  const defaults = ANOMALY_DETECTOR_DEFAULTS.autoscaling;
+  const metric = given.metric ?? defaults.metric;
+  return {
+    ...given,
+    mode: given.mode ?? defaults.mode,
+    metric,
+    targetPerPod: given.targetPerPod ?? defaults.targetPerPod[metric],
+    prometheusAddress: given.prometheusAddress ?? defaults.prometheusAddress,
   };
 }
 
@@ -190,7 +242,9 @@ export class AnomalyDetector extends Construct {
   readonly configMap: kplus.ConfigMap;
   readonly deployment: kplus.Deployment;
   readonly service: kplus.Service;
-  readonly horizontalPodAutoscaler: kplus.HorizontalPodAutoscaler;
+  /** The HPA; none with autoscaling mode 'keda', where KEDA makes it. */
+  readonly horizontalPodAutoscaler?: kplus.HorizontalPodAutoscaler;
+  readonly scaledObject?: KedaScaledObject;
   readonly verticalPodAutoscaler?: VerticalPodAutoscaler;
 
   constructor(scope: Construct, id: string, given: AnomalyDetectorProps) {
@@ -311,15 +365,53 @@ export class AnomalyDetector extends Construct {
       ports: [{ port: 80, targetPort: port, name: PORT_NAME, nodePort: props.nodePort }],
     });
 
-    this.horizontalPodAutoscaler = new kplus.HorizontalPodAutoscaler(this, 'Hpa', {
+    const { autoscaling } = props;
+    const hpa = new kplus.HorizontalPodAutoscaler(this, 'Hpa', {
       metadata: metadata(),
       target: this.deployment,
       minReplicas: props.minReplicas,
       maxReplicas: props.maxReplicas,
-      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(props.targetCpuUtilization))],
+      metrics: [
+        kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(props.targetCpuUtilization)),
+        ...(autoscaling.mode === 'load'
+          ? [kplus.Metric.pods({ name: adapterMetricName(props.monitoring, autoscaling.metric), target: kplus.MetricTarget.averageValue(autoscaling.targetPerPod) })]
+          : []),
+      ],
       scaleUp: props.scaleUp,
       scaleDown: props.scaleDown,
     });
+    if (autoscaling.mode !== 'keda') {
+      this.horizontalPodAutoscaler = hpa;
+    } else {
+      // KEDA makes the HPA: it gets the behaviour this one would have had, and this one goes.
+      const { behavior } = (ApiObject.of(hpa).toJson() as { spec: { behavior: unknown } }).spec;
+      this.node.tryRemoveChild(hpa.node.id);
+      const namespace = Chart.of(this).namespace;
+      const selector = `job="${name}"${namespace ? `,namespace="${namespace}"` : ''}`;
+      const query =
+        autoscaling.metric === 'in-flight' ? `sum(${METRIC_PREFIX}inference_requests_in_flight{${selector}})` : `sum(rate(${METRIC_PREFIX}http_requests_total{${selector}}[1m]))`;
+      const gmp = props.monitoring === 'gmp';
+      if (gmp) new KedaTriggerAuthentication(this, 'TriggerAuthentication', { metadata: metadata(), podIdentity: 'gcp' });
+      this.scaledObject = new KedaScaledObject(this, 'ScaledObject', {
+        metadata: metadata(),
+        deploymentName: name,
+        minReplicas: props.minReplicas,
+        maxReplicas: props.maxReplicas,
+        behavior,
+        triggers: [
+          { type: 'cpu', metricType: 'Utilization', metadata: { value: String(props.targetCpuUtilization) } },
+          {
+            type: 'prometheus',
+            metadata: {
+              serverAddress: gmp ? `https://monitoring.googleapis.com/v1/projects/${autoscaling.gcpProject}/location/global/prometheus` : autoscaling.prometheusAddress,
+              query,
+              threshold: String(autoscaling.targetPerPod),
+            },
+            ...(gmp ? { authenticationRef: name } : {}),
+          },
+        ],
+      });
+    }
 
     const vpa = props.verticalPodAutoscaler;
     if (vpa !== false) {
@@ -361,6 +453,18 @@ export class AnomalyDetector extends Construct {
   }
 }
 
+/**
+ * A load metric's name as the metrics adapter of a monitoring profile exposes it per pod: the
+ * Custom Metrics Stackdriver Adapter reads Managed Prometheus as `prometheus.googleapis.com|<name>|<kind>`
+ * (a counter as its rate); prometheus-adapter's default rules expose a gauge by its name and a
+ * counter's rate without `_total`.
+ */
+function adapterMetricName(monitoring: Monitoring, metric: LoadMetric): string {
+  const [series, kind] = metric === 'in-flight' ? [`${METRIC_PREFIX}inference_requests_in_flight`, 'gauge'] : [`${METRIC_PREFIX}http_requests_total`, 'counter'];
+  if (monitoring === 'gmp') return `prometheus.googleapis.com|${series}|${kind}`;
+  return series.replace(/_total$/, '');
+}
+
 /** Rejects combinations of props that would deploy something broken, naming the props. */
 function validate(props: ResolvedProps): void {
   const { minReplicas: min, maxReplicas: max, targetCpuUtilization: target, serviceType, port } = props;
@@ -397,6 +501,16 @@ function validate(props: ResolvedProps): void {
     if (!props.gcpServiceAccount) fail('modelUri needs gcpServiceAccount: the Google service account (Workload Identity) that may read it');
   }
   if (props.threshold !== undefined && !(props.threshold >= 0)) fail(`threshold (${props.threshold}) must be a number of at least 0`);
+  const { autoscaling } = props;
+  if (!['cpu', 'load', 'keda'].includes(autoscaling.mode)) fail(`autoscaling.mode (${autoscaling.mode}) must be cpu, load or keda`);
+  if (!['in-flight', 'requests-per-second'].includes(autoscaling.metric)) fail(`autoscaling.metric (${autoscaling.metric}) must be in-flight or requests-per-second`);
+  if (!(autoscaling.targetPerPod > 0)) fail(`autoscaling.targetPerPod (${autoscaling.targetPerPod}) must be above 0`);
+  if (autoscaling.mode !== 'cpu' && props.monitoring === 'none') {
+    fail(`autoscaling.mode ${autoscaling.mode} scales on the server's metrics, which monitoring 'none' does not collect: use monitoring gmp or prometheus-operator`);
+  }
+  if (autoscaling.mode === 'keda' && props.monitoring === 'gmp' && !/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/.test(autoscaling.gcpProject ?? '')) {
+    fail(`autoscaling.mode keda with monitoring gmp needs autoscaling.gcpProject, the project ID whose Managed Prometheus KEDA queries (got ${JSON.stringify(autoscaling.gcpProject)})`);
+  }
   const { shutdownDelaySeconds: delay, shutdownTimeoutSeconds: timeout } = props;
   if (timeout <= delay) fail(`shutdownTimeoutSeconds (${timeout}) must be longer than shutdownDelaySeconds (${delay})`);
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
+import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -15,7 +17,8 @@ import { parseAllDocuments } from 'yaml';
  * for its values and for fields the API does not know (which an API server drops or rejects):
  *
  * - a kind with a model on npm (the core kinds: `kubernetes-models`; ServiceMonitor:
- *   `@kubernetes-models/prometheus-operator`) against the model's schema and, since that lets
+ *   `@kubernetes-models/prometheus-operator`; ScaledObject and TriggerAuthentication:
+ *   `@kubernetes-models/keda` 0.4, KEDA 2.10's CRDs, the line that runs on Node.js 20) against the model's schema and, since that lets
  *   unknown fields through, as a literal of the model's TypeScript type, whose excess-property
  *   check names each unknown field;
  * - a custom resource without one (VerticalPodAutoscaler, PodMonitoring) against its CRD's schema
@@ -37,6 +40,8 @@ const MODELS: Record<string, [ModelClass, module: string, type: string]> = {
   'autoscaling/v2/HorizontalPodAutoscaler': [HorizontalPodAutoscaler, 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', 'IHorizontalPodAutoscaler'],
   'policy/v1/PodDisruptionBudget': [PodDisruptionBudget, 'kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
   'monitoring.coreos.com/v1/ServiceMonitor': [ServiceMonitor, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
+  'keda.sh/v1alpha1/ScaledObject': [ScaledObject, '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject', 'IScaledObject'],
+  'keda.sh/v1alpha1/TriggerAuthentication': [TriggerAuthentication, '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication', 'ITriggerAuthentication'],
 };
 
 /** The CRDs committed in schemas/ (see its README for their source, version and license). */
