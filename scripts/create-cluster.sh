@@ -15,7 +15,10 @@ Usage: scripts/create-cluster.sh [options]
   --machine-type TYPE   node machine type (default: e2-standard-2)
   --min-nodes N         fewest nodes per zone (default: 1)
   --max-nodes N         most nodes per zone (default: 3)
-  --dry-run             print every gcloud command instead of running it
+  --autoscaling MODE    what the chart's autoscaling.mode needs: cpu (nothing more), load (the
+                        Custom Metrics Stackdriver Adapter) or keda (KEDA); either of the last two
+                        is granted roles/monitoring.viewer by Workload Identity (default: cpu)
+  --dry-run             print every gcloud and kubectl command instead of running it
   -h, --help            this help
 USAGE
 }
@@ -28,11 +31,11 @@ fail() {
 }
 
 project="" region=europe-west1 cluster=anomaly-serve repository=anomaly-serve
-machine_type=e2-standard-2 min_nodes=1 max_nodes=3 dry_run=false
+machine_type=e2-standard-2 min_nodes=1 max_nodes=3 autoscaling=cpu dry_run=false
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --project | --region | --cluster | --repository | --machine-type | --min-nodes | --max-nodes)
+    --project | --region | --cluster | --repository | --machine-type | --min-nodes | --max-nodes | --autoscaling)
       [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || fail "$1 needs a value"
       value=$2
       case "$1" in
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
         --machine-type) machine_type=$value ;;
         --min-nodes) min_nodes=$value ;;
         --max-nodes) max_nodes=$value ;;
+        --autoscaling) autoscaling=$value ;;
       esac
       shift 2
       ;;
@@ -57,6 +61,7 @@ done
 [ "$min_nodes" -le "$max_nodes" ] || fail "--min-nodes ($min_nodes) must not exceed --max-nodes ($max_nodes)"
 [[ "$cluster" =~ ^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$ ]] || fail "--cluster must be lower-case letters, digits and '-', got '$cluster'"
 [[ "$region" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || fail "--region must be a region such as europe-west1, got '$region'"
+case "$autoscaling" in cpu | load | keda) ;; *) fail "--autoscaling must be cpu, load or keda, got '$autoscaling'" ;; esac
 if [ -z "$project" ]; then
   project=$(gcloud config get-value project 2>/dev/null || true)
   [ -n "$project" ] || fail "--project is needed: gcloud has no configured project"
@@ -70,6 +75,17 @@ gc() {
     printf '\n'
   else
     gcloud "$@"
+  fi
+}
+
+# Runs a kubectl command, or prints it with --dry-run.
+kc() {
+  if $dry_run; then
+    printf '+ kubectl'
+    printf ' %q' "$@"
+    printf '\n'
+  else
+    kubectl "$@"
   fi
 }
 
@@ -109,6 +125,22 @@ fi
 gc projects add-iam-policy-binding "$project" \
   --member "serviceAccount:$project_number@cloudbuild.gserviceaccount.com" \
   --role roles/container.developer --condition None
+
+# Scaling on load: what reads the server's metrics from Managed Prometheus for the HPA, and its
+# right to read them, granted to its Kubernetes service account through Workload Identity.
+if [ "$autoscaling" != cpu ]; then
+  if [ "$autoscaling" = load ]; then
+    reader=custom-metrics/custom-metrics-stackdriver-adapter
+    manifest=https://raw.githubusercontent.com/GoogleCloudPlatform/k8s-stackdriver/master/custom-metrics-stackdriver-adapter/deploy/production/adapter_new_resource_model.yaml
+  else
+    reader=keda/keda-operator
+    manifest=https://github.com/kedacore/keda/releases/download/v2.16.1/keda-2.16.1.yaml
+  fi
+  gc container clusters get-credentials "$cluster" --region "$region" --project "$project"
+  kc apply --server-side -f "$manifest"
+  gc projects add-iam-policy-binding "$project" --role roles/monitoring.viewer --condition None \
+    --member "principal://iam.googleapis.com/projects/$project_number/locations/global/workloadIdentityPools/$project.svc.id.goog/subject/ns/${reader%/*}/sa/${reader#*/}"
+fi
 
 cat <<NEXT
 

@@ -69,6 +69,26 @@ describe('scripts/create-cluster.sh --dry-run', () => {
   });
 
   it.each([
+    ['load', 'custom-metrics-stackdriver-adapter/deploy/production/adapter_new_resource_model.yaml', 'ns/custom-metrics/sa/custom-metrics-stackdriver-adapter'],
+    ['keda', 'kedacore/keda/releases/download/v2.16.1/keda-2.16.1.yaml', 'ns/keda/sa/keda-operator'],
+  ])('--autoscaling %s: installs what reads Managed Prometheus for the HPA, and lets it read by Workload Identity', async (mode, manifest, subject) => {
+    const { code, stdout } = await run(['--dry-run', '--project', 'p', '--autoscaling', mode]);
+    expect(code).toBe(0);
+    const lines = stdout.split('\n').filter((l) => l.startsWith('+ '));
+    expect(lines.slice(-3)).toEqual([
+      '+ gcloud container clusters get-credentials anomaly-serve --region europe-west1 --project p',
+      `+ kubectl apply --server-side -f https://${manifest.startsWith('kedacore') ? 'github.com/' : 'raw.githubusercontent.com/GoogleCloudPlatform/k8s-stackdriver/master/'}${manifest}`,
+      `+ gcloud projects add-iam-policy-binding p --role roles/monitoring.viewer --condition None --member principal://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/p.svc.id.goog/subject/${subject}`,
+    ]);
+  });
+
+  it('--autoscaling cpu (the default) installs nothing more', async () => {
+    const { stdout } = await run(['--dry-run', '--project', 'p', '--autoscaling', 'cpu']);
+    expect(stdout).not.toMatch(/kubectl|monitoring\.viewer/);
+  });
+
+  it.each([
+    [['--dry-run', '--project', 'p', '--autoscaling', 'memory'], /--autoscaling must be cpu, load or keda, got 'memory'/],
     [['--dry-run', '--project'], /--project needs a value/],
     [['--dry-run', '--project', 'p', '--zone', 'x'], /unknown option: --zone/],
     [['--dry-run', '--project', 'p', '--min-nodes', 'two'], /--min-nodes must be a whole number, got 'two'/],
