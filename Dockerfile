@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The anomaly-serve server: compiled TypeScript, production dependencies with tfjs-node (native
-# libtensorflow), and the bundled model. glibc base: tfjs-node does not run on Alpine (musl).
+# libtensorflow; --build-arg BACKEND=wasm leaves it out), and the bundled model. glibc base:
+# tfjs-node does not run on Alpine (musl).
 
 # Compile app/, and the modules of model/ that it imports (the runtime and the artifact format), into build/.
 FROM node:20-bookworm-slim AS build
@@ -13,17 +14,25 @@ COPY app ./app
 # The web page's files are served as they are, from beside the compiled module.
 RUN npx tsc -p tsconfig.build.json && cp app/ui/index.html app/ui/app.js build/app/ui/
 
-# Production dependencies only; tfjs-node's install downloads libtensorflow, and the build fails
-# here if it did not, rather than the server falling back to a slower backend.
+# Production dependencies only. BACKEND=tensorflow (the default): with tfjs-node, whose install
+# downloads libtensorflow; the build fails here if it did not, rather than the server falling back
+# to a slower backend. BACKEND=wasm: without it (optional dependencies left out), nothing
+# downloaded at build time, a smaller image; the server runs on WebAssembly.
 FROM node:20-bookworm-slim AS deps
+ARG BACKEND=tensorflow
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund \
- && node -e "require('@tensorflow/tfjs-node')" \
+RUN case "$BACKEND" in \
+      tensorflow) npm ci --omit=dev --no-audit --no-fund && node -e "require('@tensorflow/tfjs-node')" ;; \
+      wasm) npm ci --omit=dev --omit=optional --no-audit --no-fund ;; \
+      *) echo "BACKEND must be tensorflow or wasm, got '$BACKEND'" >&2 && exit 1 ;; \
+    esac \
  && npm cache clean --force
 
 FROM node:20-bookworm-slim AS runtime
-ENV NODE_ENV=production
+ARG BACKEND=tensorflow
+# The server runs on the backend the image was built for, or fails: never a silent fallback.
+ENV NODE_ENV=production BACKEND=${BACKEND}
 WORKDIR /app
 # Dependencies first: a code change does not reinstall them.
 COPY --from=deps /app/node_modules ./node_modules

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createLogger } from '../model/logger.ts';
 import { inputOf, readMetadata } from '../model/artifact.ts';
+import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 
 /**
@@ -14,10 +15,11 @@ import { spawnServer, type ServerProcess } from '../test/server-process.ts';
  * sends two million requests to the server and compares the floor of its resident memory in the
  * second half with that in the first.
  */
-const USAGE = `Usage: npm run bench -- [--duration S] [--rounds N] [--connections N] [--soak] [--requests N]
+const USAGE = `Usage: npm run bench -- [--duration S] [--rounds N] [--connections N] [--backend NAME] [--soak] [--requests N]
   --duration S      seconds to drive each endpoint in a round (default 5)
   --rounds N        rounds, each driving the baseline and then the endpoint measured against it (default 3)
   --connections N   concurrent connections (default 64)
+  --backend NAME    the server's TensorFlow.js backend: ${BACKEND_NAMES.join(', ')} (default: the fastest installed)
   --soak            send --requests requests (default 2,000,000) to the server and report RSS growth
                     (the lowest of 20 samples in the second half against the lowest in the first)
 `;
@@ -33,6 +35,7 @@ function options() {
         connections: { type: 'string', default: '64' },
         soak: { type: 'boolean', default: false },
         requests: { type: 'string', default: '2000000' },
+        backend: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -43,11 +46,13 @@ function options() {
     for (const [name, value] of Object.entries({ duration, rounds, connections, requests })) {
       if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
     }
+    const { backend } = values;
+    if (backend !== undefined && !isBackendName(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
     if (values.help) {
       process.stdout.write(USAGE);
       process.exit(0);
     }
-    return { duration, rounds, connections, requests, soak: values.soak };
+    return { duration, rounds, connections, requests, soak: values.soak, backend };
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`);
     process.exit(2);
@@ -124,7 +129,7 @@ async function residentBytes(server: ServerProcess): Promise<number> {
   return Number(/^anomaly_serve_process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
 }
 
-const { duration, rounds, connections, requests, soak } = options();
+const { duration, rounds, connections, requests, soak, backend } = options();
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -185,7 +190,8 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
 const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
 // A body limit the oversized request fits in, so that what rejects it is its count of instances.
-const server = await spawnServer({ MAX_BODY_BYTES: String(8 * 1024 * 1024) });
+const server = await spawnServer({ MAX_BODY_BYTES: String(8 * 1024 * 1024), ...(backend ? { BACKEND: backend } : {}) });
+const serverBackend = server.logs.find((line) => line.msg === 'model loaded (ready)')?.backend;
 try {
   if (soak) {
     // V8 lets the heap grow and shrink in a sawtooth (here ~30 MiB over about 1.4 million
@@ -246,7 +252,7 @@ try {
         `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.cpuMicrosPerRequest.toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratios} |`;
       process.stdout.write(
         [
-          `One beat a request, ${connections} connections, on 127.0.0.1; ${rounds} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios):`,
+          `One beat a request, ${connections} connections, on 127.0.0.1, the server on the ${String(serverBackend)} backend; ${rounds} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios):`,
           '',
           "| endpoint | requests/s | server CPU µs a request | p50 ms | p99 ms | errors | throughput vs bare (rounds' range) | CPU a request, bare over it (rounds' range) |",
           '|---|---|---|---|---|---|---|---|',

@@ -58,9 +58,14 @@ describe('the Dockerfile', () => {
     ]);
     const deps = all.find((s) => s.name === 'deps')!;
     const install = keyword(deps, 'RUN').map((r) => r.getArgumentsContent()).join(' ');
-    expect(install).toMatch(/npm ci --omit=dev/);
-    expect(install).toMatch(/require\('@tensorflow\/tfjs-node'\)/);
+    expect(install).toMatch(/tensorflow\) npm ci --omit=dev --no-audit --no-fund && node -e "require\('@tensorflow\/tfjs-node'\)"/);
+    expect(install).toMatch(/wasm\) npm ci --omit=dev --omit=optional /);
     expect(keyword(runtime, 'RUN')).toEqual([]);
+  });
+
+  it('builds for tfjs-node by default, or with --build-arg BACKEND=wasm without it, and the server runs on that backend', () => {
+    for (const stage of [all.find((s) => s.name === 'deps')!, runtime]) expect(keyword(stage, 'ARG').map(args)).toEqual([['BACKEND=tensorflow']]);
+    expect(keyword(runtime, 'ENV').flatMap(args)).toContain('BACKEND=${BACKEND}');
   });
 
   it('copies nothing that .dockerignore leaves out of the build context', async () => {
@@ -98,6 +103,7 @@ describe('the runtime stage, reproduced', () => {
   afterAll(() => rm(root, { recursive: true, force: true }));
 
   const run = promisify(execFile);
+  const BUILD_ARGS = { BACKEND: 'wasm' };
 
   async function replay(stage: Stage, built: Map<string, string>): Promise<string> {
     const dir = path.join(root, stage.name);
@@ -118,16 +124,15 @@ describe('the runtime stage, reproduced', () => {
           else await cp(origin, destination, { recursive: true });
         }
       } else if (word === 'RUN') {
-        for (const command of instruction.getArgumentsContent()!.split('&&').map((c) => c.trim())) {
-          // Here, with no download of libtensorflow, tfjs-node is not installed: the image checks it.
-          if (command.includes('tfjs-node') || command.startsWith('npm cache')) continue;
-          if (command.startsWith('npm ci') && !command.includes('--omit=dev')) {
-            // The full install is the repository's own (same lockfile); only the production one is redone.
-            await symlink(path.resolve('node_modules'), path.join(dir, 'node_modules'));
-            continue;
-          }
-          await run('sh', ['-c', command.replace(/^npm ci/, 'npm ci --prefer-offline')], { cwd: dir, env: { ...process.env, NODE_ENV: '' } });
+        const script = instruction.getArgumentsContent()!;
+        if (script.startsWith('npm ci') && !script.includes('--omit=dev')) {
+          // The full install is the repository's own (same lockfile); only the production one is redone.
+          await symlink(path.resolve('node_modules'), path.join(dir, 'node_modules'));
+          continue;
         }
+        // As `docker build --build-arg BACKEND=wasm`: tfjs-node's install would download libtensorflow.
+        const offline = script.replace(/npm ci /g, 'npm ci --prefer-offline ').replace('npm cache clean --force', 'true');
+        await run('sh', ['-c', offline], { cwd: dir, env: { ...process.env, ...BUILD_ARGS, NODE_ENV: '' } });
       }
     }
     return dir;
@@ -141,10 +146,17 @@ describe('the runtime stage, reproduced', () => {
     const image = built.get(runtime.name)!;
     await expect(readFile(path.join(image, 'node_modules/@tensorflow/tfjs/package.json'))).resolves.toBeTruthy();
     await expect(readFile(path.join(image, 'node_modules/typescript/package.json'))).rejects.toThrow(/ENOENT/);
+    await expect(readFile(path.join(image, 'node_modules/@tensorflow/tfjs-node/package.json'))).rejects.toThrow(/ENOENT/);
 
-    const env = Object.fromEntries(keyword(runtime, 'ENV').map((e) => args(e)[0]!.split('=') as [string, string]));
+    const env = Object.fromEntries(
+      keyword(runtime, 'ENV')
+        .flatMap(args)
+        .map((setting) => setting.replace(/\$\{(\w+)\}/g, (_, name: keyof typeof BUILD_ARGS) => BUILD_ARGS[name]).split('=') as [string, string]),
+    );
     const command = JSON.parse(keyword(runtime, 'CMD')[0]!.getArgumentsContent()!) as string[];
+    expect(env.BACKEND).toBe('wasm');
     const server = await spawnServer(env, { command: [process.execPath, ...command.slice(1)], cwd: image });
+    expect(server.logs.find((line) => line.msg === 'model loaded (ready)')).toMatchObject({ backend: 'wasm' });
     const response = await fetch(`${server.url}/predict`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
