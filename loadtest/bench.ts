@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { createLogger } from '../model/logger.ts';
 import { inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { drive, type Measurement, type Target } from './drive.ts';
 
 /**
  * `npm run bench`: the scoring server against a bare Hono endpoint that parses the same body and
@@ -59,58 +58,6 @@ function options() {
   }
 }
 
-interface Measurement {
-  readonly name: string;
-  readonly requestsPerSecond: number;
-  /** The server process's CPU time (user and system) per answered request. */
-  readonly cpuMicrosPerRequest: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: number;
-}
-
-/** What a benchmark sends: POST `path` with `body` and `headers`. */
-interface Target {
-  readonly path: string;
-  readonly body: string | Buffer;
-  readonly headers: Record<string, string>;
-}
-
-/** Clock ticks a second, the unit of /proc's CPU times. */
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-
-/** A process's CPU time so far, user and system, in microseconds, from Linux's /proc. */
-async function cpuMicros(pid: number): Promise<number> {
-  // The fields after the command's name (which may hold spaces) start at the state, field 3.
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ').at(-1)!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
-}
-
-async function drive(name: string, server: ServerProcess, target: Target, load: { connections: number; duration?: number; amount?: number }): Promise<Measurement> {
-  const { url } = server;
-  const cpuBefore = await cpuMicros(server.child.pid!);
-  let sent = 0;
-  const progress = setInterval(() => logger.info({ target: name, requests: sent }, 'progress'), 5_000);
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `${url}${target.path}`,
-        method: 'POST',
-        headers: target.headers,
-        body: target.body,
-        connections: load.connections,
-        ...(load.amount ? { amount: load.amount } : { duration: load.duration }),
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-    instance.on('response', () => sent++);
-  });
-  clearInterval(progress);
-  const cpuMicrosPerRequest = ((await cpuMicros(server.child.pid!)) - cpuBefore) / result.requests.total;
-  const errors = result.errors + result.timeouts + result.non2xx;
-  return { name, requestsPerSecond: result.requests.average, cpuMicrosPerRequest, p50: result.latency.p50, p99: result.latency.p99, errors };
-}
-
 /** The resident memory of a process, from Linux's /proc. */
 async function processResidentBytes(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
@@ -151,13 +98,14 @@ async function paired(
 ): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[]; cpuRatio: number; cpuRatios: number[] }> {
   const runs: [Measurement, Measurement][] = [];
   for (let round = 0; round < rounds; round++) {
-    const base = await drive(baseline.name, baseline.server, baseline.target, { connections, duration });
-    runs.push([base, await drive(candidate.name, candidate.server, candidate.target, { connections, duration })]);
+    const base = await drive(logger, baseline.name, baseline.server, baseline.target, { connections, duration });
+    runs.push([base, await drive(logger, candidate.name, candidate.server, candidate.target, { connections, duration })]);
   }
   const summary = (i: 0 | 1): Measurement => ({
     name: runs[0]![i].name,
     requestsPerSecond: median(runs.map((run) => run[i].requestsPerSecond)),
     cpuMicrosPerRequest: median(runs.map((run) => run[i].cpuMicrosPerRequest)),
+    meanLatencyMs: median(runs.map((run) => run[i].meanLatencyMs)),
     p50: median(runs.map((run) => run[i].p50)),
     p99: median(runs.map((run) => run[i].p99)),
     errors: runs.reduce((sum, run) => sum + run[i].errors, 0),
@@ -203,7 +151,7 @@ try {
     const samples: number[] = [];
     let errors = 0;
     for (let sent = 0; sent < requests; sent += step) {
-      errors += (await drive('server', server, predict, { connections, amount: Math.min(step, requests - sent) })).errors;
+      errors += (await drive(logger, 'server', server, predict, { connections, amount: Math.min(step, requests - sent) })).errors;
       samples.push(await residentBytes(server));
     }
     const half = Math.ceil(samples.length / 2);
@@ -232,8 +180,8 @@ try {
         '',
       ];
       logger.info({ duration, connections }, 'warming up both endpoints');
-      await drive('bare', bare, predict, { connections, duration: 2 });
-      await drive('server', server, predict, { connections, duration: 2 });
+      await drive(logger, 'bare', bare, predict, { connections, duration: 2 });
+      await drive(logger, 'server', server, predict, { connections, duration: 2 });
       const scoring = await paired({ name: 'bare', server: bare, target: predict }, { name: 'server', server, target: predict });
       const { baseline, candidate } = scoring;
       const formats: string[] = [];

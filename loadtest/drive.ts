@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import autocannon from 'autocannon';
+import type { Logger } from '../model/logger.ts';
+import type { ServerProcess } from '../test/server-process.ts';
+
+/** Driving a server with autocannon on 127.0.0.1, and what it cost the server: for the benchmark and the planner. */
+
+export interface Measurement {
+  readonly name: string;
+  readonly requestsPerSecond: number;
+  /** The server process's CPU time (user and system) per answered request. */
+  readonly cpuMicrosPerRequest: number;
+  readonly meanLatencyMs: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+}
+
+/** What a benchmark sends: POST `path` with `body` and `headers`. */
+export interface Target {
+  readonly path: string;
+  readonly body: string | Buffer;
+  readonly headers: Record<string, string>;
+}
+
+/** Clock ticks a second, the unit of /proc's CPU times. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** A process's CPU time so far, user and system, in microseconds, from Linux's /proc. */
+async function cpuMicros(pid: number): Promise<number> {
+  // The fields after the command's name (which may hold spaces) start at the state, field 3.
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ').at(-1)!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+}
+
+/**
+ * Drives `target` on `server` with `connections` for `duration` seconds (or `amount` requests),
+ * at most `rate` requests a second in all when given (an open loop), logging progress every 5 s.
+ */
+export async function drive(
+  logger: Logger,
+  name: string,
+  server: ServerProcess,
+  target: Target,
+  load: { connections: number; duration?: number; amount?: number; rate?: number },
+): Promise<Measurement> {
+  const { url } = server;
+  const cpuBefore = await cpuMicros(server.child.pid!);
+  let sent = 0;
+  const progress = setInterval(() => logger.info({ target: name, requests: sent }, 'progress'), 5_000);
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `${url}${target.path}`,
+        method: 'POST',
+        headers: target.headers,
+        body: target.body,
+        connections: load.connections,
+        ...(load.rate ? { overallRate: load.rate } : {}),
+        ...(load.amount ? { amount: load.amount } : { duration: load.duration }),
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+    instance.on('response', () => sent++);
+  });
+  clearInterval(progress);
+  const cpuMicrosPerRequest = ((await cpuMicros(server.child.pid!)) - cpuBefore) / result.requests.total;
+  const errors = result.errors + result.timeouts + result.non2xx;
+  return {
+    name,
+    requestsPerSecond: result.requests.average,
+    cpuMicrosPerRequest,
+    meanLatencyMs: result.latency.mean,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors,
+  };
+}
