@@ -1,35 +1,17 @@
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINER_USER, SERVER_DEFAULTS } from '../app/contract.ts';
 import { bundledExample } from '../test/bundled-model.ts';
 import { spawnServer } from '../test/server-process.ts';
-
-/** The Dockerfile's stages, each with its base image and instructions. */
-async function stages() {
-  const dockerfile = DockerfileParser.parse(await readFile('Dockerfile', 'utf8'));
-  return dockerfile.getFROMs().map((from, index, froms) => {
-    const start = from.getRange().start.line;
-    const end = froms[index + 1]?.getRange().start.line ?? Infinity;
-    const instructions = dockerfile.getInstructions().filter((i) => i.getRange().start.line > start && i.getRange().start.line < end);
-    return { name: from.getBuildStage() ?? String(index), image: `${from.getImageName()}:${from.getImageTag()}`, instructions };
-  });
-}
-type Stage = Awaited<ReturnType<typeof stages>>[number];
-
-const keyword = (stage: Stage, name: string) => stage.instructions.filter((i) => i.getKeyword() === name);
-const args = (instruction: Instruction) => instruction.getArguments().map((a) => a.getValue());
-const fromStage = (instruction: Instruction) => (instruction as Copy).getFromFlag?.()?.getValue();
+import { args, dockerfileStages, fromStage, keyword, replayStages, type Stage } from './dockerfile-replay.ts';
 
 describe('the Dockerfile', () => {
   let all: Stage[];
   let runtime: Stage;
   beforeAll(async () => {
-    all = await stages();
+    all = await dockerfileStages();
     runtime = all.at(-1)!;
   });
 
@@ -102,46 +84,11 @@ describe('the runtime stage, reproduced', () => {
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
-  const run = promisify(execFile);
+  // As `docker build --build-arg BACKEND=wasm`: tfjs-node's install would download libtensorflow.
   const BUILD_ARGS = { BACKEND: 'wasm' };
 
-  async function replay(stage: Stage, built: Map<string, string>): Promise<string> {
-    const dir = path.join(root, stage.name);
-    await mkdir(dir, { recursive: true });
-    const inStage = (from: string, p: string) => (p.startsWith('/app') ? path.join(from, p.slice('/app'.length)) : path.join(from, p));
-    for (const instruction of stage.instructions) {
-      const word = instruction.getKeyword();
-      if (word === 'COPY') {
-        const [...sources] = args(instruction);
-        const target = inStage(dir, sources.pop()!);
-        const from = fromStage(instruction);
-        for (const source of sources) {
-          const origin = from ? inStage(built.get(from)!, source) : source;
-          const destination = target.endsWith('/') ? path.join(target, path.basename(source)) : target;
-          await mkdir(path.dirname(destination), { recursive: true });
-          // Moving node_modules is a copy that costs nothing.
-          if (from && source.endsWith('node_modules')) await rename(origin, destination);
-          else await cp(origin, destination, { recursive: true });
-        }
-      } else if (word === 'RUN') {
-        const script = instruction.getArgumentsContent()!;
-        if (script.startsWith('npm ci') && !script.includes('--omit=dev')) {
-          // The full install is the repository's own (same lockfile); only the production one is redone.
-          await symlink(path.resolve('node_modules'), path.join(dir, 'node_modules'));
-          continue;
-        }
-        // As `docker build --build-arg BACKEND=wasm`: tfjs-node's install would download libtensorflow.
-        const offline = script.replace(/npm ci /g, 'npm ci --prefer-offline ').replace('npm cache clean --force', 'true');
-        await run('sh', ['-c', offline], { cwd: dir, env: { ...process.env, ...BUILD_ARGS, NODE_ENV: '' } });
-      }
-    }
-    return dir;
-  }
-
   it('serves the bundled model, scores a beat and serves the web page, with production dependencies only', async () => {
-    const all = await stages();
-    const built = new Map<string, string>();
-    for (const stage of all) built.set(stage.name, await replay(stage, built));
+    const { stages: all, built } = await replayStages(root, BUILD_ARGS);
     const runtime = all.at(-1)!;
     const image = built.get(runtime.name)!;
     await expect(readFile(path.join(image, 'node_modules/@tensorflow/tfjs/package.json'))).resolves.toBeTruthy();
