@@ -225,6 +225,9 @@ describe('WEB_CONCURRENCY=2', () => {
     expect(metricValue(metrics, 'anomaly_serve_instances_scored_total')).toBe(40);
     expect(metricValue(metrics, 'anomaly_serve_anomalies_total')).toBe(40);
     expect(metrics.match(/^anomaly_serve_model_info\{/gm)).toHaveLength(1);
+    // Summed over the workers into one series; nothing is in flight once every answer is in.
+    expect(metrics.match(/^anomaly_serve_inference_requests_in_flight /gm)).toHaveLength(1);
+    expect(metricValue(metrics, 'anomaly_serve_inference_requests_in_flight')).toBe(0);
 
     // NODE_DEBUG=module has every process log, under its pid, the CommonJS modules it loads.
     const loadedTensorFlow = new Set([...server.stderr().matchAll(/^MODULE (\d+): .*@tensorflow\/tfjs/gm)].map((match) => Number(match[1])));
