@@ -144,7 +144,7 @@ export const ANOMALY_DETECTOR_DEFAULTS = {
     /**
      * Per pod, at the default 500m CPU request: the benchmark's server spends about 60 µs of CPU a
      * one-beat request (README, Benchmarks), so half a CPU answers about 8,000 a second; 60% of that
-     * is the CPU target's 4,800. In flight: 16 is about 47% of a pod's capacity on the curve
+     * is the CPU target's 4,800. In flight: 16 is about 48% of a pod's capacity on the curve
      * `npm run plan` measures (README, Scaling on load), headroom for the pods it asks for to start.
      */
     targetPerPod: { 'in-flight': 16, 'requests-per-second': 4800 } as Record<LoadMetric, number>,

@@ -40,7 +40,7 @@ export function timelineSvg(result: PlanResult): string {
     ...ticks.map((f) => `<text x="${WIDTH - PAD.right + 6}" y="${y(f * countTop, countTop) + 4}">${+(f * countTop).toFixed(1)}</text>`),
     ...ticks.map((f) => `<text x="${x(f * end)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${Math.round(f * end)} s</text>`),
     `<text x="${PAD.left - 6}" y="${PAD.top - 10}" text-anchor="end">rps</text>`,
-    `<text x="${WIDTH - PAD.right + 6}" y="${PAD.top - 10}">pods, nodes</text>`,
+    `<text x="${WIDTH - 4}" y="${PAD.top - 10}" text-anchor="end">pods, nodes</text>`,
     ...series.map(([, colour, value, top, dashed]) => line(value, top, colour, dashed)),
     ...series.map(([name, colour], i) => `<text x="${PAD.left + 10 + i * 140}" y="${PAD.top - 20}" fill="${colour}">${name}</text>`),
     '</svg>',
