@@ -14,6 +14,9 @@ describe('loadConfig', () => {
       webConcurrency: 1,
       shutdownDelaySeconds: 5,
       shutdownTimeoutSeconds: 25,
+      headersTimeoutSeconds: 10,
+      requestTimeoutSeconds: 30,
+      keepAliveTimeoutSeconds: 620,
       logLevel: 'info',
       backend: undefined,
       versionLabels: undefined,
@@ -71,6 +74,13 @@ describe('loadConfig', () => {
   ])('rejects %s=%s, naming the variable and the value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('rejects a headers timeout longer than the request timeout', () => {
+    expect(() => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40', REQUEST_TIMEOUT_SECONDS: '30' })).toThrow(
+      /HEADERS_TIMEOUT_SECONDS=40 must not be longer than REQUEST_TIMEOUT_SECONDS=30: the headers are part of the request/,
+    );
+    expect(() => loadConfig({ REQUEST_TIMEOUT_SECONDS: '0' })).toThrow(/REQUEST_TIMEOUT_SECONDS="0" is invalid/);
   });
 
   it('rejects a deadline no longer than the drain delay', () => {

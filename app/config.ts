@@ -36,6 +36,9 @@ const variables = {
   webConcurrency: integer(1, 64).default(1),
   shutdownDelaySeconds: seconds.default(SERVER_DEFAULTS.shutdownDelaySeconds),
   shutdownTimeoutSeconds: seconds.default(SERVER_DEFAULTS.shutdownTimeoutSeconds),
+  headersTimeoutSeconds: seconds.pipe(z.number().positive()).default(SERVER_DEFAULTS.headersTimeoutSeconds),
+  requestTimeoutSeconds: seconds.pipe(z.number().positive()).default(SERVER_DEFAULTS.requestTimeoutSeconds),
+  keepAliveTimeoutSeconds: seconds.default(SERVER_DEFAULTS.keepAliveTimeoutSeconds),
   logLevel: z.enum(LOG_LEVELS).default(SERVER_DEFAULTS.logLevel),
   backend: z.enum(BACKEND_NAMES).optional(),
   versionLabels: z
@@ -81,6 +84,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       `${ENV.shutdownTimeoutSeconds}=${result.shutdownTimeoutSeconds} must be longer than ` +
         `${ENV.shutdownDelaySeconds}=${result.shutdownDelaySeconds}: the deadline would cut the drain short`,
+    );
+  }
+  if (result.headersTimeoutSeconds > result.requestTimeoutSeconds) {
+    throw new ConfigError(
+      `${ENV.headersTimeoutSeconds}=${result.headersTimeoutSeconds} must not be longer than ${ENV.requestTimeoutSeconds}=${result.requestTimeoutSeconds}: ` +
+        'the headers are part of the request',
     );
   }
   return result;

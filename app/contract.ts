@@ -3,7 +3,7 @@
  * variable cannot be renamed on one side only.
  */
 
-/** The server's defaults that the charts also write into the ConfigMap (config.ts reads them). */
+/** The server's defaults (config.ts reads them; the charts write the ones a ConfigMap sets). */
 export const SERVER_DEFAULTS = {
   port: 8080,
   /** Where the image keeps the bundled model, relative to the working directory. */
@@ -12,6 +12,24 @@ export const SERVER_DEFAULTS = {
   logLevel: 'info',
   shutdownDelaySeconds: 5,
   shutdownTimeoutSeconds: 25,
+  /** Longest a client may take to send a request's headers (slow-header attacks). */
+  headersTimeoutSeconds: 10,
+  /** Longest a client may take to send a whole request, body included (Node.js' default is 300 s). */
+  requestTimeoutSeconds: 30,
+  /**
+   * How long an idle keep-alive connection stays open: longer than Google Cloud load balancers keep
+   * theirs to a backend (600 s), so that the load balancer, not the server, closes it and never
+   * sends a request on a connection the server is closing (Google's advice: above 620 s).
+   */
+  keepAliveTimeoutSeconds: 620,
+} as const;
+
+/** HTTP limits set on the server, not configurable: a request may carry at most this much header. */
+export const HTTP_LIMITS = {
+  /** Headers past the 100th are dropped (Node.js' default keeps 2,000). */
+  maxHeadersCount: 100,
+  /** A request whose headers are larger is answered 431 (Node.js' default, set on purpose). */
+  maxHeaderSizeBytes: 16 * 1024,
 } as const;
 
 export const PATHS = {
@@ -32,6 +50,9 @@ export const ENV = {
   webConcurrency: 'WEB_CONCURRENCY',
   shutdownDelaySeconds: 'SHUTDOWN_DELAY_SECONDS',
   shutdownTimeoutSeconds: 'SHUTDOWN_TIMEOUT_SECONDS',
+  headersTimeoutSeconds: 'HEADERS_TIMEOUT_SECONDS',
+  requestTimeoutSeconds: 'REQUEST_TIMEOUT_SECONDS',
+  keepAliveTimeoutSeconds: 'KEEP_ALIVE_TIMEOUT_SECONDS',
   logLevel: 'LOG_LEVEL',
   backend: 'BACKEND',
   versionLabels: 'MODEL_VERSION_LABELS',

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../model/logger.ts';
 import { createApp } from './app.ts';
 import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { ENV } from './contract.ts';
+import { ENV, HTTP_LIMITS } from './contract.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
 import type { LoadedModel, ServingState } from './serving.ts';
 
@@ -59,7 +59,23 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app = createApp({ state, modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(listening as Server));
+    const listening = serve(
+      {
+        fetch: app.fetch,
+        hostname: config.host,
+        port: config.port,
+        serverOptions: {
+          headersTimeout: config.headersTimeoutSeconds * 1000,
+          requestTimeout: config.requestTimeoutSeconds * 1000,
+          keepAliveTimeout: config.keepAliveTimeoutSeconds * 1000,
+          maxHeaderSize: HTTP_LIMITS.maxHeaderSizeBytes,
+          // How often the two timeouts are checked (Node.js' default, 30 s, would let them run long).
+          connectionsCheckingInterval: Math.min(1000, config.headersTimeoutSeconds * 1000),
+        },
+      },
+      () => resolve(listening as Server),
+    ) as Server;
+    listening.maxHeadersCount = HTTP_LIMITS.maxHeadersCount;
     listening.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
