@@ -212,6 +212,17 @@ describe('AnomalyDetector options', () => {
     expect(manifests.map((m) => m.kind)).not.toContain('TriggerAuthentication');
   });
 
+  it('a load balancer that admits given source ranges, or an internal one', () => {
+    const restricted = synthWith({ allowedSourceRanges: ['203.0.113.0/24', '2001:db8::/32'] });
+    expect(manifestProblems(restricted)).toEqual([]);
+    expect(find(restricted, 'Service').spec.loadBalancerSourceRanges).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    expect(find(restricted, 'Service').metadata.annotations).toBeUndefined();
+    const internal = synthWith({ internalLoadBalancer: true });
+    expect(manifestProblems(internal)).toEqual([]);
+    expect(find(internal, 'Service').metadata.annotations).toEqual({ 'networking.gke.io/load-balancer-type': 'Internal' });
+    expect(find(internal, 'Service').spec).not.toHaveProperty('loadBalancerSourceRanges');
+  });
+
   it('a VPA that sets memory on running pods, and a threshold override', () => {
     const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, threshold: 0.05 });
     expect(manifestProblems(manifests)).toEqual([]);
@@ -236,6 +247,10 @@ describe('AnomalyDetector options', () => {
     ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
     ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 10 }, /shutdownTimeoutSeconds \(10\) must be longer than shutdownDelaySeconds \(20\)/],
     ['an empty image', { image: ' ' }, /image must name a container image/],
+    ['a source range that is not a CIDR', { allowedSourceRanges: ['10.0.0.0/8', '10.0.0.300/32'] }, /allowedSourceRanges: "10\.0\.0\.300\/32" is not a CIDR block/],
+    ['a prefix longer than the address', { allowedSourceRanges: ['10.0.0.0/33'] }, /allowedSourceRanges: "10\.0\.0\.0\/33" is not a CIDR block/],
+    ['no source range at all', { allowedSourceRanges: [] }, /allowedSourceRanges is empty: leave it out to admit every address/],
+    ['source ranges on a NodePort', { serviceType: ServiceType.NODE_PORT, allowedSourceRanges: ['10.0.0.0/8'] }, /allowedSourceRanges and internalLoadBalancer need serviceType LOAD_BALANCER, not NodePort/],
     ['load autoscaling without metrics', { monitoring: 'none', autoscaling: { mode: 'load' } }, /autoscaling\.mode load scales on the server's metrics, which monitoring 'none' does not collect/],
     ['KEDA on Managed Prometheus without a project', { autoscaling: { mode: 'keda' } }, /autoscaling\.mode keda with monitoring gmp needs autoscaling\.gcpProject/],
     ['a load target of zero', { autoscaling: { mode: 'load', targetPerPod: 0 } }, /autoscaling\.targetPerPod \(0\) must be above 0/],

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ApiObject, Chart, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
@@ -85,6 +86,10 @@ export interface AnomalyDetectorProps {
   readonly serviceType?: kplus.ServiceType;
   /** With NODE_PORT: the port on every node, 30000-32767. @default assigned by Kubernetes */
   readonly nodePort?: number;
+  /** With LOAD_BALANCER: the client CIDRs the load balancer admits (loadBalancerSourceRanges). @default every address */
+  readonly allowedSourceRanges?: readonly string[];
+  /** With LOAD_BALANCER: an internal load balancer, reachable from the VPC only (GKE's annotation). @default false: external */
+  readonly internalLoadBalancer?: boolean;
   /** @default ANOMALY_DETECTOR_DEFAULTS.minReplicas (2) */
   readonly minReplicas?: number;
   /** @default ANOMALY_DETECTOR_DEFAULTS.maxReplicas (10) */
@@ -358,8 +363,9 @@ export class AnomalyDetector extends Construct {
     }
 
     this.service = new kplus.Service(this, 'Service', {
-      metadata: metadata(),
+      metadata: { ...metadata(), ...(props.internalLoadBalancer ? { annotations: { 'networking.gke.io/load-balancer-type': 'Internal' } } : {}) },
       type: props.serviceType,
+      loadBalancerSourceRanges: props.allowedSourceRanges ? [...props.allowedSourceRanges] : undefined,
       // The Deployment's own stable labels (given a Deployment, cdk8s-plus selects on its path label).
       selector: kplus.Pods.select(this, 'Pods', { labels: this.selectorLabels }),
       ports: [{ port: 80, targetPort: port, name: PORT_NAME, nodePort: props.nodePort }],
@@ -465,6 +471,14 @@ function adapterMetricName(monitoring: Monitoring, metric: LoadMetric): string {
   return series.replace(/_total$/, '');
 }
 
+/** An IPv4 or IPv6 CIDR block, its prefix within the address' length. */
+function isCidr(range: string): boolean {
+  const [address, prefix, ...rest] = range.split('/');
+  if (rest.length > 0 || address === undefined || prefix === undefined || !/^\d{1,3}$/.test(prefix)) return false;
+  const version = isIP(address);
+  return version !== 0 && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
 /** Rejects combinations of props that would deploy something broken, naming the props. */
 function validate(props: ResolvedProps): void {
   const { minReplicas: min, maxReplicas: max, targetCpuUtilization: target, serviceType, port } = props;
@@ -482,6 +496,13 @@ function validate(props: ResolvedProps): void {
     }
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`port (${port}) must be from 1 to 65535`);
+  if ((props.allowedSourceRanges !== undefined || props.internalLoadBalancer) && serviceType !== kplus.ServiceType.LOAD_BALANCER) {
+    fail(`allowedSourceRanges and internalLoadBalancer need serviceType LOAD_BALANCER, not ${serviceType}`);
+  }
+  for (const range of props.allowedSourceRanges ?? []) {
+    if (!isCidr(range)) fail(`allowedSourceRanges: ${JSON.stringify(range)} is not a CIDR block such as 203.0.113.0/24 or 2001:db8::/32`);
+  }
+  if (props.allowedSourceRanges?.length === 0) fail('allowedSourceRanges is empty: leave it out to admit every address');
   const vpa = props.verticalPodAutoscaler;
   if (vpa && vpa.updateMode !== 'Off' && vpa.controlledResources.includes('cpu')) {
     fail(
