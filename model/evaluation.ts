@@ -16,7 +16,11 @@ export function evaluateTestSplit(detector: Detector, data: LabelledData, file: 
         `the model's split is of ${split.dataSha256.slice(0, 12)}…), so its recorded test split does not apply`,
     );
   }
-  const rows = split.testRowIndices;
+  return evaluateRows(detector, data, split.testRowIndices);
+}
+
+/** Scores some rows of the data (by index) with the detector, as the server does, and measures the verdicts against their labels. */
+export function evaluateRows(detector: Detector, data: LabelledData, rows: readonly number[]): Evaluation {
   const scores = detector.score(rows.map((row) => data.rows[row]!));
   return classificationMetrics(
     scores.map((score, i) => ({

@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { artifactsOf, contentVersion, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type Normalisation } from './artifact.ts';
 import { backendFromEnvironment, checkNameOptions, labelLayoutOption, numberOption, parseCommandLine, runCli, UsageError } from './cli.ts';
-import { classificationMetrics } from './classification-metrics.ts';
 import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
-import { formatEvaluation } from './evaluation.ts';
+import { evaluateRows, formatEvaluation } from './evaluation.ts';
 import { buildModel, readKerasFile } from './keras.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
 
@@ -167,7 +165,6 @@ await runCli('import', USAGE, async (argv, logger) => {
     logger.info({ normalisation: normalisation.method, threshold: threshold.value, rule: threshold.rule }, 'normalisation and threshold');
 
     const artifacts = await artifactsOf(model);
-    const bytes = await readFile(file);
     const metadata: ModelMetadata = {
       name,
       version: '',
@@ -178,7 +175,7 @@ await runCli('import', USAGE, async (argv, logger) => {
         file: path.basename(file),
         format: keras.format,
         ...(keras.kerasVersion === undefined ? {} : { kerasVersion: keras.kerasVersion }),
-        sha256: createHash('sha256').update(bytes).digest('hex'),
+        sha256: keras.sha256,
         ...(data ? { data: { file: path.basename(options.data!), sha256: data.sha256, rows: data.rows.length } } : {}),
       },
       ...(data ? { examples: classExamples(data, rows) } : {}),
@@ -191,10 +188,8 @@ await runCli('import', USAGE, async (argv, logger) => {
       await writeArtifact(partial, { artifacts, metadata });
       // The files as written, loaded the way the server loads them.
       const detector = await Detector.load(partial);
-      let evaluation: ModelMetadata['evaluation'];
       if (data && anomalousRows.length > 0 && anomalousRows.length < rows.length) {
-        const scores = detector.score(data.rows);
-        evaluation = classificationMetrics(scores.map((score, row) => ({ score: score.reconstructionError, predictedAnomalous: score.isAnomaly, anomalous: isAnomalous(data, row) })));
+        const evaluation = evaluateRows(detector, data, rows);
         await writeMetadata(partial, { ...metadata, evaluation });
         process.stdout.write(`Evaluation on ${options.data} (the rows the threshold was picked from, when it was):\n${formatEvaluation(evaluation)}\n${JSON.stringify(evaluation)}\n`);
       }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,8 @@ export interface StoredWeight {
 
 export interface KerasModelFile {
   readonly format: 'keras' | 'h5';
+  /** The file's sha256, hex. */
+  readonly sha256: string;
   readonly kerasVersion: string | undefined;
   /** The model's configuration as Keras wrote it: `{class_name, config, ...}`. */
   readonly config: Record<string, unknown>;
@@ -65,11 +68,10 @@ function stringListAttribute(entity: Group, name: string): string[] {
 
 function weightOf(dataset: Dataset, name: string | undefined, shownAs: string): StoredWeight {
   const { value, shape } = dataset;
-  const isFloat = value instanceof Float32Array || value instanceof Float64Array || (typeof dataset.dtype === 'string' && /^[<>]?(f2|e)$/.test(dataset.dtype));
-  if (!isFloat || !ArrayBuffer.isView(value)) {
+  if (!(value instanceof Float32Array || value instanceof Float64Array)) {
     throw new ArtifactError(`${shownAs}: weight ${dataset.path} is of type ${JSON.stringify(dataset.dtype)}; TensorFlow.js runs float32 weights`);
   }
-  return { name, path: dataset.path, shape: shape ?? [], values: Float32Array.from(value as ArrayLike<number>) };
+  return { name, path: dataset.path, shape: shape ?? [], values: Float32Array.from(value) };
 }
 
 function parseConfig(text: string | undefined, shownAs: string, what: string): ConfigObject {
@@ -90,7 +92,7 @@ function parseConfig(text: string | undefined, shownAs: string, what: string): C
  * A `.h5` file: the configuration in the root's `model_config` attribute; in `model_weights`, a
  * group per layer whose `weight_names` attribute lists its variables' datasets, in order.
  */
-function readH5(file: H5File, shownAs: string): KerasModelFile {
+function readH5(file: H5File, shownAs: string): Omit<KerasModelFile, 'sha256'> {
   const config = parseConfig(
     stringAttribute(file, 'model_config'),
     shownAs,
@@ -142,7 +144,7 @@ function keras3Weights(group: Group, shownAs: string): StoredWeight[] {
 }
 
 /** Keras's `naming.to_snake_case`: "BatchNormalization" → "batch_normalization", "LeakyReLU" → "leaky_re_lu". */
-export function kerasSnakeCase(name: string): string {
+function kerasSnakeCase(name: string): string {
   return name
     .replace(/\W+/g, '')
     .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
@@ -160,15 +162,15 @@ function storageNames(layers: readonly ConfigObject[]): Map<string, string> {
   return new Map(
     layers.map((layer) => {
       const base = kerasSnakeCase(String(layer.class_name));
-      const count = used.get(base);
-      used.set(base, (count ?? -1) + 1);
-      return [String((layer.config as ConfigObject).name), count === undefined ? base : `${base}_${count + 1}`];
+      const count = used.get(base) ?? 0;
+      used.set(base, count + 1);
+      return [String((layer.config as ConfigObject).name), count === 0 ? base : `${base}_${count}`];
     }),
   );
 }
 
 /** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<class-based name>/vars/<i>). */
-async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<KerasModelFile> {
+async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<KerasModelFile, 'sha256'>> {
   let entries: Record<string, Uint8Array>;
   try {
     entries = unzipSync(bytes);
@@ -215,13 +217,14 @@ export async function readKerasFile(file: string): Promise<KerasModelFile> {
     throw new ArtifactError(`${file}: cannot read the model file (${code === 'ENOENT' ? 'no such file' : code})`);
   }
   // A zip starts with "PK\x03\x04"; HDF5 with "\x89HDF\r\n\x1a\n".
-  if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return readKerasZip(bytes, file);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return { ...(await readKerasZip(bytes, file)), sha256 };
   if (!bytes.subarray(0, 8).equals(Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'))) {
     throw new ArtifactError(`${file}: neither a .keras archive nor an HDF5 .h5 file: save the model with model.save("model.keras") or model.save("model.h5")`);
   }
   const h5 = await openHdf5(file, file);
   try {
-    return readH5(h5, file);
+    return { ...readH5(h5, file), sha256 };
   } finally {
     h5.close();
   }
@@ -269,7 +272,7 @@ const tensorList = (value: unknown) => (Array.isArray(value) && typeof value[0] 
  * Translates a Keras configuration (Keras 3 or 2) into the dialect TensorFlow.js reads, and checks
  * every layer against the layers TensorFlow.js has (`supported`).
  */
-export function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
+function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
   const supported = supportedLayers();
   const translate = (value: unknown, where: string): unknown => {
     if (Array.isArray(value)) return value.map((item) => translate(item, where));
