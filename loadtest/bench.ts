@@ -4,7 +4,7 @@ import { createLogger } from '../model/logger.ts';
 import { inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
-import { drive, type Measurement, type Target } from './drive.ts';
+import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
 
 /**
  * `npm run bench`: the scoring server against a bare Hono endpoint that parses the same body and
@@ -120,7 +120,7 @@ const rangeText = (ratio: number, ratios: number[]) => `${ratio.toFixed(2)} (${M
 const metadata = readMetadata('model/artifacts');
 const beat = metadata.examples![0]!.values;
 const input = inputOf(metadata.signature).name;
-const predict: Target = { path: '/predict', body: JSON.stringify({ instances: [beat] }), headers: { 'content-type': 'application/json' } };
+const predict = predictTarget(beat);
 
 /** An Open Inference Protocol request of `rows` beats, as JSON or as binary tensor data (what tritonclient sends by default). */
 function v2Infer(rows: number, binary: boolean): Target {

@@ -24,6 +24,13 @@ export interface Target {
   readonly headers: Record<string, string>;
 }
 
+/** POST /predict with one row in the row format: the request both the benchmark and the planner drive. */
+export const predictTarget = (row: readonly number[]): Target => ({
+  path: '/predict',
+  body: JSON.stringify({ instances: [row] }),
+  headers: { 'content-type': 'application/json' },
+});
+
 /** Clock ticks a second, the unit of /proc's CPU times. */
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 

@@ -113,7 +113,13 @@ describe('npm run plan, on the committed dist/', () => {
   ])('%j: a message, the usage and exit code 2', async (args, message) => {
     const { code, stderr } = await plan(args);
     expect(code).toBe(2);
-    expect(stderr).toMatch(message);
+    const errors = stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: string; msg: string })
+      .filter((line) => line.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toMatch(message);
     expect(stderr).toContain('Usage: npm run plan');
   });
 });

@@ -1,12 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { parseQuantity } from '../charts/vertical-pod-autoscaler.ts';
 import { readMetadata } from '../model/artifact.ts';
-import { createLogger } from '../model/logger.ts';
+import { numberOption, parseOptions, runCli, UsageError } from '../model/cli.ts';
+import type { Logger } from '../model/logger.ts';
 import { spawnServer } from '../test/server-process.ts';
 import { simulate, type Autoscaler, type NodeModel, type PlanResult, type PodModel, type ScalingMetric } from './capacity-plan.ts';
-import { drive } from './drive.ts';
+import { drive, predictTarget } from './drive.ts';
 import { DEFAULT_BEHAVIOR, type HpaBehavior, type ScalingRules } from './hpa-algorithm.ts';
 import { timelineSvg } from './plan-svg.ts';
 
@@ -38,10 +38,6 @@ Output:
   --json                 print a JSON object instead of the table
   --out FILE.svg         draw the timeline (load against ready capacity, replicas, nodes)
 `;
-
-const logger = createLogger('plan', { stream: 'stderr' });
-
-class UsageError extends Error {}
 
 type Manifest = { kind: string; metadata: { name: string }; spec: unknown };
 type Behavior = Record<string, Record<string, unknown>>;
@@ -123,13 +119,12 @@ function autoscalerOf(manifests: Manifest[], file: string): { autoscaler: Autosc
 const allocatableCpu = (cpus: number) => cpus - (0.06 * Math.min(cpus, 1) + 0.01 * Math.min(Math.max(cpus - 1, 0), 1) + 0.005 * Math.min(Math.max(cpus - 2, 0), 2) + 0.0025 * Math.max(cpus - 4, 0));
 
 /** One server process driven on 127.0.0.1: requests per CPU-second, start-to-ready, and in flight at 60% load. */
-async function measurePod(seconds: number) {
+async function measurePod(seconds: number, logger: Logger) {
   const started = Date.now();
   const server = await spawnServer({ LOG_LEVEL: 'info' });
   const startToReadySeconds = (Date.now() - started) / 1000;
   try {
-    const metadata = readMetadata('model/artifacts');
-    const target = { path: '/predict', body: JSON.stringify({ instances: [metadata.examples![0]!.values] }), headers: { 'content-type': 'application/json' } };
+    const target = predictTarget(readMetadata('model/artifacts').examples![0]!.values);
     logger.info({ seconds }, 'measuring one server process: requests per CPU-second');
     await drive(logger, 'warm-up', server, target, { connections: 64, duration: 2 });
     const full = await drive(logger, 'capacity', server, target, { connections: 64, duration: seconds });
@@ -186,42 +181,34 @@ function table(result: PlanResult, kind: string): string {
   return lines.join('\n') + '\n';
 }
 
-function number(name: string, value: string | undefined, fallback: number, check: (n: number) => boolean = (n) => n > 0): number {
+/** An optional numeric option: `fallback` when not given. */
+function number(name: string, value: string | undefined, fallback: number, { orZero = false } = {}): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed) || !check(parsed)) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(value)}`);
-  return parsed;
+  return orZero ? numberOption(name, value, (n) => n >= 0, 'a number of 0 or more') : numberOption(name, value, (n) => n > 0, 'a positive number');
 }
 
-async function main() {
-  const { values } = parseArgs({
-    options: {
-      'peak-rps': { type: 'string' },
-      'base-rps': { type: 'string' },
-      shape: { type: 'string', default: 'step' },
-      'ramp-seconds': { type: 'string' },
-      'hold-seconds': { type: 'string' },
-      'load-csv': { type: 'string' },
-      'pod-rps': { type: 'string' },
-      'measure-seconds': { type: 'string' },
-      'image-pull-seconds': { type: 'string' },
-      'start-seconds': { type: 'string' },
-      'node-cpus': { type: 'string' },
-      'system-cpu': { type: 'string' },
-      zones: { type: 'string' },
-      'min-nodes': { type: 'string' },
-      'max-nodes': { type: 'string' },
-      'node-provision-seconds': { type: 'string' },
-      manifests: { type: 'string', default: 'dist/anomaly-serve.k8s.yaml' },
-      json: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
+await runCli('plan', USAGE, async (argv, logger) => {
+  const values = parseOptions(argv, {
+    'peak-rps': { type: 'string' },
+    'base-rps': { type: 'string' },
+    shape: { type: 'string', default: 'step' },
+    'ramp-seconds': { type: 'string' },
+    'hold-seconds': { type: 'string' },
+    'load-csv': { type: 'string' },
+    'pod-rps': { type: 'string' },
+    'measure-seconds': { type: 'string' },
+    'image-pull-seconds': { type: 'string' },
+    'start-seconds': { type: 'string' },
+    'node-cpus': { type: 'string' },
+    'system-cpu': { type: 'string' },
+    zones: { type: 'string' },
+    'min-nodes': { type: 'string' },
+    'max-nodes': { type: 'string' },
+    'node-provision-seconds': { type: 'string' },
+    manifests: { type: 'string', default: 'dist/anomaly-serve.k8s.yaml' },
+    json: { type: 'boolean', default: false },
+    out: { type: 'string' },
   });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
   if (values.shape !== 'step' && values.shape !== 'ramp') throw new UsageError(`--shape must be step or ramp, got ${JSON.stringify(values.shape)}`);
   if (values['load-csv'] === undefined && values['peak-rps'] === undefined) throw new UsageError('give the load: --peak-rps N, or --load-csv FILE');
   const file = values.manifests;
@@ -237,31 +224,31 @@ async function main() {
           const peak = number('peak-rps', values['peak-rps'], 0);
           return loadShape({
             peak,
-            base: number('base-rps', values['base-rps'], 0.05 * peak, (n) => n >= 0),
+            base: number('base-rps', values['base-rps'], 0.05 * peak, { orZero: true }),
             shape: values.shape,
             ramp: number('ramp-seconds', values['ramp-seconds'], 120),
             hold: number('hold-seconds', values['hold-seconds'], 300),
           });
         })();
 
-  const measured = values['pod-rps'] === undefined || values['start-seconds'] === undefined ? await measurePod(number('measure-seconds', values['measure-seconds'], 10)) : undefined;
+  const measured = values['pod-rps'] === undefined || values['start-seconds'] === undefined ? await measurePod(number('measure-seconds', values['measure-seconds'], 10), logger) : undefined;
   const pod: PodModel = {
     capacityRps: values['pod-rps'] !== undefined ? number('pod-rps', values['pod-rps'], 0) : measured!.perCpuSecond * cpuRequest,
     inFlightScale: measured?.inFlightScale ?? 1,
-    imagePullSeconds: number('image-pull-seconds', values['image-pull-seconds'], 15, (n) => n >= 0),
-    startToReadySeconds: number('start-seconds', values['start-seconds'], measured?.startToReadySeconds ?? 0, (n) => n >= 0),
+    imagePullSeconds: number('image-pull-seconds', values['image-pull-seconds'], 15, { orZero: true }),
+    startToReadySeconds: number('start-seconds', values['start-seconds'], measured?.startToReadySeconds ?? 0, { orZero: true }),
   };
   const cpus = number('node-cpus', values['node-cpus'], 2);
-  const available = allocatableCpu(cpus) - number('system-cpu', values['system-cpu'], 0.4, (n) => n >= 0);
+  const available = allocatableCpu(cpus) - number('system-cpu', values['system-cpu'], 0.4, { orZero: true });
   const podsPerNode = Math.floor(available / cpuRequest);
   if (podsPerNode < 1) throw new UsageError(`a node of ${cpus} vCPUs has ${available.toFixed(2)} CPU for pods: not one pod's request of ${cpuRequest}`);
   const zones = number('zones', values.zones, 3);
   const nodes: NodeModel = {
     podsPerNode,
     burst: available / (podsPerNode * cpuRequest),
-    minNodes: zones * number('min-nodes', values['min-nodes'], 1, (n) => n >= 0),
+    minNodes: zones * number('min-nodes', values['min-nodes'], 1, { orZero: true }),
     maxNodes: zones * number('max-nodes', values['max-nodes'], 3),
-    provisionSeconds: number('node-provision-seconds', values['node-provision-seconds'], 90, (n) => n >= 0),
+    provisionSeconds: number('node-provision-seconds', values['node-provision-seconds'], 90, { orZero: true }),
   };
   logger.info({ kind, ...autoscaler, cpuRequest, pod, nodes }, 'planning');
   const result = simulate(shape.load, shape.seconds, autoscaler, pod, nodes);
@@ -270,12 +257,4 @@ async function main() {
     await writeFile(values.out, timelineSvg(result));
     logger.info({ out: values.out }, 'timeline drawn');
   }
-}
-
-try {
-  await main();
-} catch (error) {
-  if (!(error instanceof UsageError) && !(error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw error;
-  process.stderr.write(`npm run plan: ${(error as Error).message}\n\n${USAGE}`);
-  process.exitCode = 2;
-}
+});
