@@ -394,8 +394,8 @@ export class AnomalyDetector extends Construct {
       this.node.tryRemoveChild(hpa.node.id);
       const namespace = Chart.of(this).namespace;
       const selector = `job="${name}"${namespace ? `,namespace="${namespace}"` : ''}`;
-      const query =
-        autoscaling.metric === 'in-flight' ? `sum(${METRIC_PREFIX}inference_requests_in_flight{${selector}})` : `sum(rate(${METRIC_PREFIX}http_requests_total{${selector}}[1m]))`;
+      const { series, kind } = LOAD_SERIES[autoscaling.metric];
+      const query = kind === 'gauge' ? `sum(${series}{${selector}})` : `sum(rate(${series}{${selector}}[1m]))`;
       const gmp = props.monitoring === 'gmp';
       if (gmp) new KedaTriggerAuthentication(this, 'TriggerAuthentication', { metadata: metadata(), podIdentity: 'gcp' });
       this.scaledObject = new KedaScaledObject(this, 'ScaledObject', {
@@ -459,6 +459,12 @@ export class AnomalyDetector extends Construct {
   }
 }
 
+/** The server's series of each load metric (app/metrics.ts), and its Prometheus type. */
+const LOAD_SERIES: Record<LoadMetric, { readonly series: string; readonly kind: 'gauge' | 'counter' }> = {
+  'in-flight': { series: `${METRIC_PREFIX}inference_requests_in_flight`, kind: 'gauge' },
+  'requests-per-second': { series: `${METRIC_PREFIX}http_requests_total`, kind: 'counter' },
+};
+
 /**
  * A load metric's name as the metrics adapter of a monitoring profile exposes it per pod: the
  * Custom Metrics Stackdriver Adapter reads Managed Prometheus as `prometheus.googleapis.com|<name>|<kind>`
@@ -466,7 +472,7 @@ export class AnomalyDetector extends Construct {
  * counter's rate without `_total`.
  */
 function adapterMetricName(monitoring: Monitoring, metric: LoadMetric): string {
-  const [series, kind] = metric === 'in-flight' ? [`${METRIC_PREFIX}inference_requests_in_flight`, 'gauge'] : [`${METRIC_PREFIX}http_requests_total`, 'counter'];
+  const { series, kind } = LOAD_SERIES[metric];
   if (monitoring === 'gmp') return `prometheus.googleapis.com|${series}|${kind}`;
   return series.replace(/_total$/, '');
 }
