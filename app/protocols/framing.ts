@@ -51,9 +51,8 @@ async function decodedBody(c: Context, { maxBodyBytes }: FramingLimits): Promise
   }
 }
 
-/** The length of the JSON header, from Inference-Header-Content-Length, checked against the body. */
-function headerLength(c: Context, bodyLength: number): number {
-  const value = c.req.header(INFERENCE_HEADER_LENGTH)!;
+/** The length of the JSON header, from Inference-Header-Content-Length's `value`, checked against the body. */
+function headerLength(value: string, bodyLength: number): number {
   if (!/^\d+$/.test(value.trim())) throw new InvalidRequestError(`${INFERENCE_HEADER_LENGTH} "${value}" is not a number of bytes`);
   const length = Number(value);
   if (length > bodyLength) {
@@ -70,10 +69,10 @@ function headerLength(c: Context, bodyLength: number): number {
  */
 export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
   const decoded = await decodedBody(c, limits);
-  const framed = binary && c.req.header(INFERENCE_HEADER_LENGTH) !== undefined;
-  if (!framed) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits.maxBatchSize), binary: undefined };
+  const declared = binary ? c.req.header(INFERENCE_HEADER_LENGTH) : undefined;
+  if (declared === undefined) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits.maxBatchSize), binary: undefined };
   const body = decoded ?? Buffer.from(await c.req.arrayBuffer());
-  const length = headerLength(c, body.length);
+  const length = headerLength(declared, body.length);
   return { json: parseJsonObject(body.toString('utf8', 0, length), limits.maxBatchSize), binary: new BinaryData(body.subarray(length)) };
 }
 
