@@ -40,6 +40,6 @@ COPY package.json ./
 COPY model/artifacts ./model/artifacts
 COPY --from=build /app/build ./build
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 8082
 # Exec form: node is PID 1 and receives SIGTERM itself, so the drain runs.
 CMD ["node", "build/app/server.js"]

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from './app.ts';
+import { createApp, createMetricsApp } from './app.ts';
 import { Batcher } from './batcher.ts';
 import type { Detector } from '../model/detector.ts';
 import { useBundledModel } from '../test/bundled-model.ts';
@@ -36,7 +36,8 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
       headers: init.headers ?? { 'Content-Type': 'application/json' },
       body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
     });
-  return { app, state, metrics, request };
+  const metricsApp = createMetricsApp({ metricsView: localMetrics(metrics.registry), metrics, logger: createLogger('test', { level: 'silent' }) });
+  return { app, metricsApp, state, metrics, request };
 }
 
 /** An app made once the model is loaded (describe blocks run before beforeAll). */
@@ -343,14 +344,14 @@ describe('the web page', () => {
   });
 });
 
-describe('GET /metrics', () => {
+describe('GET /metrics, on the metrics port', () => {
   it('exports every metric in the Prometheus text format, counting what was served', async () => {
-    const { request, metrics } = appWith();
+    const { request, metrics, metricsApp } = appWith();
     metrics.modelInfo.set({ model: MODEL, version: detector.version, backend: detector.backend }, 1);
     await request('/predict', { body: { instances: [normal, anomalous, anomalous] } });
     await request('/predict', { body: { instances: [normal.slice(1)] } });
     await request('/nowhere');
-    const response = await request('/metrics');
+    const response = await metricsApp.request('/metrics');
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await response.text();
     for (const name of [
@@ -376,5 +377,12 @@ describe('GET /metrics', () => {
     expect(text).toContain('anomaly_serve_anomalies_total 2');
     expect(text).toContain('anomaly_serve_batch_size_count 1');
     expect(text).toContain(`anomaly_serve_model_info{model="${MODEL}",version="${detector.version}",backend="${detector.backend}"} 1`);
+  });
+
+  it('is a 404 on the serving port, and the metrics port serves nothing else', async () => {
+    const { request, metricsApp } = appWith();
+    await expectError(await request('/metrics'), 404, 'no route for GET /metrics');
+    await expectError(await metricsApp.request('/predict', { method: 'POST', body: '{}' }), 404, 'no route for POST /predict');
+    await expectError(await metricsApp.request('/v2/health/ready'), 404, 'no route for GET /v2/health/ready');
   });
 });

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { routePath } from 'hono/route';
@@ -43,6 +43,8 @@ const STATUS_OF = new Map<new (...args: never[]) => Error, 400 | 403 | 404 | 413
 const COMPRESSION_THRESHOLD_BYTES = 1024;
 /** JSON, text (/metrics, the page) and binary tensor data. */
 const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/i;
+
+const noRoute = (c: Context) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404);
 
 /** The HTTP application: routes and middleware, no listening socket (server.ts owns that). */
 export function createApp(deps: AppDeps): Hono {
@@ -93,9 +95,8 @@ export function createApp(deps: AppDeps): Hono {
   );
   app.route('/', v2Routes(deps));
   app.route('/', uiRoutes(deps));
-  app.get(PATHS.metrics, async (c) => c.text(await deps.metricsView.text(), 200, { 'Content-Type': metrics.registry.contentType }));
 
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound(noRoute);
   app.onError((error, c) => {
     const status = STATUS_OF.get(error.constructor as new () => Error) ?? 500;
     if (status === 500) {
@@ -104,6 +105,29 @@ export function createApp(deps: AppDeps): Hono {
     }
     logger.warn({ status, path: c.req.path, error: error.message }, 'request rejected');
     return c.json({ error: error.message }, status);
+  });
+  return app;
+}
+
+export interface MetricsAppDeps {
+  readonly metricsView: MetricsView;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+/**
+ * The metrics port's application: GET /metrics and nothing else, so that the port Prometheus
+ * scrapes can be kept from clients and the port clients call shows nothing of the process.
+ */
+export function createMetricsApp({ metricsView, metrics, logger }: MetricsAppDeps): Hono {
+  const app = new Hono();
+  // Prometheus asks for gzip; the text is tens of kilobytes.
+  app.use(compress({ threshold: COMPRESSION_THRESHOLD_BYTES }));
+  app.get(PATHS.metrics, async (c) => c.text(await metricsView.text(), 200, { 'Content-Type': metrics.registry.contentType }));
+  app.notFound(noRoute);
+  app.onError((error, c) => {
+    logger.error({ err: error, path: c.req.path }, 'metrics request failed');
+    return c.json({ error: 'internal error; see the server log' }, 500);
   });
   return app;
 }

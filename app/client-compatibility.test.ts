@@ -76,7 +76,7 @@ let expected: { reconstruction_error: number[]; is_anomaly: boolean[] };
 
 beforeAll(async () => {
   server = await startServer(
-    loadConfig({ HOST: '127.0.0.1', PORT: '0', MAX_BODY_BYTES: '65536', MODEL_VERSION_LABELS: undefined }),
+    loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', MAX_BODY_BYTES: '65536', MODEL_VERSION_LABELS: undefined }),
     createLogger('test', { level: 'silent' }),
   );
   await server.loaded;
@@ -326,7 +326,7 @@ describe('TensorFlow Serving version labels', () => {
 describe('MODEL_VERSION_LABELS', () => {
   let labelled: RunningServer;
   beforeAll(async () => {
-    labelled = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', MODEL_VERSION_LABELS: `stable=${tfServingVersionOf(metadata.version)},canary=17` }), createLogger('test', { level: 'silent' }));
+    labelled = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', MODEL_VERSION_LABELS: `stable=${tfServingVersionOf(metadata.version)},canary=17` }), createLogger('test', { level: 'silent' }));
     await labelled.loaded;
   });
   afterAll(() => labelled.drain());

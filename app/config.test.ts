@@ -6,6 +6,7 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toEqual({
       host: '0.0.0.0',
       port: 8080,
+      metricsPort: 8082,
       modelName: undefined,
       modelPath: 'model/artifacts',
       threshold: undefined,
@@ -20,6 +21,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       backend: undefined,
       versionLabels: undefined,
+      apiKeysFile: undefined,
     });
   });
 
@@ -27,6 +29,7 @@ describe('loadConfig', () => {
     const config = loadConfig({
       HOST: '127.0.0.1',
       PORT: '9000',
+      METRICS_PORT: '9001',
       MODEL_NAME: 'ecg',
       MODEL_PATH: '/models/ecg',
       THRESHOLD: '0.05',
@@ -38,15 +41,18 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       BACKEND: 'cpu',
       MODEL_VERSION_LABELS: 'stable=81283393578164,canary=17',
+      API_KEYS_FILE: '/etc/anomaly-serve/api-keys/keys',
     });
     expect(config).toMatchObject({
       host: '127.0.0.1',
       port: 9000,
+      metricsPort: 9001,
       threshold: 0.05,
       maxBatchSize: 32,
       webConcurrency: 4,
       backend: 'cpu',
       versionLabels: { stable: '81283393578164', canary: '17' },
+      apiKeysFile: '/etc/anomaly-serve/api-keys/keys',
     });
     expect(loadConfig({ PORT: ' 9000 ', THRESHOLD: '2.5e-2' })).toMatchObject({ port: 9000, threshold: 0.025 });
   });
@@ -81,6 +87,12 @@ describe('loadConfig', () => {
       /HEADERS_TIMEOUT_SECONDS=40 must not be longer than REQUEST_TIMEOUT_SECONDS=30: the headers are part of the request/,
     );
     expect(() => loadConfig({ REQUEST_TIMEOUT_SECONDS: '0' })).toThrow(/REQUEST_TIMEOUT_SECONDS="0" is invalid/);
+  });
+
+  it('rejects the metrics on the serving port, but takes two ephemeral ports', () => {
+    expect(() => loadConfig({ PORT: '9000', METRICS_PORT: '9000' })).toThrow(/METRICS_PORT=9000 is also PORT: the metrics need a port of their own/);
+    expect(() => loadConfig({ METRICS_PORT: '8080' })).toThrow(/METRICS_PORT=8080 is also PORT/);
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ port: 0, metricsPort: 0 });
   });
 
   it('rejects a deadline no longer than the drain delay', () => {

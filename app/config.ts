@@ -27,6 +27,7 @@ const seconds = real.pipe(z.number().max(3600));
 const variables = {
   host: z.string().default('0.0.0.0'),
   port: integer(0, 65535).default(SERVER_DEFAULTS.port),
+  metricsPort: integer(0, 65535).default(SERVER_DEFAULTS.metricsPort),
   /** @default the name in the model's metadata.json */
   modelName: nameSchema.optional(),
   modelPath: z.string().default(SERVER_DEFAULTS.modelPath),
@@ -46,6 +47,8 @@ const variables = {
     .regex(/^[\w.-]+=\d+(?:,[\w.-]+=\d+)*$/, 'expected label=version pairs separated by commas, e.g. stable=81283393578164,canary=81283393578164')
     .transform((pairs) => Object.fromEntries(pairs.split(',').map((pair) => pair.split('=') as [string, string])))
     .optional(),
+  /** A file of API keys, one a line; unset, the API is open. */
+  apiKeysFile: z.string().optional(),
 };
 
 type Variables = typeof variables;
@@ -85,6 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `${ENV.shutdownTimeoutSeconds}=${result.shutdownTimeoutSeconds} must be longer than ` +
         `${ENV.shutdownDelaySeconds}=${result.shutdownDelaySeconds}: the deadline would cut the drain short`,
     );
+  }
+  if (result.metricsPort === result.port && result.port !== 0) {
+    throw new ConfigError(`${ENV.metricsPort}=${result.metricsPort} is also ${ENV.port}: the metrics need a port of their own`);
   }
   if (result.headersTimeoutSeconds > result.requestTimeoutSeconds) {
     throw new ConfigError(

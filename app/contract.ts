@@ -6,6 +6,8 @@
 /** The server's defaults (config.ts reads them; the charts write the ones a ConfigMap sets). */
 export const SERVER_DEFAULTS = {
   port: 8080,
+  /** GET /metrics is served here only, apart from the API, so that the two can be exposed apart (MLServer's default). */
+  metricsPort: 8082,
   /** Where the image keeps the bundled model, relative to the working directory. */
   modelPath: 'model/artifacts',
   maxBatchSize: 64,
@@ -42,6 +44,7 @@ export const PATHS = {
 export const ENV = {
   host: 'HOST',
   port: 'PORT',
+  metricsPort: 'METRICS_PORT',
   modelName: 'MODEL_NAME',
   modelPath: 'MODEL_PATH',
   threshold: 'THRESHOLD',
@@ -56,6 +59,7 @@ export const ENV = {
   logLevel: 'LOG_LEVEL',
   backend: 'BACKEND',
   versionLabels: 'MODEL_VERSION_LABELS',
+  apiKeysFile: 'API_KEYS_FILE',
 } as const;
 
 /** The prefix of every metric the server exports. */

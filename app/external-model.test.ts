@@ -72,7 +72,7 @@ beforeAll(async () => {
   metadata.version = await contentVersion(artifacts!, metadata);
   dir = await mkdtemp(path.join(tmpdir(), 'external-model-'));
   await writeArtifact(dir, { artifacts: artifacts!, metadata });
-  server = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', MODEL_PATH: dir }), createLogger('test', { level: 'silent' }));
+  server = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', MODEL_PATH: dir }), createLogger('test', { level: 'silent' }));
   await server.loaded;
 });
 afterAll(async () => {

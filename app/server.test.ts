@@ -51,7 +51,7 @@ const metricValue = (text: string, name: string) => Number(new RegExp(`^${name} 
 describe('a real listening server (in process)', () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0' }), createLogger('test', { level: 'silent' }));
+    server = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }), createLogger('test', { level: 'silent' }));
     await server.loaded;
   });
   afterAll(() => server.drain());
@@ -64,8 +64,18 @@ describe('a real listening server (in process)', () => {
     expect((result.json as { predictions: { is_anomaly: boolean }[] }).predictions.map((p) => p.is_anomaly)).toEqual([false, true]);
   });
 
+  it('serves its metrics on the metrics port only', async () => {
+    expect(server.metricsUrl).not.toBe(server.url);
+    const metrics = await fetch(`${server.metricsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^anomaly_serve_instances_scored_total \d+$/m);
+    const onServingPort = await fetch(`${server.url}/metrics`);
+    expect(onServingPort.status).toBe(404);
+    expect(await onServingPort.json()).toEqual({ error: 'no route for GET /metrics' });
+  });
+
   it('coalesces concurrent requests into shared forward passes, each getting its own rows back, a bad one failing alone', async () => {
-    const before = await (await fetch(`${server.url}/metrics`)).text();
+    const before = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     const requests = Array.from({ length: 200 }, (_, i) => (i === 17 ? [normal.slice(1)] : i % 2 ? [anomalous] : [normal, anomalous]));
     const results = await Promise.all(requests.map((rows) => post(server.url, predictBody(rows), agent)));
@@ -79,7 +89,7 @@ describe('a real listening server (in process)', () => {
         expect(verdicts).toEqual(i % 2 ? [true] : [false, true]);
       }
     });
-    const after = await (await fetch(`${server.url}/metrics`)).text();
+    const after = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     const rows = requests.filter((_, i) => i !== 17).flat().length;
     const passes = metricValue(after, 'anomaly_serve_batch_size_count') - metricValue(before, 'anomaly_serve_batch_size_count');
     expect(metricValue(after, 'anomaly_serve_batch_size_sum') - metricValue(before, 'anomaly_serve_batch_size_sum')).toBe(rows);
@@ -215,13 +225,13 @@ describe('WEB_CONCURRENCY=2', () => {
     await expect.poll(() => readyWorkers(server).length, { timeout: 20_000 }).toBe(2);
     return server;
   }
-  const scored = async (server: ServerProcess) => metricValue(await (await fetch(`${server.url}/metrics`)).text(), 'anomaly_serve_instances_scored_total');
+  const scored = async (server: ServerProcess) => metricValue(await (await fetch(`${server.metricsUrl}/metrics`)).text(), 'anomaly_serve_instances_scored_total');
 
   it('serves from two workers on one port, aggregates their metrics, drains both on SIGTERM, and keeps TensorFlow.js out of the primary', async () => {
     const server = await cluster({ NODE_DEBUG: 'module' });
     const results = await Promise.all(Array.from({ length: 40 }, () => post(server.url, predictBody([anomalous]))));
     expect(results.every((r) => r.status === 200)).toBe(true);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     expect(metricValue(metrics, 'anomaly_serve_instances_scored_total')).toBe(40);
     expect(metricValue(metrics, 'anomaly_serve_anomalies_total')).toBe(40);
     expect(metrics.match(/^anomaly_serve_model_info\{/gm)).toHaveLength(1);

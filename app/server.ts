@@ -7,7 +7,8 @@ import { serve } from '@hono/node-server';
 import { readMetadata } from '../model/artifact.ts';
 import { fallbackNotice } from '../model/backend.ts';
 import { createLogger, type Logger } from '../model/logger.ts';
-import { createApp } from './app.ts';
+import type { Hono } from 'hono';
+import { createApp, createMetricsApp } from './app.ts';
 import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ENV, HTTP_LIMITS } from './contract.ts';
@@ -40,6 +41,8 @@ const WORKER_READY = { type: 'anomaly-serve:ready' } as const;
 
 export interface RunningServer {
   readonly url: string;
+  /** Where GET /metrics is served (METRICS_PORT). */
+  readonly metricsUrl: string;
   readonly state: ServingState;
   /** Resolves once the model is loaded (rejects if it cannot be). */
   readonly loaded: Promise<LoadedModel>;
@@ -47,23 +50,14 @@ export interface RunningServer {
   drain(): Promise<void>;
 }
 
-/**
- * Reads the model's metadata (its name, and an early, clear error when the folder is not a model),
- * listens, then loads the model. Signal handling is the caller's (see `runServer`).
- */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const modelName = config.modelName ?? readMetadata(config.modelPath).name;
-  const metrics = createMetrics();
-  const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
-  const metricsView = cluster.isWorker ? workerMetrics(metrics.registry) : localMetrics(metrics.registry);
-  const app = createApp({ state, modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
-
-  const server = await new Promise<Server>((resolve, reject) => {
+/** Listens on `port` with the HTTP limits of the configuration. */
+function listen(app: Hono, port: number, config: Config): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
     const listening = serve(
       {
         fetch: app.fetch,
         hostname: config.host,
-        port: config.port,
+        port,
         serverOptions: {
           headersTimeout: config.headersTimeoutSeconds * 1000,
           requestTimeout: config.requestTimeoutSeconds * 1000,
@@ -78,9 +72,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     listening.maxHeadersCount = HTTP_LIMITS.maxHeadersCount;
     listening.once('error', reject);
   });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-  logger.info({ host: config.host, port, url }, 'listening (live)');
+}
+
+/**
+ * Reads the model's metadata (its name, and an early, clear error when the folder is not a model),
+ * listens, then loads the model. Signal handling is the caller's (see `runServer`).
+ */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const modelName = config.modelName ?? readMetadata(config.modelPath).name;
+  const metrics = createMetrics();
+  const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
+  const metricsView = cluster.isWorker ? workerMetrics(metrics.registry) : localMetrics(metrics.registry);
+  const app = createApp({ state, modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
+
+  const server = await listen(app, config.port, config);
+  const metricsServer = await listen(createMetricsApp({ metricsView, metrics, logger }), config.metricsPort, config);
+  const urlOf = (listening: Server) => `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${(listening.address() as AddressInfo).port}`;
+  const url = urlOf(server);
+  const metricsUrl = urlOf(metricsServer);
+  logger.info({ host: config.host, port: (server.address() as AddressInfo).port, url, metricsUrl }, 'listening (live)');
 
   const loaded = (async () => {
     // Imported only now: it brings in TensorFlow.js, which the cluster primary must not load.
@@ -120,9 +130,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const grace = setTimeout(() => server.closeIdleConnections(), IDLE_CONNECTION_GRACE_MS);
     await closed;
     clearTimeout(grace);
+    // The metrics last, so that a scrape during the drain still finds them.
+    await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
     state.model?.detector.dispose();
   };
-  return { url, state, loaded, drain };
+  return { url, metricsUrl, state, loaded, drain };
 }
 
 /**

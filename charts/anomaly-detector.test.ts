@@ -37,9 +37,14 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
     }
   });
 
-  it('probes the app’s health paths on its port', () => {
+  it('probes the app’s health paths on its port, and exposes only that port on the Service', () => {
     const [server] = podSpec(manifests).containers;
-    expect(server.ports).toEqual([{ containerPort: SERVER_DEFAULTS.port, name: 'http' }]);
+    expect(server.ports).toEqual([
+      { containerPort: SERVER_DEFAULTS.port, name: 'http' },
+      { containerPort: SERVER_DEFAULTS.metricsPort, name: 'metrics' },
+    ]);
+    expect(find(manifests, 'ConfigMap').data).toMatchObject({ PORT: String(SERVER_DEFAULTS.port), METRICS_PORT: String(SERVER_DEFAULTS.metricsPort) });
+    expect(find(manifests, 'Service').spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: SERVER_DEFAULTS.port })]);
     expect(server.readinessProbe.httpGet).toMatchObject({ path: PATHS.ready, port: SERVER_DEFAULTS.port });
     expect(server.livenessProbe.httpGet).toMatchObject({ path: PATHS.live, port: SERVER_DEFAULTS.port });
     expect(server.startupProbe.httpGet).toMatchObject({ path: PATHS.live, port: SERVER_DEFAULTS.port });
@@ -124,7 +129,7 @@ describe('what the profiles change', () => {
     expect(vpa.spec.updatePolicy.updateMode).toBe('Off');
     expect(vpa.spec.resourcePolicy.containerPolicies[0].controlledResources).toEqual(['memory']);
     expect(find(manifests, 'PodDisruptionBudget').spec.minAvailable).toBe(1);
-    expect(find(manifests, 'PodMonitoring').spec.endpoints).toEqual([{ port: 'http', path: PATHS.metrics, interval: '30s' }]);
+    expect(find(manifests, 'PodMonitoring').spec.endpoints).toEqual([{ port: 'metrics', path: PATHS.metrics, interval: '30s' }]);
   });
 
   it('minikube: NodePort 30001, IfNotPresent, small requests, no VPA', () => {
@@ -152,13 +157,20 @@ describe('AnomalyDetector options', () => {
     expect(find(manifests, 'ConfigMap').data.MODEL_PATH).toBe('/models');
   });
 
-  it('prometheus-operator monitoring: a ServiceMonitor labelled for kube-prometheus-stack on the named port', () => {
+  it('prometheus-operator monitoring: a ServiceMonitor labelled for kube-prometheus-stack, on a headless Service of the metrics port alone', () => {
     const manifests = synthWith({ monitoring: 'prometheus-operator' });
     expect(manifestProblems(manifests)).toEqual([]);
     const monitor = find(manifests, 'ServiceMonitor');
     expect(monitor.metadata.labels.release).toBe('kube-prometheus-stack');
-    expect(monitor.spec.selector.matchLabels).toEqual(find(manifests, 'Service').spec.selector);
-    expect(monitor.spec.endpoints[0].port).toBe(find(manifests, 'Service').spec.ports[0].name);
+    const services = manifests.filter((m) => m.kind === 'Service') as Any[];
+    const labelled = (service: Any) => Object.entries(monitor.spec.selector.matchLabels).every(([key, value]) => service.metadata.labels[key] === value);
+    // The operator scrapes the Services the selector matches: the metrics one, not the client-facing one.
+    const [scraped, ...others] = services.filter(labelled);
+    expect(others).toEqual([]);
+    expect(scraped.metadata.name).toBe('anomaly-serve-metrics');
+    expect(scraped.spec).toMatchObject({ clusterIP: 'None', selector: find(manifests, 'Deployment').spec.selector.matchLabels });
+    expect(scraped.spec.ports).toEqual([{ name: 'metrics', port: SERVER_DEFAULTS.metricsPort, targetPort: SERVER_DEFAULTS.metricsPort }]);
+    expect(monitor.spec.endpoints).toEqual([{ port: 'metrics', path: PATHS.metrics, interval: '30s' }]);
     expect(manifests.map((m) => m.kind)).not.toContain('PodMonitoring');
   });
 
@@ -244,6 +256,8 @@ describe('AnomalyDetector options', () => {
     ['a model URI outside Cloud Storage', { modelUri: 's3://bucket/model', gcpServiceAccount: 'a@b.iam.gserviceaccount.com' }, /modelUri \(s3:\/\/bucket\/model\) must be a Cloud Storage folder/],
     ['a model URI without a service account', { modelUri: 'gs://bucket/model' }, /modelUri needs gcpServiceAccount/],
     ['a port out of range', { port: 70000 }, /port \(70000\) must be from 1 to 65535/],
+    ['a metrics port out of range', { metricsPort: 0 }, /metricsPort \(0\) must be from 1 to 65535/],
+    ['the metrics on the serving port', { port: 9000, metricsPort: 9000 }, /metricsPort \(9000\) must differ from port \(9000\)/],
     ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
     ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 10 }, /shutdownTimeoutSeconds \(10\) must be longer than shutdownDelaySeconds \(20\)/],
     ['an empty image', { image: ' ' }, /image must name a container image/],

@@ -82,6 +82,8 @@ export interface AnomalyDetectorProps {
   readonly threshold?: number;
   /** @default SERVER_DEFAULTS.port (8080) */
   readonly port?: number;
+  /** The container port of GET /metrics, which only the monitoring reaches: never on the Service. @default SERVER_DEFAULTS.metricsPort (8082) */
+  readonly metricsPort?: number;
   /** @default ANOMALY_DETECTOR_DEFAULTS.serviceType (LOAD_BALANCER) */
   readonly serviceType?: kplus.ServiceType;
   /** With NODE_PORT: the port on every node, 30000-32767. @default assigned by Kubernetes */
@@ -139,6 +141,7 @@ export const ANOMALY_DETECTOR_DEFAULTS = {
   modelUriPath: '/models',
   modelCopyImage: 'gcr.io/google.com/cloudsdktool/google-cloud-cli:slim',
   port: SERVER_DEFAULTS.port,
+  metricsPort: SERVER_DEFAULTS.metricsPort,
   serviceType: kplus.ServiceType.LOAD_BALANCER,
   minReplicas: 2,
   maxReplicas: 10,
@@ -186,6 +189,7 @@ interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'vertic
   readonly modelPath: string;
   readonly modelCopyImage: string;
   readonly port: number;
+  readonly metricsPort: number;
   readonly serviceType: kplus.ServiceType;
   readonly minReplicas: number;
   readonly maxReplicas: number;
@@ -235,6 +239,7 @@ function resolveAutoscaling(given: AnomalyDetectorAutoscaling): ResolvedProps['a
 
 const NODE_PORTS = { min: 30000, max: 32767 };
 const PORT_NAME = 'http';
+const METRICS_PORT_NAME = 'metrics';
 
 /**
  * The anomaly-detection service: a ConfigMap with the server's settings, a Deployment whose
@@ -256,7 +261,7 @@ export class AnomalyDetector extends Construct {
     super(scope, id);
     const props = resolve(given);
     validate(props);
-    const { name, port, modelPath } = props;
+    const { name, port, metricsPort, modelPath } = props;
     this.name = name;
     this.selectorLabels = { 'app.kubernetes.io/name': 'anomaly-serve', 'app.kubernetes.io/instance': name };
     const labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'inference', 'app.kubernetes.io/managed-by': 'cdk8s' };
@@ -265,6 +270,7 @@ export class AnomalyDetector extends Construct {
 
     const settings: Record<string, string> = {
       [ENV.port]: String(port),
+      [ENV.metricsPort]: String(metricsPort),
       ...(props.modelName !== undefined && { [ENV.modelName]: props.modelName }),
       [ENV.modelPath]: modelPath,
       [ENV.maxBatchSize]: String(props.maxBatchSize),
@@ -315,7 +321,10 @@ export class AnomalyDetector extends Construct {
       name: 'server',
       image: props.image,
       imagePullPolicy: props.imagePullPolicy,
-      ports: [{ number: port, name: PORT_NAME }],
+      ports: [
+        { number: port, name: PORT_NAME },
+        { number: metricsPort, name: METRICS_PORT_NAME },
+      ],
       envFrom: [kplus.Env.fromConfigMap(this.configMap)],
       readiness: probe(PATHS.ready, 2),
       liveness: probe(PATHS.live, 3),
@@ -447,13 +456,24 @@ export class AnomalyDetector extends Construct {
     if (props.grafanaDashboard) new GrafanaDashboard(this, 'Dashboard', { name });
 
     const { monitoring } = props;
+    const scrape = [{ port: METRICS_PORT_NAME, path: PATHS.metrics }];
     if (monitoring === 'gmp') {
-      new PodMonitoring(this, 'PodMonitoring', { metadata: metadata(), matchLabels: this.selectorLabels, endpoints: [{ port: PORT_NAME, path: PATHS.metrics }] });
+      new PodMonitoring(this, 'PodMonitoring', { metadata: metadata(), matchLabels: this.selectorLabels, endpoints: scrape });
     } else if (monitoring === 'prometheus-operator') {
+      // A ServiceMonitor scrapes a Service's ports: a headless one of its own carries the metrics
+      // port, so that the client-facing Service never does.
+      const metricsLabels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'metrics' };
+      new kplus.Service(this, 'MetricsService', {
+        metadata: { name: `${name}-metrics`, labels: { ...labels, ...metricsLabels } },
+        type: kplus.ServiceType.CLUSTER_IP,
+        clusterIP: 'None',
+        selector: kplus.Pods.select(this, 'MetricsPods', { labels: this.selectorLabels }),
+        ports: [{ port: metricsPort, targetPort: metricsPort, name: METRICS_PORT_NAME }],
+      });
       new ServiceMonitor(this, 'ServiceMonitor', {
         metadata: { name, labels: { ...labels, ...props.serviceMonitorLabels } },
-        matchLabels: this.selectorLabels,
-        endpoints: [{ port: PORT_NAME, path: PATHS.metrics }],
+        matchLabels: metricsLabels,
+        endpoints: scrape,
       });
     }
   }
@@ -501,7 +521,10 @@ function validate(props: ResolvedProps): void {
       fail(`nodePort (${props.nodePort}) must be in the NodePort range ${NODE_PORTS.min}-${NODE_PORTS.max}`);
     }
   }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`port (${port}) must be from 1 to 65535`);
+  for (const [prop, value] of [['port', port], ['metricsPort', props.metricsPort]] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > 65535) fail(`${prop} (${value}) must be from 1 to 65535`);
+  }
+  if (props.metricsPort === port) fail(`metricsPort (${props.metricsPort}) must differ from port (${port}): the metrics are kept off the serving port`);
   if ((props.allowedSourceRanges !== undefined || props.internalLoadBalancer) && serviceType !== kplus.ServiceType.LOAD_BALANCER) {
     fail(`allowedSourceRanges and internalLoadBalancer need serviceType LOAD_BALANCER, not ${serviceType}`);
   }

@@ -50,7 +50,7 @@ describe('the Grafana dashboard', () => {
   let exported: Set<string>;
   beforeAll(async () => {
     server = await spawnServer();
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     // Every family the server declares, with the series names of histograms and summaries.
     const suffixes: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] };
     exported = new Set(

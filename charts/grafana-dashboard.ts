@@ -10,7 +10,7 @@ import { METRIC_PREFIX } from '../app/contract.ts';
 export function grafanaDashboard(name: string) {
   const m = (metric: string) => `${METRIC_PREFIX}${metric}`;
   const inNamespace = 'namespace="$namespace"';
-  const scoring = `${inNamespace}, route!="/metrics", route!~"/v2/health/.*"`;
+  const scoring = `${inNamespace}, route!~"/v2/health/.*"`;
   const rate = (selector: string) => `rate(${selector}[$__rate_interval])`;
   const serverPods = `${inNamespace}, pod=~"${name}-.*", container="server"`;
   let nextId = 1;

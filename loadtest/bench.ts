@@ -72,7 +72,7 @@ async function residentGrowth(target: ServerProcess, body: string): Promise<{ by
 }
 
 async function residentBytes(server: ServerProcess): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${server.metricsUrl}/metrics`)).text();
   return Number(/^anomaly_serve_process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
 }
 

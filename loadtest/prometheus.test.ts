@@ -38,7 +38,7 @@ describeWithCommand('prometheus', 'prometheus', 'a real Prometheus scraping the 
         'scrape_configs:',
         '  - job_name: anomaly-serve',
         '    static_configs:',
-        `      - targets: ['${new URL(server.url).host}']`,
+        `      - targets: ['${new URL(server.metricsUrl).host}']`,
         '',
       ].join('\n'),
     );

@@ -24,10 +24,10 @@ describe('the Dockerfile', () => {
     expect(user && args(user)[0]).toBe(`${CONTAINER_USER}:${CONTAINER_USER}`);
   });
 
-  it('starts node itself in exec form, so SIGTERM reaches the server, and exposes its port', () => {
+  it('starts node itself in exec form, so SIGTERM reaches the server, and exposes its two ports', () => {
     const [cmd] = keyword(runtime, 'CMD');
     expect(JSON.parse(cmd!.getArgumentsContent()!)).toEqual(['node', 'build/app/server.js']);
-    expect(keyword(runtime, 'EXPOSE').map((e) => args(e)[0])).toEqual([String(SERVER_DEFAULTS.port)]);
+    expect(keyword(runtime, 'EXPOSE').flatMap(args)).toEqual([String(SERVER_DEFAULTS.port), String(SERVER_DEFAULTS.metricsPort)]);
   });
 
   it('copies production dependencies with tfjs-node, the compiled server, the model and package.json', () => {

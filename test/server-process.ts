@@ -7,6 +7,8 @@ import { once } from 'node:events';
  */
 export interface ServerProcess {
   readonly url: string;
+  /** Where it serves GET /metrics (METRICS_PORT). */
+  readonly metricsUrl: string;
   readonly child: ChildProcess;
   /** Every JSON log line so far. */
   readonly logs: Record<string, unknown>[];
@@ -34,15 +36,15 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
   const child = spawn(file!, args, {
     cwd: options.cwd,
     detached: options.detached ?? false,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
   let output = '';
   let stderr = '';
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  const ready = new Promise<string>((resolve, reject) => {
-    let url: string | undefined;
+  const ready = new Promise<{ url: string; metricsUrl: string }>((resolve, reject) => {
+    let urls: { url: string; metricsUrl: string } | undefined;
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -53,8 +55,8 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
         try {
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
-          url ??= entry.url as string | undefined;
-          if (url && (options.waitForReady === false || entry.msg === 'model loaded (ready)')) resolve(url);
+          if (entry.url) urls ??= { url: entry.url as string, metricsUrl: entry.metricsUrl as string };
+          if (urls && (options.waitForReady === false || entry.msg === 'model loaded (ready)')) resolve(urls);
         } catch {
           // not a log line
         }
@@ -66,9 +68,10 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
     });
     void exited.then((code) => reject(new Error(`the server exited with ${code} before it was ready:\n${output}`)));
   });
-  const url = await ready;
+  const { url, metricsUrl } = await ready;
   return {
     url,
+    metricsUrl,
     child,
     logs,
     stderr: () => stderr,
