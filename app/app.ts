@@ -1,9 +1,11 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
+import { HTTPException } from 'hono/http-exception';
 import { routePath } from 'hono/route';
 import { InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError, UnsupportedMediaTypeError, UnsupportedOperationError } from './errors.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
+import { requireApiKey, type ApiKeys } from './api-keys.ts';
 import type { Logger } from '../model/logger.ts';
 import type { Metrics, MetricsView } from './metrics.ts';
 import { PATHS } from './contract.ts';
@@ -26,7 +28,15 @@ export interface AppDeps {
   readonly server: { readonly name: string; readonly version: string };
   /** The metrics of every process serving this port (all workers, in cluster mode). */
   readonly metricsView: MetricsView;
+  /** The keys a request must carry (API_KEYS_FILE). @default none: the API is open */
+  readonly apiKeys?: Pick<ApiKeys, 'has'>;
 }
+
+/**
+ * What is served without a key: the health probes (kubelets and load balancers send none) and the
+ * page's static files (the page asks for a key itself).
+ */
+const OPEN_PATHS: ReadonlySet<string> = new Set([PATHS.live, PATHS.ready, '/', '/ui/app.js']);
 
 /** Each domain error's HTTP status; anything else is a 500. */
 const STATUS_OF = new Map<new (...args: never[]) => Error, 400 | 403 | 404 | 413 | 415 | 503>([
@@ -69,6 +79,11 @@ export function createApp(deps: AppDeps): Hono {
   // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
   const compression = compress({ threshold: COMPRESSION_THRESHOLD_BYTES, contentTypeFilter: COMPRESSIBLE });
   app.use((c, next) => (c.req.header('accept-encoding') === undefined ? next() : compression(c, next)));
+  if (deps.apiKeys) {
+    // Before the body is read: a caller without a key costs a header lookup and a hash.
+    const apiKey = requireApiKey(deps.apiKeys, deps.server.name);
+    app.use((c, next) => (OPEN_PATHS.has(c.req.path) ? next() : apiKey(c, next)));
+  }
   const tooLarge = () => {
     throw new PayloadTooLargeError(`the request body is larger than ${deps.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
   };
@@ -98,6 +113,11 @@ export function createApp(deps: AppDeps): Hono {
 
   app.notFound(noRoute);
   app.onError((error, c) => {
+    if (error instanceof HTTPException) {
+      // bearerAuth's answers (401, 400), complete with their challenge.
+      logger.warn({ status: error.status, path: c.req.path }, 'request not authorised');
+      return error.getResponse();
+    }
     const status = STATUS_OF.get(error.constructor as new () => Error) ?? 500;
     if (status === 500) {
       logger.error({ err: error, path: c.req.path }, 'request failed');

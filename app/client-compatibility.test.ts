@@ -1,4 +1,7 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
@@ -337,5 +340,35 @@ describe('MODEL_VERSION_LABELS', () => {
     const canary = await send(labelled.url, 'GET', `/v1/models/${MODEL}/labels/canary`);
     expect([canary.status, json(canary).error]).toEqual([404, `label "canary" names version 17, which is not served here; this server serves version ${tfServingVersionOf(metadata.version)}`]);
     expect(json(await send(labelled.url, 'GET', `/v1/models/${MODEL}/labels/latest`)).error).toMatch(/has no version label "latest"; its labels are "stable", "canary"/);
+  });
+});
+
+describe('with API keys (API_KEYS_FILE): the clients’ own header options', () => {
+  const KEY = 'client-compatibility-key-5d1e0b';
+  let keyed: RunningServer;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'keys-'));
+    await writeFile(path.join(dir, 'keys'), `${KEY}\n`);
+    keyed = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', API_KEYS_FILE: path.join(dir, 'keys') }), createLogger('test', { level: 'silent' }));
+    await keyed.loaded;
+  });
+  afterAll(async () => {
+    await keyed.drain();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tritonclient.http: is_server_ready() needs no key; infer(..., headers={"Authorization": "Bearer …"}) adds it beside its own header', async () => {
+    expect((await send(keyed.url, 'GET', '/v2/health/ready')).status).toBe(200);
+    const { body, headers } = tritonRequest([anomalous]);
+    expect((await send(keyed.url, 'POST', `/v2/models/${MODEL}/infer`, body, headers)).status).toBe(401);
+    const answer = await send(keyed.url, 'POST', `/v2/models/${MODEL}/infer`, body, { Authorization: `Bearer ${KEY}`, ...headers });
+    expect(answer.status).toBe(200);
+    expect(binaryOutputs(answer).outputs.is_anomaly).toEqual([true]);
+  });
+
+  it('TensorFlow Serving through requests: post(url, json=…, headers={"x-api-key": …})', async () => {
+    const answer = await send(keyed.url, 'POST', `/v1/models/${MODEL}:predict`, JSON.stringify({ instances: [anomalous] }), { 'Content-Type': 'application/json', 'x-api-key': KEY });
+    expect(json(answer)).toEqual({ predictions: [{ reconstruction_error: expected.reconstruction_error[1], is_anomaly: true }] });
   });
 });

@@ -8,6 +8,7 @@ import { readMetadata } from '../model/artifact.ts';
 import { fallbackNotice } from '../model/backend.ts';
 import { createLogger, type Logger } from '../model/logger.ts';
 import type { Hono } from 'hono';
+import { ApiKeys } from './api-keys.ts';
 import { createApp, createMetricsApp } from './app.ts';
 import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -83,7 +84,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics();
   const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
   const metricsView = cluster.isWorker ? workerMetrics(metrics.registry) : localMetrics(metrics.registry);
-  const app = createApp({ state, modelName, maxBodyBytes: config.maxBodyBytes, maxBatchSize: config.maxBatchSize, versionLabels: config.versionLabels, metrics, logger, server: SERVER, metricsView });
+  const apiKeys = config.apiKeysFile === undefined ? undefined : ApiKeys.watch(config.apiKeysFile, logger);
+  if (apiKeys) logger.info({ file: apiKeys.file, keys: apiKeys.count }, 'API keys required');
+  else logger.warn(`no ${ENV.apiKeysFile}: the API answers anyone who reaches it`);
+  const app = createApp({
+    state,
+    modelName,
+    maxBodyBytes: config.maxBodyBytes,
+    maxBatchSize: config.maxBatchSize,
+    versionLabels: config.versionLabels,
+    metrics,
+    logger,
+    server: SERVER,
+    metricsView,
+    apiKeys,
+  });
 
   const server = await listen(app, config.port, config);
   const metricsServer = await listen(createMetricsApp({ metricsView, metrics, logger }), config.metricsPort, config);
@@ -132,6 +147,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     clearTimeout(grace);
     // The metrics last, so that a scrape during the drain still finds them.
     await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+    apiKeys?.close();
     state.model?.detector.dispose();
   };
   return { url, metricsUrl, state, loaded, drain };

@@ -103,6 +103,15 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
     expect(hash(synthWith({}))).toBe(hash(synthWith({})));
   });
 
+  it('asks for API keys: the Secret anomaly-serve-api-keys mounted read-only as a folder, and API_KEYS_FILE naming its file', () => {
+    const spec = podSpec(manifests);
+    const [server] = spec.containers;
+    expect(spec.volumes).toContainEqual({ name: 'api-keys', secret: { secretName: 'anomaly-serve-api-keys', items: [{ key: 'keys', path: 'keys' }], defaultMode: 0o440 } });
+    // Not a subPath mount: that would never see the Secret's updates.
+    expect(server.volumeMounts).toContainEqual({ mountPath: '/etc/anomaly-serve/api-keys', name: 'api-keys', readOnly: true });
+    expect(find(manifests, 'ConfigMap').data.API_KEYS_FILE).toBe('/etc/anomaly-serve/api-keys/keys');
+  });
+
   it('spreads the pods softly across zones and nodes', () => {
     expect(podSpec(manifests).topologySpreadConstraints.map((c: Any) => [c.topologyKey, c.whenUnsatisfiable])).toEqual([
       ['topology.kubernetes.io/zone', 'ScheduleAnyway'],
@@ -235,6 +244,15 @@ describe('AnomalyDetector options', () => {
     expect(find(internal, 'Service').spec).not.toHaveProperty('loadBalancerSourceRanges');
   });
 
+  it('API keys from a Secret of another name, or none: apiKeysSecret false serves openly', () => {
+    const named = synthWith({ apiKeysSecret: 'ecg-clients' });
+    expect(podSpec(named).volumes).toContainEqual(expect.objectContaining({ secret: expect.objectContaining({ secretName: 'ecg-clients' }) }));
+    const open = synthWith({ apiKeysSecret: false });
+    expect(manifestProblems(open)).toEqual([]);
+    expect(podSpec(open).volumes.map((v: Any) => v.name)).toEqual(['tmp']);
+    expect(find(open, 'ConfigMap').data).not.toHaveProperty('API_KEYS_FILE');
+  });
+
   it('a VPA that sets memory on running pods, and a threshold override', () => {
     const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, threshold: 0.05 });
     expect(manifestProblems(manifests)).toEqual([]);
@@ -261,6 +279,7 @@ describe('AnomalyDetector options', () => {
     ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
     ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 10 }, /shutdownTimeoutSeconds \(10\) must be longer than shutdownDelaySeconds \(20\)/],
     ['an empty image', { image: ' ' }, /image must name a container image/],
+    ['a Secret name that is not one', { apiKeysSecret: 'API Keys' }, /apiKeysSecret \("API Keys"\) must be a Secret's name/],
     ['a source range that is not a CIDR', { allowedSourceRanges: ['10.0.0.0/8', '10.0.0.300/32'] }, /allowedSourceRanges: "10\.0\.0\.300\/32" is not a CIDR block/],
     ['a prefix longer than the address', { allowedSourceRanges: ['10.0.0.0/33'] }, /allowedSourceRanges: "10\.0\.0\.0\/33" is not a CIDR block/],
     ['no source range at all', { allowedSourceRanges: [] }, /allowedSourceRanges is empty: leave it out to admit every address/],

@@ -126,7 +126,17 @@ export interface AnomalyDetectorProps {
   readonly topologySpread?: boolean;
   /** A Grafana dashboard in a ConfigMap for kube-prometheus-stack's dashboard sidecar. @default ANOMALY_DETECTOR_DEFAULTS.grafanaDashboard (false) */
   readonly grafanaDashboard?: boolean;
+  /**
+   * The Secret whose `keys` entry lists the API keys, one a line, mounted read-only: every request
+   * but the health probes and the page must carry one. You create it (the chart holds no secret);
+   * the pods wait for it. `false` serves the API to anyone who reaches it.
+   * @default `${name}-api-keys`
+   */
+  readonly apiKeysSecret?: string | false;
 }
+
+/** Where the pods find the API keys Secret, and the entry that holds the keys. */
+export const API_KEYS_VOLUME = { mountPath: '/etc/anomaly-serve/api-keys', key: 'keys' } as const;
 
 /** The bundled model, as the image holds it: the default model the charts name. */
 const BUNDLED_MODEL = readMetadata(fileURLToPath(new URL(`../${SERVER_DEFAULTS.modelPath}`, import.meta.url)));
@@ -184,7 +194,8 @@ export const ANOMALY_DETECTOR_DEFAULTS = {
 } as const;
 
 /** The props with every default filled in. */
-interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'verticalPodAutoscaler' | 'autoscaling'> {
+interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'verticalPodAutoscaler' | 'autoscaling' | 'apiKeysSecret'> {
+  readonly apiKeysSecret: string | false;
   readonly name: string;
   readonly modelPath: string;
   readonly modelCopyImage: string;
@@ -222,6 +233,7 @@ function resolve(props: AnomalyDetectorProps): ResolvedProps {
     resources: { ...defaults.resources, ...props.resources },
     verticalPodAutoscaler: props.verticalPodAutoscaler === false ? false : { ...defaults.verticalPodAutoscaler, ...props.verticalPodAutoscaler },
     autoscaling: resolveAutoscaling(props.autoscaling ?? {}),
+    apiKeysSecret: props.apiKeysSecret ?? `${props.name ?? defaults.name}-api-keys`,
   };
 }
 
@@ -256,6 +268,8 @@ export class AnomalyDetector extends Construct {
   readonly horizontalPodAutoscaler?: kplus.HorizontalPodAutoscaler;
   readonly scaledObject?: KedaScaledObject;
   readonly verticalPodAutoscaler?: VerticalPodAutoscaler;
+  /** The Secret of the API keys the pods read; none when the API is open. */
+  readonly apiKeysSecret?: string;
 
   constructor(scope: Construct, id: string, given: AnomalyDetectorProps) {
     super(scope, id);
@@ -278,6 +292,7 @@ export class AnomalyDetector extends Construct {
       [ENV.shutdownDelaySeconds]: String(props.shutdownDelaySeconds),
       [ENV.shutdownTimeoutSeconds]: String(shutdownTimeoutSeconds),
       ...(props.threshold !== undefined && { [ENV.threshold]: String(props.threshold) }),
+      ...(props.apiKeysSecret !== false && { [ENV.apiKeysFile]: `${API_KEYS_VOLUME.mountPath}/${API_KEYS_VOLUME.key}` }),
     };
     this.configMap = new kplus.ConfigMap(this, 'Config', { metadata: metadata('-config'), data: settings });
 
@@ -336,6 +351,16 @@ export class AnomalyDetector extends Construct {
       securityContext,
     });
     server.mount('/tmp', tmp);
+    if (props.apiKeysSecret !== false) {
+      this.apiKeysSecret = props.apiKeysSecret;
+      // The folder, not the file (subPath): only a folder mount sees the Secret's updates.
+      const keys = kplus.Volume.fromSecret(this, 'ApiKeysVolume', kplus.Secret.fromSecretName(this, 'ApiKeys', props.apiKeysSecret), {
+        name: 'api-keys',
+        items: { [API_KEYS_VOLUME.key]: { path: API_KEYS_VOLUME.key } },
+        defaultMode: 0o440,
+      });
+      server.mount(API_KEYS_VOLUME.mountPath, keys, { readOnly: true });
+    }
 
     if (props.modelUri) {
       const model = kplus.Volume.fromEmptyDir(this, 'ModelVolume', 'model');
@@ -549,6 +574,9 @@ function validate(props: ResolvedProps): void {
   if (props.modelUri !== undefined) {
     if (!/^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}(\/.*)?$/.test(props.modelUri)) fail(`modelUri (${props.modelUri}) must be a Cloud Storage folder, gs://bucket/path`);
     if (!props.gcpServiceAccount) fail('modelUri needs gcpServiceAccount: the Google service account (Workload Identity) that may read it');
+  }
+  if (props.apiKeysSecret !== false && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(props.apiKeysSecret)) {
+    fail(`apiKeysSecret (${JSON.stringify(props.apiKeysSecret)}) must be a Secret's name (lower-case letters, digits, "-" and "."), or false to serve without keys`);
   }
   if (props.threshold !== undefined && !(props.threshold >= 0)) fail(`threshold (${props.threshold}) must be a number of at least 0`);
   const { autoscaling } = props;

@@ -79,12 +79,29 @@ describe('LoadTest', () => {
     expect(() => synth(props)).toThrow(message);
   });
 
-  it('points the chart’s load test at the AnomalyDetector’s Service', () => {
+  it('points the chart’s load test at the AnomalyDetector’s Service, its workers reading the key from the server’s own Secret', () => {
     const app = Testing.app();
     const settings = { image: 'anomaly-serve:dev', profile: 'gke' as const };
     const service = new AnomalyServeChart(app, settings);
     const manifests = Testing.synth(new LoadTestChart(app, settings, service.detector)) as Manifest[];
+    expect(manifestProblems(manifests)).toEqual([]);
     const args = byName(manifests, 'Deployment', 'load-test-master').spec.template.spec.containers[0].args;
     expect(args.at(-1)).toBe(`http://${service.detector.service.name}`);
+
+    const serverPod = (Testing.synth(service) as Any[]).find((m) => m.kind === 'Deployment').spec.template.spec;
+    const serverSecret = serverPod.volumes.find((v: Any) => v.secret).secret.secretName;
+    const workers = byName(manifests, 'Deployment', 'load-test-worker').spec.template.spec;
+    const [worker] = workers.containers;
+    const volume = workers.volumes.find((v: Any) => v.secret);
+    expect(volume.secret).toMatchObject({ secretName: serverSecret, items: [{ key: 'keys', path: 'keys' }] });
+    expect(worker.volumeMounts).toContainEqual({ mountPath: '/etc/anomaly-serve/api-keys', name: volume.name, readOnly: true });
+    expect(worker.env).toContainEqual({ name: 'API_KEYS_FILE', value: '/etc/anomaly-serve/api-keys/keys' });
+    // The files are the group's to read (mode 0440): the group must be the user's.
+    expect(volume.secret.defaultMode).toBe(0o440);
+    expect(workers.securityContext.fsGroup).toBe(worker.securityContext.runAsUser);
+    // The master sends nothing: it has no key.
+    const master = byName(manifests, 'Deployment', 'load-test-master').spec.template.spec;
+    expect(master.volumes.some((v: Any) => v.secret)).toBe(false);
+    expect(master.containers[0].env.map((e: Any) => e.name)).not.toContain('API_KEYS_FILE');
   });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { API_KEYS_VOLUME } from './anomaly-detector.ts';
 import { restrictPods } from './pod-security.ts';
 
 export interface LoadTestShape {
@@ -28,6 +29,8 @@ export interface LoadTestProps {
   readonly locustfile?: string;
   /** The ramp-up, plateau and ramp-down, instead of users set in the web UI. @default users set in the web UI */
   readonly shape?: LoadTestShape;
+  /** The server's API keys Secret (the AnomalyDetector's apiKeysSecret): the workers send its first key. @default none: no key sent */
+  readonly apiKeysSecret?: string;
 }
 
 const MOUNT = '/mnt/locust';
@@ -73,6 +76,16 @@ export class LoadTest extends Construct {
         }
       : {};
 
+    // Only the workers send requests, so only they see the keys.
+    const keys = props.apiKeysSecret
+      ? kplus.Volume.fromSecret(this, 'ApiKeysVolume', kplus.Secret.fromSecretName(this, 'ApiKeys', props.apiKeysSecret), {
+          name: 'api-keys',
+          items: { [API_KEYS_VOLUME.key]: { path: API_KEYS_VOLUME.key } },
+          defaultMode: 0o440,
+        })
+      : undefined;
+    const keyEnv: Record<string, kplus.EnvValue> = keys ? { API_KEYS_FILE: kplus.EnvValue.fromValue(`${API_KEYS_VOLUME.mountPath}/${API_KEYS_VOLUME.key}`) } : {};
+
     const pod = (role: string, replicas: number, args: string[], ports: kplus.ContainerPort[], cpu: number) => {
       const labels = { 'app.kubernetes.io/name': 'locust', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': role };
       const deployment = new kplus.Deployment(this, role === 'master' ? 'Master' : 'Workers', {
@@ -81,7 +94,8 @@ export class LoadTest extends Construct {
         select: false,
         podMetadata: { labels },
         automountServiceAccountToken: false,
-        securityContext: { ensureNonRoot: true, user: 1000, group: 1000 },
+        // fsGroup: the Secret's files (mode 0440) belong to the group, so the user can read the key.
+        securityContext: { ensureNonRoot: true, user: 1000, group: 1000, fsGroup: 1000 },
       });
       deployment.select(kplus.LabelSelector.of({ labels }));
       deployment.addContainer({
@@ -89,11 +103,12 @@ export class LoadTest extends Construct {
         image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
         args: ['-f', `${MOUNT}/locustfile.py`, ...args],
-        envVariables: { ...env, ...(role === 'master' ? shapeEnv : {}) },
+        envVariables: { ...env, ...(role === 'master' ? shapeEnv : keyEnv) },
         ports,
         volumeMounts: [
           { path: MOUNT, volume: files, readOnly: true },
           { path: '/tmp', volume: tmp },
+          ...(keys && role === 'worker' ? [{ path: API_KEYS_VOLUME.mountPath, volume: keys, readOnly: true }] : []),
         ],
         resources: { cpu: { request: kplus.Cpu.millis(cpu) }, memory: { request: Size.mebibytes(128), limit: Size.mebibytes(512) } },
         securityContext: { ensureNonRoot: true, user: 1000, group: 1000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false },

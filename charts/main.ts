@@ -106,7 +106,11 @@ export class LoadTestChart extends Chart {
 
   constructor(scope: Construct, settings: Settings, detector: AnomalyDetector) {
     super(scope, 'load-test', { namespace: settings.namespace, disableResourceNameHashes: true });
-    this.loadTest = new LoadTest(this, 'LoadTest', { host: `http://${detector.service.name}`, workers: settings.profile === 'minikube' ? 1 : 2 });
+    this.loadTest = new LoadTest(this, 'LoadTest', {
+      host: `http://${detector.service.name}`,
+      workers: settings.profile === 'minikube' ? 1 : 2,
+      apiKeysSecret: detector.apiKeysSecret,
+    });
   }
 }
 

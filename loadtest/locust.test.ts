@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -26,8 +26,8 @@ describeWithCommand('locust', 'python3-locust', 'Locust against the real server 
     await rm(scratch, { recursive: true, force: true });
   });
 
-  const locust = (args: string[], env: Record<string, string> = {}) =>
-    promisify(execFile)('locust', ['-f', 'loadtest/locustfile.py', '--headless', '--host', server.url, '--only-summary', ...args], {
+  const locust = (args: string[], env: Record<string, string> = {}, target = server) =>
+    promisify(execFile)('locust', ['-f', 'loadtest/locustfile.py', '--headless', '--host', target.url, '--only-summary', ...args], {
       env: { ...process.env, ...env },
       timeout: 90_000,
     });
@@ -62,6 +62,24 @@ describeWithCommand('locust', 'python3-locust', 'Locust against the real server 
     const error = await locust(['-u', '1', '-t', '1s'], { LOAD_SHAPE: 'ramp', PEAK_USERS: 'many' }).catch((e: { stderr: string }) => e);
     expect((error as { stderr: string }).stderr).toMatch(/PEAK_USERS='many' must be a whole number/);
   });
+
+  it('sends the first key of API_KEYS_FILE to a server that asks for one, as the in-cluster load test does', async () => {
+    const keys = path.join(scratch, 'keys');
+    await writeFile(keys, '# the load test takes the first key\nlocust-key-4d0c9b2e71a5\nanother-key-of-the-secret\n');
+    const keyed = await spawnServer({ API_KEYS_FILE: keys });
+    try {
+      const csv = path.join(scratch, 'keyed');
+      await locust(['-u', '4', '-r', '4', '-t', '4s', '--csv', csv], { API_KEYS_FILE: keys }, keyed);
+      const aggregated = (await readCsv(`${csv}_stats.csv`)).find((row) => row.Name === 'Aggregated')!;
+      expect(Number(aggregated['Request Count'])).toBeGreaterThan(10);
+      expect(aggregated['Failure Count']).toBe('0');
+      // Without the key, every request fails: the key above is what got them through.
+      const refused = await locust(['-u', '1', '-t', '2s'], {}, keyed).catch((e: { stderr: string }) => e);
+      expect(refused.stderr).toMatch(/401/);
+    } finally {
+      await keyed.stop();
+    }
+  }, 60_000);
 
   it('the load-test chart ships this locustfile', async () => {
     const configMap = parseAllDocuments(await readFile('dist/load-test/load-test.k8s.yaml', 'utf8'))

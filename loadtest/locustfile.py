@@ -8,6 +8,9 @@ Run it like any locustfile:
 
     locust -f loadtest/locustfile.py --host http://127.0.0.1:8080 --headless -u 50 -r 25 -t 1m
 
+A server that asks for an API key gets one as a Bearer token: API_KEY, or the first key in the file
+API_KEYS_FILE names (the in-cluster load test mounts the server's Secret there).
+
 For autoscaling demos, LOAD_SHAPE=ramp replaces -u/-r/-t with a ramp-up, a plateau and a
 ramp-down (see StagesShape). Without LOAD_SHAPE no shape class exists, because Locust uses a shape
 class in place of -u/-r/-t whenever the locustfile defines one.
@@ -20,6 +23,27 @@ from locust import HttpUser, LoadTestShape, between, task
 
 # What the server says of its model, fetched by the first user of each Locust process.
 MODEL = None
+
+
+def api_key(env=os.environ):
+    """The key to send: API_KEY, else the first key in API_KEYS_FILE (one a line, # comments),
+    else none."""
+    if env.get("API_KEY"):
+        return env["API_KEY"].strip()
+    path = env.get("API_KEYS_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            keys = [line.strip() for line in file if line.strip() and not line.strip().startswith("#")]
+    except OSError as error:
+        raise SystemExit(f"locustfile: API_KEYS_FILE={path!r} cannot be read: {error.strerror}") from None
+    if not keys:
+        raise SystemExit(f"locustfile: API_KEYS_FILE={path!r} holds no key")
+    return keys[0]
+
+
+API_KEY = api_key()
 
 
 def midpoint(normalisation, width):
@@ -61,6 +85,8 @@ class ModelUser(HttpUser):
     wait_time = between(0.05, 0.2)
 
     def on_start(self):
+        if API_KEY:
+            self.client.headers["Authorization"] = f"Bearer {API_KEY}"
         self.model = model_facts(self.client)
 
     def check(self, response, verdict, expected, label):

@@ -2,7 +2,8 @@
 # Posts one of the served model's example rows (for a model trained here, the mean normal or
 # anomalous beat of its training data) to a running server, and prints the verdict. The server
 # says which model it serves and what its examples are (GET /ui/model).
-# Usage: scripts/predict.sh [URL] [EXAMPLE: anomalous, normal, or another name in the model's metadata]
+# Usage: [API_KEY=key] scripts/predict.sh [URL] [EXAMPLE: anomalous, normal, or another name in the model's metadata]
+# API_KEY: the key of a server that asks for one (API_KEYS_FILE); sent as a Bearer token.
 set -euo pipefail
 
 url=${1:-http://127.0.0.1:8080}
@@ -10,8 +11,10 @@ url=${url%/}
 example=${2:-anomalous}
 
 get() {
-  local response
-  if ! response=$(curl -sS --max-time 10 --fail-with-body "$@" 2>&1); then
+  local response header=''
+  [[ -n ${API_KEY:-} ]] && header="Authorization: Bearer $API_KEY"
+  # The key reaches curl on its standard input, not its command line, which `ps` shows.
+  if ! response=$(curl -sS --max-time 10 --fail-with-body -H @- "$@" 2>&1 <<< "$header"); then
     echo "predict.sh: the request to ${*: -1} failed: $response" >&2
     exit 1
   fi

@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 
-const run = (args: string[]) =>
-  promisify(execFile)('scripts/predict.sh', args).then(
+const run = (args: string[], env: Record<string, string> = {}) =>
+  promisify(execFile)('scripts/predict.sh', args, { env: { ...process.env, ...env } }).then(
     ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
     (error: { code: number; stdout: string; stderr: string }) => error,
   );
@@ -31,5 +34,29 @@ describe('scripts/predict.sh', () => {
     const unknown = await run([server.url, 'weird']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/model ecg-autoencoder has no example "weird"; its examples: normal, anomalous/);
+  });
+});
+
+describe('scripts/predict.sh against a server that asks for an API key', () => {
+  const key = 'predict-script-key-8e21f4';
+  let server: ServerProcess;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'keys-'));
+    await writeFile(path.join(dir, 'keys'), `${key}\n`);
+    server = await spawnServer({ API_KEYS_FILE: path.join(dir, 'keys') });
+  });
+  afterAll(async () => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('sends API_KEY as a Bearer token, and says so when the server refuses to answer without one', async () => {
+    const scored = await run([server.url], { API_KEY: key });
+    expect(scored.code).toBe(0);
+    expect(scored.stdout).toMatch(/^anomalous example: ANOMALY/m);
+    const refused = await run([server.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/the request to .*\/ui\/model failed: .*401.*an API key is needed/s);
   });
 });

@@ -31,6 +31,41 @@ const WIDTH = 700;
 const HEIGHT = 280;
 const PAD = 12;
 
+/** Where the page keeps the API key it was given: for this tab only, never in the URL or on disk. */
+const KEY_STORAGE = 'anomaly-serve:api-key';
+
+/** The API key's header, once the user has given one. @returns {Record<string, string>} */
+function keyHeaders() {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+/**
+ * Asks for an API key (the server answered 401) and resolves once one is given.
+ * @param {string} message why it is asked for
+ * @returns {Promise<void>}
+ */
+function askForKey(message) {
+  const form = /** @type {HTMLFormElement} */ (element('key-form'));
+  const input = /** @type {HTMLInputElement} */ (element('api-key'));
+  element('key-message').textContent = message;
+  form.hidden = false;
+  input.focus();
+  return new Promise((resolve) => {
+    form.addEventListener(
+      'submit',
+      (event) => {
+        event.preventDefault();
+        sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+        input.value = '';
+        form.hidden = true;
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
 /** @param {string} message */
 function showError(message) {
   error.textContent = message;
@@ -112,7 +147,7 @@ async function score(model) {
   const input = inputOf(model);
   const response = await fetch(`/v2/models/${encodeURIComponent(model.name)}/infer`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...keyHeaders() },
     body: JSON.stringify({
       inputs: [{ name: input.name, shape: [1, input.width], datatype: 'FP32', data: row }],
       outputs: model.signature.outputs.map(({ name }) => ({ name })),
@@ -123,6 +158,12 @@ async function score(model) {
     return;
   }
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    showError('');
+    await askForKey(`The key was refused (${body.error ?? response.status}): give another.`);
+    await score(model);
+    return;
+  }
   if (!response.ok) {
     // The API's own message says what was wrong and where.
     showError(body.error ?? `The server answered ${response.status}.`);
@@ -158,7 +199,13 @@ async function loadCsvRow(model) {
 }
 
 async function main() {
-  const response = await fetch('/ui/model');
+  const response = await fetch('/ui/model', { headers: keyHeaders() });
+  if (response.status === 401) {
+    element('model-info').textContent = 'This server asks for an API key.';
+    await askForKey(sessionStorage.getItem(KEY_STORAGE) ? 'The key was refused: give another.' : 'Give the API key you were given for it.');
+    await main();
+    return;
+  }
   if (!response.ok) {
     element('model-info').textContent = `The model is not available (${response.status}); reload when the server is ready.`;
     return;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -119,5 +119,31 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     }
     expect(reached).toEqual(expect.arrayContaining(['Normal beat', 'Anomalous beat', 'values', 'csv-file', 'csv-row', 'score']));
     await page.close();
+  });
+
+  it('asks for the API key of a server that needs one, says when it is refused, and scores with it', async () => {
+    const key = 'page-test-key-0c4f3e9a';
+    await writeFile(path.join(scratch, 'keys'), `${key}\n`);
+    const keyed = await spawnServer({ API_KEYS_FILE: path.join(scratch, 'keys') });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${keyed.url}/`);
+      await expect.poll(() => page.locator('#model-info').textContent()).toBe('This server asks for an API key.');
+      await page.getByLabel('API key').fill('a-key-nobody-gave-out');
+      await page.getByRole('button', { name: 'Use this key' }).click();
+      await expect.poll(() => page.locator('#key-message').textContent()).toBe('The key was refused: give another.');
+      await page.getByLabel('API key').fill(key);
+      await page.getByLabel('API key').press('Enter');
+      await expect.poll(() => page.locator('#model-info').textContent()).toMatch(/^Model ecg-autoencoder, version /);
+      expect(await page.locator('#key-form').isHidden()).toBe(true);
+      await page.getByRole('button', { name: /anomalous example beat/ }).click();
+      await expect.poll(() => page.locator('#verdict').textContent()).toBe('anomaly');
+      // Kept for this tab only: sessionStorage, never the URL.
+      expect(page.url()).toBe(`${keyed.url}/`);
+      expect(await page.evaluate(() => sessionStorage.getItem('anomaly-serve:api-key'))).toBe(key);
+    } finally {
+      await page.close();
+      await keyed.stop();
+    }
   });
 });
