@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 # The anomaly-serve server: compiled TypeScript, production dependencies with tfjs-node (native
 # libtensorflow; --build-arg BACKEND=wasm leaves it out), and the bundled model. glibc base:
-# tfjs-node does not run on Alpine (musl).
+# tfjs-node does not run on Alpine (musl). Every stage's base is pinned by digest, the same in each:
+# a rebuild gets the same base, and a moved tag changes nothing until the digest is updated on
+# purpose (README, Security: "Update the base image").
 
 # Compile app/, and the modules of model/ that it imports (the runtime and the artifact format), into build/.
-FROM node:20-bookworm-slim AS build
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -18,7 +20,7 @@ RUN npx tsc -p tsconfig.build.json && cp app/ui/index.html app/ui/app.js build/a
 # downloads libtensorflow; the build fails here if it did not, rather than the server falling back
 # to a slower backend. BACKEND=wasm: without it (optional dependencies left out), nothing
 # downloaded at build time, a smaller image; the server runs on WebAssembly.
-FROM node:20-bookworm-slim AS deps
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS deps
 ARG BACKEND=tensorflow
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -29,7 +31,7 @@ RUN case "$BACKEND" in \
     esac \
  && npm cache clean --force
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS runtime
 ARG BACKEND=tensorflow
 # The server runs on the backend the image was built for, or fails: never a silent fallback.
 ENV NODE_ENV=production BACKEND=${BACKEND}

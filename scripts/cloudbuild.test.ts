@@ -1,6 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 
 interface Step {
@@ -15,6 +19,7 @@ interface CloudBuild {
   substitutions: Record<string, string>;
   steps: Step[];
   images: string[];
+  artifacts: { objects: { location: string; paths: string[] } };
   options: Record<string, unknown>;
 }
 
@@ -65,8 +70,8 @@ describe('cloudbuild.yaml', () => {
     expect(() => substitute(JSON.stringify(build))).not.toThrow();
   });
 
-  it('runs install → test → build → push → synth → apply → rollout status, each after the one before', () => {
-    const order = ['install', 'test', 'build', 'push', 'synth', 'apply', 'rollout'];
+  it('runs install → test → build → push → synth → apply → api-keys → rollout status, each after the one before', () => {
+    const order = ['install', 'test', 'build', 'push', 'synth', 'apply', 'api-keys', 'rollout'];
     expect(build.steps.map((s) => s.id).filter((id) => order.includes(id))).toEqual(order);
     order.slice(1).forEach((id, i) => expect([...prerequisites(id)]).toContain(order[i]));
   });
@@ -78,7 +83,7 @@ describe('cloudbuild.yaml', () => {
       const [command, script] = args!;
       if (command === 'run') expect(Object.keys(scripts)).toContain(script);
       else if (command === 'test') expect(scripts.test).toBeDefined();
-      else expect(command).toBe('ci'); // npm's own
+      else expect(['ci', 'audit']).toContain(command); // npm's own
     }
     const testCommand = npmSteps.find((s) => s.id === 'test')!.args!.join(' ');
     expect(await readFile('README.md', 'utf8')).toContain(`npm ${testCommand} `);
@@ -111,6 +116,88 @@ describe('cloudbuild.yaml', () => {
     expect(rollout).toEqual(expect.arrayContaining(['--namespace', 'anomaly-serve']));
     expect(rollout.some((a) => /^--timeout=\d+s$/.test(a))).toBe(true);
     expect(step('synth').env).toContain('NAMESPACE=${_NAMESPACE}');
+  });
+
+  it('builds the image for a backend the Dockerfile accepts', async () => {
+    const backend = substitute('${_BACKEND}');
+    expect(['tensorflow', 'wasm']).toContain(backend);
+    expect(await readFile('Dockerfile', 'utf8')).toMatch(new RegExp(`^\\s+${backend}\\) npm ci`, 'm'));
+    expect(step('build').args).toEqual(expect.arrayContaining(['--build-arg', 'BACKEND=${_BACKEND}']));
+  });
+
+  it('audits the production dependencies before it builds, failing on high or critical', () => {
+    expect(step('audit')).toMatchObject({ name: 'node:20-bookworm', entrypoint: 'npm', args: ['audit', '--omit=dev', '--audit-level=high'] });
+    expect([...prerequisites('build')]).toEqual(expect.arrayContaining(['audit', 'sbom', 'test']));
+  });
+
+  it('writes a CycloneDX SBOM of the production dependencies, and keeps it with the build', async () => {
+    // In the checkout, as in Cloud Build's workspace: npm reads the installed tree (node_modules).
+    const [written] = build.artifacts.objects.paths;
+    const [flag, command] = step('sbom').args!;
+    try {
+      await promisify(execFile)(step('sbom').entrypoint!, [flag!, command!], { maxBuffer: 64 * 1024 * 1024 });
+      const sbom = JSON.parse(await readFile(written!, 'utf8')) as { bomFormat: string; components: { name: string }[] };
+      expect(sbom.bomFormat).toBe('CycloneDX');
+      const names = new Set(sbom.components.map((c) => c.name));
+      for (const shipped of ['hono', '@hono/node-server', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'prom-client', 'zod']) expect(names).toContain(shipped);
+      for (const development of ['vitest', 'typescript', 'h5wasm', 'cdk8s']) expect(names).not.toContain(development);
+    } finally {
+      await rm(written!, { force: true });
+    }
+    expect(substitute(build.artifacts.objects.location)).toBe('gs://my-project_cloudbuild/anomaly-serve/1a2b3c4/');
+  }, 60_000);
+
+  it('asks for provenance of the images it pushes (SLSA, requestedVerifyOption)', () => {
+    expect(build.options.requestedVerifyOption).toBe('VERIFIED');
+    expect(build.images.map(substitute)).toEqual([substitute('${_IMAGE}:${SHORT_SHA}'), substitute('${_IMAGE}:latest')]);
+  });
+
+  describe('the api-keys step, run with a stand-in for the builder’s kubectl', () => {
+    let scratch: string;
+    beforeAll(async () => {
+      scratch = await mkdtemp(path.join(tmpdir(), 'api-keys-step-'));
+    });
+    afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+    /** Runs the step's script with `kubectl` recording its calls (and the key file it is given); `get` finds the Secret or not. */
+    async function runStep(secretExists: boolean) {
+      const calls = path.join(scratch, `calls-${secretExists}`);
+      const kubectl = path.join(scratch, 'kubectl.bash');
+      await writeFile(
+        kubectl,
+        `#!/bin/bash\necho "$*" >> ${calls}\n[[ $1 == get ]] && exit ${secretExists ? 0 : 1}\nfor a; do [[ $a == --from-file=keys=* ]] && cp "\${a#--from-file=keys=}" ${calls}.key; done\necho secret/created\n`,
+        { mode: 0o755 },
+      );
+      const script = substitute(step('api-keys').args![1]!).replaceAll('/builder/kubectl.bash', kubectl).replaceAll('/tmp/keys', path.join(scratch, 'keys'));
+      const { stdout, stderr } = await promisify(execFile)('bash', ['-c', script]);
+      const read = (file: string) => readFile(file, 'utf8').catch(() => undefined);
+      return { log: stdout + stderr, calls: (await read(calls))?.trim().split('\n'), key: await read(`${calls}.key`), left: await read(path.join(scratch, 'keys')) };
+    }
+
+    it('makes the Secret the pods mount, with one random key, when there is none; the key is in no log and no file after', async () => {
+      const secretName = (parseAllDocuments(await readFile('dist/anomaly-serve.k8s.yaml', 'utf8')).map((d) => d.toJS()) as { kind: string; spec: { template: { spec: { volumes: { secret?: { secretName: string } }[] } } } }[])
+        .find((m) => m.kind === 'Deployment')!
+        .spec.template.spec.volumes.find((v) => v.secret)!.secret!.secretName;
+      const { calls, key, log, left } = await runStep(false);
+      expect(calls).toEqual([
+        `get secret ${secretName} --namespace anomaly-serve`,
+        `create secret generic ${secretName} --namespace anomaly-serve --from-file=keys=${path.join(scratch, 'keys')}`,
+      ]);
+      expect(key).toMatch(/^[0-9a-f]{64}$/);
+      expect(log).not.toContain(key);
+      expect(left).toBeUndefined();
+      expect((await runStep(false)).key).not.toBe(key);
+    });
+
+    it('leaves an existing Secret as it is', async () => {
+      expect((await runStep(true)).calls).toEqual(['get secret anomaly-serve-api-keys --namespace anomaly-serve']);
+    });
+
+    it('runs on the cluster after dist/ is applied (the namespace exists) and before the rollout is awaited', () => {
+      expect(step('api-keys').env).toEqual(step('apply').env);
+      expect([...prerequisites('api-keys')]).toContain('apply');
+      expect([...prerequisites('rollout')]).toContain('api-keys');
+    });
   });
 
   it('can run as a user-managed service account, which Cloud Build refuses without a logging choice', () => {

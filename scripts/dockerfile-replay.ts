@@ -17,7 +17,7 @@ export async function dockerfileStages() {
     const start = from.getRange().start.line;
     const end = froms[index + 1]?.getRange().start.line ?? Infinity;
     const instructions = dockerfile.getInstructions().filter((i) => i.getRange().start.line > start && i.getRange().start.line < end);
-    return { name: from.getBuildStage() ?? String(index), image: `${from.getImageName()}:${from.getImageTag()}`, instructions };
+    return { name: from.getBuildStage() ?? String(index), image: `${from.getImageName()}:${from.getImageTag()}`, digest: from.getImageDigest(), instructions };
   });
 }
 export type Stage = Awaited<ReturnType<typeof dockerfileStages>>[number];

@@ -19,6 +19,12 @@ describe('the Dockerfile', () => {
     for (const stage of all) expect(stage.image).toMatch(/^node:20-bookworm(-slim)?$/);
   });
 
+  it('pins every stage to the same base image by its digest', () => {
+    const digests = new Set(all.map((stage) => stage.digest));
+    expect(digests.size).toBe(1);
+    expect([...digests][0]).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
   it('runs as the numeric non-root user the pods run as', () => {
     const [user] = keyword(runtime, 'USER');
     expect(user && args(user)[0]).toBe(`${CONTAINER_USER}:${CONTAINER_USER}`);
