@@ -130,6 +130,7 @@ describe('what the profiles change', () => {
       'HorizontalPodAutoscaler',
       'VerticalPodAutoscaler',
       'PodDisruptionBudget',
+      'NetworkPolicy',
       'PodMonitoring',
     ]);
     expect(find(manifests, 'Service').spec.type).toBe('LoadBalancer');

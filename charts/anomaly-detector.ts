@@ -7,6 +7,8 @@ import { Construct } from 'constructs';
 import { CONTAINER_USER, ENV, METRIC_PREFIX, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
 import { readMetadata } from '../model/artifact.ts';
 import { GrafanaDashboard } from './grafana-dashboard.ts';
+import { API_KEYS_VOLUME, LOAD_TEST_POD_LABELS } from './names.ts';
+import { ServerNetworkPolicy } from './server-network-policy.ts';
 import { KedaScaledObject } from './keda-scaled-object.ts';
 import { KedaTriggerAuthentication } from './keda-trigger-authentication.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
@@ -133,10 +135,17 @@ export interface AnomalyDetectorProps {
    * @default `${name}-api-keys`
    */
   readonly apiKeysSecret?: string | false;
+  /**
+   * A NetworkPolicy of the pods: in, the serving port from `allowedSourceRanges` (or anywhere) and
+   * from a LoadTest in the namespace, the metrics port from `monitoringNamespace`; out, DNS, and
+   * Google APIs with `modelUri`. Needs a cluster that enforces NetworkPolicy (GKE Dataplane V2).
+   * @default ANOMALY_DETECTOR_DEFAULTS.networkPolicy (true)
+   */
+  readonly networkPolicy?: boolean;
+  /** The namespace of what scrapes the metrics port. @default 'gmp-system' with monitoring 'gmp'; the Prometheus' (from autoscaling.prometheusAddress, else 'monitoring') with 'prometheus-operator' */
+  readonly monitoringNamespace?: string;
 }
 
-/** Where the pods find the API keys Secret, and the entry that holds the keys. */
-export const API_KEYS_VOLUME = { mountPath: '/etc/anomaly-serve/api-keys', key: 'keys' } as const;
 
 /** The bundled model, as the image holds it: the default model the charts name. */
 const BUNDLED_MODEL = readMetadata(fileURLToPath(new URL(`../${SERVER_DEFAULTS.modelPath}`, import.meta.url)));
@@ -191,6 +200,7 @@ export const ANOMALY_DETECTOR_DEFAULTS = {
   shutdownTimeoutSeconds: SERVER_DEFAULTS.shutdownTimeoutSeconds,
   topologySpread: true,
   grafanaDashboard: false,
+  networkPolicy: true,
 } as const;
 
 /** The props with every default filled in. */
@@ -219,6 +229,7 @@ interface ResolvedProps extends Omit<AnomalyDetectorProps, 'resources' | 'vertic
   readonly shutdownTimeoutSeconds: number;
   readonly topologySpread: boolean;
   readonly grafanaDashboard: boolean;
+  readonly networkPolicy: boolean;
 }
 
 function resolve(props: AnomalyDetectorProps): ResolvedProps {
@@ -481,6 +492,23 @@ export class AnomalyDetector extends Construct {
     if (props.grafanaDashboard) new GrafanaDashboard(this, 'Dashboard', { name });
 
     const { monitoring } = props;
+    if (props.networkPolicy) {
+      new ServerNetworkPolicy(this, 'NetworkPolicy', {
+        metadata: metadata(),
+        podLabels: this.selectorLabels,
+        servingPort: port,
+        metricsPort,
+        allowedSourceRanges: props.allowedSourceRanges,
+        inClusterClients: LOAD_TEST_POD_LABELS,
+        monitoringNamespace: monitoringNamespace(props),
+        googleApis: props.modelUri !== undefined,
+      });
+      // With Cluster (the default), a node forwards a client's packets to a pod on another node
+      // from its own address, which the policy's source ranges would then refuse; Local keeps
+      // the client's address, and the load balancer sends only to nodes with a pod.
+      if (props.allowedSourceRanges) ApiObject.of(this.service).addJsonPatch(JsonPatch.add('/spec/externalTrafficPolicy', 'Local'));
+    }
+
     const scrape = [{ port: METRICS_PORT_NAME, path: PATHS.metrics }];
     if (monitoring === 'gmp') {
       new PodMonitoring(this, 'PodMonitoring', { metadata: metadata(), matchLabels: this.selectorLabels, endpoints: scrape });
@@ -520,6 +548,15 @@ function adapterMetricName(monitoring: Monitoring, metric: LoadMetric): string {
   const { series, kind } = LOAD_SERIES[metric];
   if (monitoring === 'gmp') return `prometheus.googleapis.com|${series}|${kind}`;
   return series.replace(/_total$/, '');
+}
+
+/** The namespace whose pods scrape the metrics port, if any: the NetworkPolicy admits it. */
+function monitoringNamespace(props: ResolvedProps): string | undefined {
+  if (props.monitoringNamespace !== undefined) return props.monitoringNamespace;
+  if (props.monitoring === 'gmp') return 'gmp-system';
+  if (props.monitoring === 'none') return undefined;
+  // A Service's in-cluster name: <service>.<namespace>.svc[.cluster.local].
+  return /^[a-z0-9-]+\.([a-z0-9-]+)\.svc(?:\.|$)/.exec(new URL(props.autoscaling.prometheusAddress).hostname)?.[1] ?? 'monitoring';
 }
 
 /** An IPv4 or IPv6 CIDR block, its prefix within the address' length. */
@@ -577,6 +614,10 @@ function validate(props: ResolvedProps): void {
   }
   if (props.apiKeysSecret !== false && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(props.apiKeysSecret)) {
     fail(`apiKeysSecret (${JSON.stringify(props.apiKeysSecret)}) must be a Secret's name (lower-case letters, digits, "-" and "."), or false to serve without keys`);
+  }
+  if (props.monitoringNamespace !== undefined) {
+    if (props.monitoring === 'none') fail("monitoringNamespace needs monitoring gmp or prometheus-operator: with 'none' nothing scrapes the metrics");
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(props.monitoringNamespace)) fail(`monitoringNamespace (${JSON.stringify(props.monitoringNamespace)}) must be a namespace's name`);
   }
   if (props.threshold !== undefined && !(props.threshold >= 0)) fail(`threshold (${props.threshold}) must be a number of at least 0`);
   const { autoscaling } = props;

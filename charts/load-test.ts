@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { API_KEYS_VOLUME } from './anomaly-detector.ts';
+import { API_KEYS_VOLUME, LOAD_TEST_POD_LABELS } from './names.ts';
 import { restrictPods } from './pod-security.ts';
 
 export interface LoadTestShape {
@@ -87,7 +87,7 @@ export class LoadTest extends Construct {
     const keyEnv: Record<string, kplus.EnvValue> = keys ? { API_KEYS_FILE: kplus.EnvValue.fromValue(`${API_KEYS_VOLUME.mountPath}/${API_KEYS_VOLUME.key}`) } : {};
 
     const pod = (role: string, replicas: number, args: string[], ports: kplus.ContainerPort[], cpu: number) => {
-      const labels = { 'app.kubernetes.io/name': 'locust', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': role };
+      const labels = { ...LOAD_TEST_POD_LABELS, 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': role };
       const deployment = new kplus.Deployment(this, role === 'master' ? 'Master' : 'Workers', {
         metadata: { name: `${name}-${role}`, labels },
         replicas,
