@@ -560,7 +560,7 @@ function monitoringNamespace(props: ResolvedProps): string | undefined {
 }
 
 /** An IPv4 or IPv6 CIDR block, its prefix within the address' length. */
-function isCidr(range: string): boolean {
+export function isCidr(range: string): boolean {
   const [address, prefix, ...rest] = range.split('/');
   if (rest.length > 0 || address === undefined || prefix === undefined || !/^\d{1,3}$/.test(prefix)) return false;
   const version = isIP(address);

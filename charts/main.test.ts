@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { settingsFrom } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
+import { connects } from '../test/network-policy.ts';
 
 const READER = 'model-reader@my-project.iam.gserviceaccount.com';
 
@@ -25,7 +26,19 @@ describe('settingsFrom', () => {
     expect(settingsFrom({ MODEL_URI: '', MODEL_SERVICE_ACCOUNT: '' })).toEqual(settingsFrom({}));
   });
 
+  it('takes the load balancer’s source ranges, separated by spaces or commas, and the internal option; empty is unset', () => {
+    expect(settingsFrom({ ALLOWED_SOURCE_RANGES: '203.0.113.0/24 198.51.100.0/24,2001:db8::/32', INTERNAL_LOAD_BALANCER: 'true' })).toMatchObject({
+      allowedSourceRanges: ['203.0.113.0/24', '198.51.100.0/24', '2001:db8::/32'],
+      internalLoadBalancer: true,
+    });
+    expect(settingsFrom({ ALLOWED_SOURCE_RANGES: '', INTERNAL_LOAD_BALANCER: '' })).toEqual(settingsFrom({}));
+    expect(settingsFrom({ INTERNAL_LOAD_BALANCER: 'false' })).toEqual(settingsFrom({}));
+  });
+
   it.each([
+    [{ ALLOWED_SOURCE_RANGES: '203.0.113.0/24 my-office' }, /ALLOWED_SOURCE_RANGES: "my-office" is not a CIDR block/],
+    [{ INTERNAL_LOAD_BALANCER: 'yes' }, /INTERNAL_LOAD_BALANCER="yes" must be true or false/],
+    [{ PROFILE: 'minikube', ALLOWED_SOURCE_RANGES: '10.0.0.0/8' }, /ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER are for PROFILE=gke's load balancer, not minikube's NodePort/],
     [{ IMAGE: 'Anomaly Serve' }, /IMAGE="Anomaly Serve" is not an image reference/],
     [{ NAMESPACE: 'ML_team' }, /NAMESPACE="ML_team" is not a Kubernetes namespace name/],
     [{ PROFILE: 'kind' }, /PROFILE="kind" must be one of gke, minikube/],
@@ -85,6 +98,18 @@ describe('npm run synth', () => {
     const pod = (manifests.find((m) => m.kind === 'Deployment') as unknown as { spec: { template: { spec: { serviceAccountName: string; initContainers: { command: string[] }[] } } } }).spec.template.spec;
     expect(pod.serviceAccountName).toBe('anomaly-serve');
     expect(pod.initContainers[0]!.command).toContain('gs://models/heartbeats/v1/*');
+  });
+
+  it('with ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER: an internal load balancer admitting those ranges, in the Service and the NetworkPolicy', async () => {
+    await synth({ ALLOWED_SOURCE_RANGES: '10.20.0.0/16 10.30.0.0/16', INTERNAL_LOAD_BALANCER: 'true' });
+    const manifests = parseAllDocuments(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+    expect(manifestProblems(manifests)).toEqual([]);
+    const service = manifests.find((m) => m.kind === 'Service') as unknown as { metadata: { annotations: Record<string, string> }; spec: { loadBalancerSourceRanges: string[] } };
+    expect(service.spec.loadBalancerSourceRanges).toEqual(['10.20.0.0/16', '10.30.0.0/16']);
+    expect(service.metadata.annotations).toEqual({ 'networking.gke.io/load-balancer-type': 'Internal' });
+    const server = { namespace: 'default', labels: (manifests.find((m) => m.kind === 'Deployment') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels };
+    expect(connects(manifests, { ip: '10.30.4.5' }, server, 8080)).toBe(true);
+    expect(connects(manifests, { ip: '10.40.4.5' }, server, 8080)).toBe(false);
   });
 
   it('stops on a bad setting with a message, leaving dist/ as it was', async () => {

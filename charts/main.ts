@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { ApiObject, App, Chart, JsonPatch, type ChartProps } from 'cdk8s';
 import { ImagePullPolicy, Namespace, ServiceType } from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
+import { AnomalyDetector, isCidr, type AnomalyDetectorProps } from './anomaly-detector.ts';
 import { LoadTest } from './load-test.ts';
 
 export const PROFILES = ['gke', 'minikube'] as const;
@@ -17,6 +17,10 @@ export interface Settings {
   readonly modelUri?: string;
   /** The Google service account that may read it (the construct's gcpServiceAccount). */
   readonly modelServiceAccount?: string;
+  /** The client CIDRs the load balancer and the NetworkPolicy admit (the construct's allowedSourceRanges). */
+  readonly allowedSourceRanges?: readonly string[];
+  /** A load balancer reachable from the VPC only (the construct's internalLoadBalancer). */
+  readonly internalLoadBalancer?: boolean;
 }
 
 export class SettingsError extends Error {
@@ -44,7 +48,10 @@ const substitution = (env: NodeJS.ProcessEnv, name: string) => env[name]?.trim()
 
 const GCP_SERVICE_ACCOUNT = /^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\.iam\.gserviceaccount\.com$/;
 
-/** Reads IMAGE, NAMESPACE, PROFILE, MODEL_URI and MODEL_SERVICE_ACCOUNT, naming the variable and the value when one is wrong. */
+/**
+ * Reads IMAGE, NAMESPACE, PROFILE, MODEL_URI, MODEL_SERVICE_ACCOUNT, ALLOWED_SOURCE_RANGES and
+ * INTERNAL_LOAD_BALANCER, naming the variable and the value when one is wrong.
+ */
 export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   const image = setting(env, 'IMAGE') ?? 'anomaly-serve:dev';
   if (!IMAGE.test(image)) throw new SettingsError(`IMAGE=${JSON.stringify(image)} is not an image reference such as registry/repository/name:tag`);
@@ -63,7 +70,21 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   if (modelServiceAccount !== undefined && !GCP_SERVICE_ACCOUNT.test(modelServiceAccount)) {
     throw new SettingsError(`MODEL_SERVICE_ACCOUNT=${JSON.stringify(modelServiceAccount)} is not a Google service account (name@project.iam.gserviceaccount.com)`);
   }
-  return { image, namespace, profile: profile as Profile, ...(modelUri ? { modelUri, modelServiceAccount } : {}) };
+  // Separated by spaces or commas: Cloud Build's --substitutions takes commas for its own.
+  const ranges = substitution(env, 'ALLOWED_SOURCE_RANGES')?.split(/[\s,]+/).filter(Boolean);
+  const badRange = ranges?.find((range) => !isCidr(range));
+  if (badRange !== undefined) throw new SettingsError(`ALLOWED_SOURCE_RANGES: ${JSON.stringify(badRange)} is not a CIDR block such as 203.0.113.0/24`);
+  const internal = substitution(env, 'INTERNAL_LOAD_BALANCER');
+  if (internal !== undefined && internal !== 'true' && internal !== 'false') throw new SettingsError(`INTERNAL_LOAD_BALANCER=${JSON.stringify(internal)} must be true or false`);
+  if ((ranges || internal === 'true') && profile !== 'gke') throw new SettingsError(`ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER are for PROFILE=gke's load balancer, not ${profile}'s NodePort`);
+  return {
+    image,
+    namespace,
+    profile: profile as Profile,
+    ...(modelUri ? { modelUri, modelServiceAccount } : {}),
+    ...(ranges ? { allowedSourceRanges: ranges } : {}),
+    ...(internal === 'true' ? { internalLoadBalancer: true } : {}),
+  };
 }
 
 /** What each profile changes from the construct's defaults (which suit GKE). */
@@ -96,7 +117,13 @@ export class AnomalyServeChart extends Chart {
       ApiObject.of(namespace).addJsonPatch(JsonPatch.remove('/metadata/namespace'));
     }
     const model = settings.modelUri ? { modelUri: settings.modelUri, gcpServiceAccount: settings.modelServiceAccount } : {};
-    this.detector = new AnomalyDetector(this, 'AnomalyDetector', { image: settings.image, ...PROFILE_PROPS[settings.profile], ...model });
+    this.detector = new AnomalyDetector(this, 'AnomalyDetector', {
+      image: settings.image,
+      ...PROFILE_PROPS[settings.profile],
+      ...model,
+      allowedSourceRanges: settings.allowedSourceRanges,
+      internalLoadBalancer: settings.internalLoadBalancer,
+    });
   }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up Google Cloud for anomaly-serve: the APIs, an Artifact Registry repository, a GKE cluster
-# with node autoscaling, vertical pod autoscaling, Managed Prometheus and Workload Identity, and the
-# Kubernetes Engine Developer role for Cloud Build. Safe to run twice: what exists is left alone.
+# with node autoscaling, vertical pod autoscaling, Managed Prometheus, Workload Identity and
+# Dataplane V2 (which enforces the chart's NetworkPolicy), and the Kubernetes Engine Developer role
+# for Cloud Build. Safe to run twice: what exists is left alone.
 set -euo pipefail
 
 usage() {
@@ -112,7 +113,7 @@ else
   gc container clusters create "$cluster" --region "$region" --project "$project" \
     --machine-type "$machine_type" --num-nodes "$min_nodes" \
     --enable-autoscaling --min-nodes "$min_nodes" --max-nodes "$max_nodes" \
-    --enable-vertical-pod-autoscaling --enable-managed-prometheus \
+    --enable-vertical-pod-autoscaling --enable-managed-prometheus --enable-dataplane-v2 \
     --workload-pool "$project.svc.id.goog" --release-channel regular
 fi
 

@@ -51,7 +51,7 @@ describe('scripts/create-cluster.sh --dry-run', () => {
       '+ gcloud artifacts repositories create anomaly-serve --repository-format docker --location europe-west1 --project demo-project',
       '+ gcloud container clusters describe anomaly-serve --region europe-west1 --project demo-project',
       '+ gcloud container clusters create anomaly-serve --region europe-west1 --project demo-project --machine-type e2-standard-2 --num-nodes 1 ' +
-        '--enable-autoscaling --min-nodes 1 --max-nodes 3 --enable-vertical-pod-autoscaling --enable-managed-prometheus ' +
+        '--enable-autoscaling --min-nodes 1 --max-nodes 3 --enable-vertical-pod-autoscaling --enable-managed-prometheus --enable-dataplane-v2 ' +
         '--workload-pool demo-project.svc.id.goog --release-channel regular',
       '+ gcloud projects describe demo-project --format value\\(projectNumber\\)',
       '+ gcloud projects add-iam-policy-binding demo-project --member serviceAccount:PROJECT_NUMBER@cloudbuild.gserviceaccount.com --role roles/container.developer --condition None',
