@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../model/logger.ts';
 import { inputOf, readMetadata } from '../model/artifact.ts';
@@ -10,7 +12,8 @@ import { drive, predictTarget, type Measurement, type Target } from './drive.ts'
  * `npm run bench`: the scoring server against a bare Hono endpoint that parses the same body and
  * answers a constant, each driven by autocannon on 127.0.0.1 in the same run; the ratio of their
  * throughputs is the figure that matters. Then the memory one oversized request costs each (a body
- * of 1.3 million empty instances, which the server must reject before building them). `--soak`
+ * of 1.3 million empty instances, which the server must reject before building them), and what
+ * asking for an API key costs (the same server with API_KEYS_FILE, each request with a key). `--soak`
  * sends two million requests to the server and compares the floor of its resident memory in the
  * second half with that in the first.
  */
@@ -196,6 +199,19 @@ try {
           formats.push(`| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${rowsPerSecond} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`);
         }
       }
+      // The same server asking for a key, against the open one: what bearerAuth and the digest cost.
+      const keysDir = await mkdtemp(path.join(tmpdir(), 'bench-keys-'));
+      const key = 'bench-key-0123456789abcdef';
+      await writeFile(path.join(keysDir, 'keys'), `${key}\n`);
+      const keyed = await spawnServer({ API_KEYS_FILE: path.join(keysDir, 'keys'), ...(backend ? { BACKEND: backend } : {}) });
+      let keys: Awaited<ReturnType<typeof paired>>;
+      try {
+        await drive(logger, 'with a key', keyed, predict, { connections, duration: 2 });
+        keys = await paired({ name: 'open', server, target: predict }, { name: 'with a key', server: keyed, target: { ...predict, headers: { ...predict.headers, authorization: `Bearer ${key}` } } });
+      } finally {
+        await keyed.stop();
+        await rm(keysDir, { recursive: true, force: true });
+      }
       const row = (m: Measurement, ratios: string) =>
         `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.cpuMicrosPerRequest.toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratios} |`;
       process.stdout.write(
@@ -215,6 +231,13 @@ try {
           "| request | requests/s | beats/s | p50 ms | p99 ms | errors | throughput vs JSON of as many beats (rounds' range) |",
           '|---|---|---|---|---|---|---|',
           ...formats,
+          '',
+          'POST /predict, one beat, the server open against the same server asking for an API key (API_KEYS_FILE, one key, sent as a Bearer token):',
+          '',
+          "| server | requests/s | server CPU µs a request | p50 ms | p99 ms | errors | throughput vs open (rounds' range) | CPU a request, open over it (rounds' range) |",
+          '|---|---|---|---|---|---|---|---|',
+          row({ ...keys.baseline, name: 'open (no API_KEYS_FILE)' }, '1.00 (baseline) | 1.00 (baseline)'),
+          row({ ...keys.candidate, name: 'asking for a key, given one' }, `${rangeText(keys.ratio, keys.ratios)} | ${rangeText(keys.cpuRatio, keys.cpuRatios)}`),
           ...memory,
         ].join('\n'),
       );
