@@ -7,7 +7,8 @@ import { Construct } from 'constructs';
 import { CONTAINER_USER, ENV, METRIC_PREFIX, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
 import { readMetadata } from '../model/artifact.ts';
 import { GrafanaDashboard } from './grafana-dashboard.ts';
-import { API_KEYS_VOLUME, LOAD_TEST_POD_LABELS } from './names.ts';
+import { API_KEYS, apiKeysVolume } from './api-keys-volume.ts';
+import { LOAD_TEST_POD_LABELS } from './load-test.ts';
 import { ServerNetworkPolicy } from './server-network-policy.ts';
 import { KedaScaledObject } from './keda-scaled-object.ts';
 import { KedaTriggerAuthentication } from './keda-trigger-authentication.ts';
@@ -303,7 +304,7 @@ export class AnomalyDetector extends Construct {
       [ENV.shutdownDelaySeconds]: String(props.shutdownDelaySeconds),
       [ENV.shutdownTimeoutSeconds]: String(shutdownTimeoutSeconds),
       ...(props.threshold !== undefined && { [ENV.threshold]: String(props.threshold) }),
-      ...(props.apiKeysSecret !== false && { [ENV.apiKeysFile]: `${API_KEYS_VOLUME.mountPath}/${API_KEYS_VOLUME.key}` }),
+      ...(props.apiKeysSecret !== false && { [ENV.apiKeysFile]: API_KEYS.file }),
     };
     this.configMap = new kplus.ConfigMap(this, 'Config', { metadata: metadata('-config'), data: settings });
 
@@ -364,13 +365,7 @@ export class AnomalyDetector extends Construct {
     server.mount('/tmp', tmp);
     if (props.apiKeysSecret !== false) {
       this.apiKeysSecret = props.apiKeysSecret;
-      // The folder, not the file (subPath): only a folder mount sees the Secret's updates.
-      const keys = kplus.Volume.fromSecret(this, 'ApiKeysVolume', kplus.Secret.fromSecretName(this, 'ApiKeys', props.apiKeysSecret), {
-        name: 'api-keys',
-        items: { [API_KEYS_VOLUME.key]: { path: API_KEYS_VOLUME.key } },
-        defaultMode: 0o440,
-      });
-      server.mount(API_KEYS_VOLUME.mountPath, keys, { readOnly: true });
+      server.mount(API_KEYS.mountPath, apiKeysVolume(this, props.apiKeysSecret), { readOnly: true });
     }
 
     if (props.modelUri) {

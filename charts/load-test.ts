@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { API_KEYS_VOLUME, LOAD_TEST_POD_LABELS } from './names.ts';
+import { API_KEYS, apiKeysVolume } from './api-keys-volume.ts';
 import { restrictPods } from './pod-security.ts';
 
 export interface LoadTestShape {
@@ -32,6 +32,9 @@ export interface LoadTestProps {
   /** The server's API keys Secret (the AnomalyDetector's apiKeysSecret): the workers send its first key. @default none: no key sent */
   readonly apiKeysSecret?: string;
 }
+
+/** The label every pod of a LoadTest carries, which the AnomalyDetector's NetworkPolicy admits. */
+export const LOAD_TEST_POD_LABELS = { 'app.kubernetes.io/name': 'locust' } as const;
 
 const MOUNT = '/mnt/locust';
 const WEB_PORT = 8089;
@@ -77,14 +80,8 @@ export class LoadTest extends Construct {
       : {};
 
     // Only the workers send requests, so only they see the keys.
-    const keys = props.apiKeysSecret
-      ? kplus.Volume.fromSecret(this, 'ApiKeysVolume', kplus.Secret.fromSecretName(this, 'ApiKeys', props.apiKeysSecret), {
-          name: 'api-keys',
-          items: { [API_KEYS_VOLUME.key]: { path: API_KEYS_VOLUME.key } },
-          defaultMode: 0o440,
-        })
-      : undefined;
-    const keyEnv: Record<string, kplus.EnvValue> = keys ? { API_KEYS_FILE: kplus.EnvValue.fromValue(`${API_KEYS_VOLUME.mountPath}/${API_KEYS_VOLUME.key}`) } : {};
+    const keys = props.apiKeysSecret ? apiKeysVolume(this, props.apiKeysSecret) : undefined;
+    const keyEnv: Record<string, kplus.EnvValue> = keys ? { API_KEYS_FILE: kplus.EnvValue.fromValue(API_KEYS.file) } : {};
 
     const pod = (role: string, replicas: number, args: string[], ports: kplus.ContainerPort[], cpu: number) => {
       const labels = { ...LOAD_TEST_POD_LABELS, 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': role };
@@ -108,7 +105,7 @@ export class LoadTest extends Construct {
         volumeMounts: [
           { path: MOUNT, volume: files, readOnly: true },
           { path: '/tmp', volume: tmp },
-          ...(keys && role === 'worker' ? [{ path: API_KEYS_VOLUME.mountPath, volume: keys, readOnly: true }] : []),
+          ...(keys && role === 'worker' ? [{ path: API_KEYS.mountPath, volume: keys, readOnly: true }] : []),
         ],
         resources: { cpu: { request: kplus.Cpu.millis(cpu) }, memory: { request: Size.mebibytes(128), limit: Size.mebibytes(512) } },
         securityContext: { ensureNonRoot: true, user: 1000, group: 1000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false },
