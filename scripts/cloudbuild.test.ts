@@ -138,18 +138,21 @@ describe('cloudbuild.yaml', () => {
   });
 
   it('writes a CycloneDX SBOM of the production dependencies, and keeps it with the build', async () => {
-    // In the checkout, as in Cloud Build's workspace: npm reads the installed tree (node_modules).
+    // In the checkout, as in Cloud Build's workspace (npm reads the installed tree, node_modules),
+    // but written elsewhere: in Cloud Build, npm test runs beside the step that writes the real one.
     const [written] = build.artifacts.objects.paths;
     const [flag, command] = step('sbom').args!;
+    expect(command).toMatch(new RegExp(`> ${written!.replace('.', '\\.')}$`));
+    const scratch = await mkdtemp(path.join(tmpdir(), 'sbom-'));
     try {
-      await promisify(execFile)(step('sbom').entrypoint!, [flag!, command!], { maxBuffer: 64 * 1024 * 1024 });
-      const sbom = JSON.parse(await readFile(written!, 'utf8')) as { bomFormat: string; components: { name: string }[] };
+      await promisify(execFile)(step('sbom').entrypoint!, [flag!, command!.replace(`> ${written}`, `> ${path.join(scratch, written!)}`)], { maxBuffer: 64 * 1024 * 1024 });
+      const sbom = JSON.parse(await readFile(path.join(scratch, written!), 'utf8')) as { bomFormat: string; components: { name: string }[] };
       expect(sbom.bomFormat).toBe('CycloneDX');
       const names = new Set(sbom.components.map((c) => c.name));
       for (const shipped of ['hono', '@hono/node-server', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'prom-client', 'zod']) expect(names).toContain(shipped);
       for (const development of ['vitest', 'typescript', 'h5wasm', 'cdk8s']) expect(names).not.toContain(development);
     } finally {
-      await rm(written!, { force: true });
+      await rm(scratch, { recursive: true, force: true });
     }
     expect(substitute(build.artifacts.objects.location)).toBe('gs://my-project_cloudbuild/anomaly-serve/1a2b3c4/');
   }, 60_000);
