@@ -92,7 +92,9 @@ describe('the NetworkPolicy’s options', () => {
     const pod = server(manifests);
     expect(connects(manifests, pod, { ip: '142.250.185.106' }, 443)).toBe(true);
     expect(connects(manifests, pod, { ip: '169.254.169.254' }, 80)).toBe(true);
+    expect(connects(manifests, pod, { ip: '2607:f8b0:4004:c1b::5f' }, 443)).toBe(true);
     expect(connects(manifests, pod, { ip: '10.8.0.12' }, 443)).toBe(false);
+    expect(connects(manifests, pod, { ip: 'fd12:3456::8' }, 443)).toBe(false);
     expect(connects(manifests, pod, { ip: '142.250.185.106' }, 80)).toBe(false);
   });
 

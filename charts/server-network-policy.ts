@@ -28,8 +28,11 @@ const METADATA_SERVER = [
   { cidr: '169.254.169.254/32', port: 80 },
   { cidr: '169.254.169.252/32', port: 988 },
 ];
-/** Private addresses (RFC 1918): never "Google APIs". */
-const PRIVATE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+/** Public addresses, where Google APIs are: every address but the private ones (RFC 1918, RFC 4193). */
+const PUBLIC = [
+  { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] },
+  { cidr: '::/0', except: ['fc00::/7'] },
+];
 
 const tcp = (port: number) => ({ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(port) });
 
@@ -58,7 +61,7 @@ export class ServerNetworkPolicy extends Construct {
       { ports: [{ protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(53) }, tcp(53)] },
       ...(props.googleApis
         ? [
-            { ports: [tcp(443)], to: [{ ipBlock: { cidr: '0.0.0.0/0', except: PRIVATE } }] },
+            { ports: [tcp(443)], to: PUBLIC.map((ipBlock) => ({ ipBlock })) },
             ...METADATA_SERVER.map(({ cidr, port }) => ({ ports: [tcp(port)], to: [{ ipBlock: { cidr } }] })),
           ]
         : []),
