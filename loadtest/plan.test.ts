@@ -1,24 +1,15 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Chart, Testing } from 'cdk8s';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { AnomalyDetector } from '../charts/anomaly-detector.ts';
 import type { PlanResult } from './capacity-plan.ts';
+import { loggedError, logLines, runCommand } from '../test/command.ts';
 
-/** Runs `npm run plan` as a user would, and never throws on a non-zero exit. */
-async function plan(args: string[]) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'loadtest/plan.ts', ...args], { timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
-    return { code, stdout, stderr };
-  }
-}
+/** Runs `npm run plan` as a user would. */
+const plan = (args: string[]) => runCommand('loadtest/plan.ts', args, { timeout: 120_000 });
 
 /** A pod model given outright, so that the plan does not depend on this machine's speed. */
 const GIVEN_POD = ['--pod-rps', '4000', '--start-seconds', '3'];
@@ -99,7 +90,7 @@ describe('npm run plan, on the committed dist/', () => {
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as PlanResult;
     expect(result.podCapacityRps).toBeGreaterThan(100);
-    const planning = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; pod?: { startToReadySeconds: number; inFlightScale: number } }).find((l) => l.msg === 'planning')!;
+    const planning = logLines(stderr).find((l) => l.msg === 'planning') as { pod?: { startToReadySeconds: number; inFlightScale: number } };
     expect(planning.pod!.startToReadySeconds).toBeGreaterThan(0);
     expect(planning.pod!.inFlightScale).toBeGreaterThan(0);
   }, 120_000);
@@ -113,13 +104,7 @@ describe('npm run plan, on the committed dist/', () => {
   ])('%j: a message, the usage and exit code 2', async (args, message) => {
     const { code, stderr } = await plan(args);
     expect(code).toBe(2);
-    const errors = stderr
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { level: string; msg: string })
-      .filter((line) => line.level === 'error');
-    expect(errors).toHaveLength(1);
-    expect(errors[0]!.msg).toMatch(message);
+    expect(loggedError(stderr)).toMatch(message);
     expect(stderr).toContain('Usage: npm run plan');
   });
 });

@@ -1,39 +1,15 @@
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metadataSchema, type ModelMetadata } from './artifact.ts';
+import { loggedError, logLines, runCommand } from '../test/command.ts';
 import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
 
 const ARTIFACTS = 'model/artifacts';
 
-/** Runs one of the model commands as `npm run` would, and never throws on a non-zero exit. */
-async function run(command: 'train' | 'evaluate', args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `model/${command}.ts`, ...args], {
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
-    return { code, stdout, stderr };
-  }
-}
-
-const logLines = (stderr: string) =>
-  stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { level: string; msg: string; [key: string]: unknown });
-
-/** The one error the command logged. */
-function errorMessage(stderr: string): string {
-  const errors = logLines(stderr).filter((line) => line.level === 'error');
-  expect(errors).toHaveLength(1);
-  return errors[0]!.msg;
-}
+/** Runs one of the model commands as `npm run` would. */
+const run = (command: 'train' | 'evaluate', args: string[], env: NodeJS.ProcessEnv = {}) => runCommand(`model/${command}.ts`, args, { env });
 
 let scratch: string;
 beforeAll(async () => {
@@ -57,7 +33,7 @@ describe('bad input to the commands: a message naming the file, row and column, 
       if (content !== null) await writeFile(file, content);
       const result = await run(command, ['--data', file]);
       expect(result.code).toBe(2);
-      expect(errorMessage(result.stderr)).toMatch(message);
+      expect(loggedError(result.stderr)).toMatch(message);
     });
   }
 
@@ -69,20 +45,20 @@ describe('bad input to the commands: a message naming the file, row and column, 
   ])('train %j: usage and exit code 2', async (args, message) => {
     const result = await run('train', args);
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(message);
+    expect(loggedError(result.stderr)).toMatch(message);
     expect(result.stderr).toContain('Usage: npm run train');
   });
 
   it('BACKEND naming no backend: exit code 2', async () => {
     const result = await run('evaluate', [], { BACKEND: 'gpu' });
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(/BACKEND must be tensorflow, wasm or cpu, got "gpu"/);
+    expect(loggedError(result.stderr)).toMatch(/BACKEND must be tensorflow, wasm or cpu, got "gpu"/);
   });
 
   it('evaluate with a model folder that is not there: exit code 2', async () => {
     const result = await run('evaluate', ['--model', path.join(scratch, 'nothing')]);
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(/nothing\/model\.json: no such file/);
+    expect(loggedError(result.stderr)).toMatch(/nothing\/model\.json: no such file/);
   });
 });
 
@@ -126,7 +102,7 @@ describe('train and evaluate on any CSV of numbers with a label column', () => {
     await writeFile(data, rows.join('\n') + '\n');
     const result = await run('train', ['--data', data, '--epochs', '1', '--out', path.join(scratch, 'unused'), ...args]);
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(message);
+    expect(loggedError(result.stderr)).toMatch(message);
   });
 });
 

@@ -1,39 +1,19 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetadata, type Normalisation } from './artifact.ts';
 import { seededRandom } from './data.ts';
 import { supportedLayers } from './keras.ts';
 import { chooseThreshold } from './threshold.ts';
+import { loggedError, runCommand } from '../test/command.ts';
 import { spawnServer } from '../test/server-process.ts';
 import { forwardByHand, randomAutoencoder, randomLstmAutoencoder, writeKerasModel, type AutoencoderSpec, type KerasFileOptions } from '../test/keras-files.ts';
 
 const WIDTH = 12;
 
-/** Runs `npm run import` as a user would, and never throws on a non-zero exit. */
-async function runImport(args: string[]) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'model/import.ts', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
-    return { code, stdout, stderr };
-  }
-}
-
-/** The one error the command logged. */
-function errorMessage(stderr: string): string {
-  const errors = stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { level: string; msg: string })
-    .filter((line) => line.level === 'error');
-  expect(errors).toHaveLength(1);
-  return errors[0]!.msg;
-}
+/** Runs `npm run import` as a user would. */
+const runImport = (args: string[]) => runCommand('model/import.ts', args);
 
 /** Normal rows: one smooth shape with noise; anomalous rows: another. Labelled 1 and 0 in the last column. */
 function labelledRows(seed: number): { rows: number[][]; labels: number[] } {
@@ -256,7 +236,7 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
   it.each(failures)('%s', async (title, file, args, message) => {
     const result = await importModel(title.replace(/\W+/g, '-'), randomAutoencoder(WIDTH, [6], 1), file, ['--normalisation', 'none', '--threshold', '1', ...args]);
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(message);
+    expect(loggedError(result.stderr)).toMatch(message);
     const siblings = await readdir(path.dirname(result.out));
     expect(siblings.filter((entry) => entry.startsWith('imported'))).toEqual([]);
   });
@@ -264,7 +244,7 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
   it('a file that is not a Keras model', async () => {
     const result = await runImport([dataFile, '--out', path.join(scratch, 'not-keras'), '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(/rows\.csv: neither a \.keras archive nor an HDF5 \.h5 file/);
+    expect(loggedError(result.stderr)).toMatch(/rows\.csv: neither a \.keras archive nor an HDF5 \.h5 file/);
   });
 
   const usage: [title: string, args: string[], message: RegExp][] = [
@@ -280,7 +260,7 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
     await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
     const result = await importModel(`usage-${title.replace(/\W+/g, '-')}`, randomAutoencoder(WIDTH, [6], 1), plain, args.map((arg) => (arg === 'UNLABELLED' ? unlabelled : arg)));
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(message);
+    expect(loggedError(result.stderr)).toMatch(message);
     expect(result.stderr).toContain('Usage: npm run import');
     await expect(readdir(result.out)).rejects.toThrow(/ENOENT/);
   });
@@ -293,7 +273,7 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
     await writeKerasModel(modelFile, randomAutoencoder(WIDTH, [6], 1), { ...plain, scratch });
     const result = await runImport([modelFile, '--out', dir, '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
     expect(result.code).toBe(2);
-    expect(errorMessage(result.stderr)).toMatch(/--out .*occupied is not empty/);
+    expect(loggedError(result.stderr)).toMatch(/--out .*occupied is not empty/);
     expect(await readdir(dir)).toEqual(['keep.txt']);
     expect(await readFile(path.join(dir, 'keep.txt'), 'utf8')).toBe('mine');
   });
