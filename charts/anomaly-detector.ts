@@ -554,6 +554,9 @@ function monitoringNamespace(props: ResolvedProps): string | undefined {
   return /^[a-z0-9-]+\.([a-z0-9-]+)\.svc(?:\.|$)/.exec(new URL(props.autoscaling.prometheusAddress).hostname)?.[1] ?? 'monitoring';
 }
 
+/** A namespace's (or any DNS label's) name: lower-case letters, digits and "-", at most 63. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /** An IPv4 or IPv6 CIDR block, its prefix within the address' length. */
 export function isCidr(range: string): boolean {
   const [address, prefix, ...rest] = range.split('/');
@@ -612,7 +615,7 @@ function validate(props: ResolvedProps): void {
   }
   if (props.monitoringNamespace !== undefined) {
     if (props.monitoring === 'none') fail("monitoringNamespace needs monitoring gmp or prometheus-operator: with 'none' nothing scrapes the metrics");
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(props.monitoringNamespace)) fail(`monitoringNamespace (${JSON.stringify(props.monitoringNamespace)}) must be a namespace's name`);
+    if (!DNS_LABEL.test(props.monitoringNamespace)) fail(`monitoringNamespace (${JSON.stringify(props.monitoringNamespace)}) must be a namespace's name`);
   }
   if (props.threshold !== undefined && !(props.threshold >= 0)) fail(`threshold (${props.threshold}) must be a number of at least 0`);
   const { autoscaling } = props;

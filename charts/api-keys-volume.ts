@@ -1,8 +1,11 @@
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 
-/** Where a pod mounts the API keys Secret, and the file in it that holds the keys (one a line). */
-export const API_KEYS = { mountPath: '/etc/anomaly-serve/api-keys', key: 'keys', file: '/etc/anomaly-serve/api-keys/keys' } as const;
+const MOUNT_PATH = '/etc/anomaly-serve/api-keys';
+const KEY = 'keys';
+
+/** Where a pod mounts the API keys Secret, the Secret's entry, and the file it becomes (one key a line). */
+export const API_KEYS = { mountPath: MOUNT_PATH, key: KEY, file: `${MOUNT_PATH}/${KEY}` } as const;
 
 /**
  * The API keys Secret as a volume, its keys file only, readable by the pod's group (fsGroup) and

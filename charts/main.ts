@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { ApiObject, App, Chart, JsonPatch, type ChartProps } from 'cdk8s';
 import { ImagePullPolicy, Namespace, ServiceType } from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { AnomalyDetector, isCidr, type AnomalyDetectorProps } from './anomaly-detector.ts';
+import { AnomalyDetector, DNS_LABEL, isCidr, type AnomalyDetectorProps } from './anomaly-detector.ts';
 import { LoadTest } from './load-test.ts';
 
 export const PROFILES = ['gke', 'minikube'] as const;
@@ -28,7 +28,6 @@ export class SettingsError extends Error {
 }
 
 const IMAGE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * A setting's value, or undefined when unset. Set but empty is an error: `IMAGE=$TAG` with TAG
