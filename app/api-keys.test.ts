@@ -97,11 +97,11 @@ describe('a server with API_KEYS_FILE', () => {
     }
   });
 
-  it('rejects a wrong key with 401 invalid_token, and an Authorization header of another scheme with 400', async () => {
+  it('rejects a wrong or malformed key with 401 invalid_token, and an Authorization header of another scheme with 400', async () => {
     const refused: Record<string, string>[] = [{ Authorization: `Bearer ${KEY}x` }, { 'x-api-key': KEY.slice(0, -1) }, { 'x-api-key': 'not a key' }];
     for (const headers of refused) {
       const response = await predict(headers);
-      expect(response.status).toBe(headers['x-api-key'] === 'not a key' ? 400 : 401);
+      expect(response.status).toBe(401);
       expect(response.headers.get('www-authenticate')).toBe('Bearer realm="anomaly-serve", error="invalid_token"');
       expect(await response.json()).toEqual({ error: 'the API key is not valid' });
     }
@@ -111,11 +111,16 @@ describe('a server with API_KEYS_FILE', () => {
     expect(await basic.json()).toEqual({ error: 'the Authorization header must be "Bearer <key>"' });
   });
 
+  it('takes a Bearer key beside an empty x-api-key (a client\'s unset variable)', async () => {
+    expect((await predict({ Authorization: `Bearer ${KEY}`, 'x-api-key': '' })).status).toBe(200);
+  });
+
   it('leaves the health probes, the page and the metrics port open', async () => {
     for (const route of ['/v2/health/live', '/v2/health/ready', '/', '/ui/app.js']) expect({ route, status: (await fetch(server.url + route)).status }).toEqual({ route, status: 200 });
     const metrics = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     // Refused requests are counted like any other.
     expect(metrics).toMatch(/^anomaly_serve_http_requests_total\{method="POST",route="\/v1\/models\/:target",status="401"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^anomaly_serve_requests_rejected_total\{reason="unauthorized"\} [1-9]\d*$/m);
   });
 
   it('never writes a key to its log, not even at debug', () => {

@@ -3,6 +3,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import type { Logger } from '../model/logger.ts';
+import type { Metrics } from './metrics.ts';
 
 /**
  * API keys: the keys of API_KEYS_FILE, kept current as the file changes, and the middleware that
@@ -40,23 +41,36 @@ export function parseApiKeys(text: string, file: string): string[] {
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
-/** The keys of a file, re-read when it changes; a change that cannot be read keeps the previous keys. */
+/** What API keys report on /metrics: failed reloads, and when the keys in force were loaded. */
+export type ApiKeyMetrics = Pick<Metrics, 'apiKeysReloadFailures' | 'apiKeysLastLoad'>;
+
+/**
+ * A set of API keys, kept as SHA-256 digests: read from a file and re-read when it changes (a
+ * change that cannot be read keeps the keys in force), or handed over as digests by a cluster
+ * primary that reads the file for its workers.
+ */
 export class ApiKeys {
   private digests: readonly Buffer[];
+  private readonly listeners: ((digests: readonly string[]) => void)[] = [];
 
   private constructor(
-    readonly file: string,
-    keys: readonly string[],
-    private readonly logger: Logger,
+    digests: readonly Buffer[],
+    readonly file?: string,
   ) {
-    this.digests = keys.map(digest);
+    this.digests = digests;
   }
 
   /** Reads `file` and starts watching it. Throws ApiKeysError when it cannot be read or holds no valid key. */
-  static watch(file: string, logger: Logger): ApiKeys {
-    const apiKeys = new ApiKeys(file, ApiKeys.read(file), logger);
-    watchFile(file, { interval: POLL_MS, persistent: false }, () => apiKeys.reload());
+  static watch(file: string, logger: Logger, metrics: ApiKeyMetrics): ApiKeys {
+    const apiKeys = new ApiKeys(ApiKeys.read(file).map(digest), file);
+    metrics.apiKeysLastLoad.set(Date.now() / 1000);
+    watchFile(file, { interval: POLL_MS, persistent: false }, () => apiKeys.reload(logger, metrics));
     return apiKeys;
+  }
+
+  /** Keys handed over as the hexadecimal digests of `digestsHex` (never the keys themselves). */
+  static ofDigests(digests: readonly string[]): ApiKeys {
+    return new ApiKeys(digests.map((hex) => Buffer.from(hex, 'hex')));
   }
 
   private static read(file: string): string[] {
@@ -73,6 +87,21 @@ export class ApiKeys {
     return this.digests.length;
   }
 
+  /** The keys' digests in hexadecimal, for handing over to another process. */
+  digestsHex(): string[] {
+    return this.digests.map((known) => known.toString('hex'));
+  }
+
+  /** Replaces the keys with handed-over digests (see digestsHex). */
+  replace(digests: readonly string[]): void {
+    this.digests = digests.map((hex) => Buffer.from(hex, 'hex'));
+  }
+
+  /** Calls `listener` with the new digests after each successful reload of the file. */
+  onReload(listener: (digests: readonly string[]) => void): void {
+    this.listeners.push(listener);
+  }
+
   /**
    * Whether `key` is one of the keys. Digests of equal length are compared, each in constant time
    * and all of them, so that neither the time nor the order tells how close a guess came.
@@ -84,17 +113,22 @@ export class ApiKeys {
     return found;
   }
 
-  private reload(): void {
+  private reload(logger: Logger, metrics: ApiKeyMetrics): void {
+    const file = this.file!;
     try {
-      this.digests = ApiKeys.read(this.file).map(digest);
-      this.logger.info({ file: this.file, keys: this.digests.length }, 'API keys reloaded');
+      this.digests = ApiKeys.read(file).map(digest);
     } catch (error) {
-      this.logger.error({ file: this.file, keys: this.digests.length, reason: (error as Error).message }, 'API keys not reloaded: keeping the previous ones');
+      metrics.apiKeysReloadFailures.inc();
+      logger.error({ file, keys: this.digests.length, reason: (error as Error).message }, 'API keys not reloaded: keeping the previous ones');
+      return;
     }
+    metrics.apiKeysLastLoad.set(Date.now() / 1000);
+    logger.info({ file, keys: this.digests.length }, 'API keys reloaded');
+    for (const listener of this.listeners) listener(this.digestsHex());
   }
 
   close(): void {
-    unwatchFile(this.file);
+    if (this.file !== undefined) unwatchFile(this.file);
   }
 }
 
@@ -123,12 +157,18 @@ export function requireApiKey(keys: Pick<ApiKeys, 'has'>, realm: string): Middle
       message: { error: 'the Authorization header must be "Bearer <key>"' },
     },
   });
+  const invalidTokenResponse = () =>
+    new Response(JSON.stringify(options.invalidToken.message), {
+      status: 401,
+      headers: { 'Content-Type': 'application/json', 'WWW-Authenticate': options.invalidToken.wwwAuthenticateHeader },
+    });
   const apiKeyHeader = bearerAuth({
     ...options,
     headerName: API_KEY_HEADER,
     prefix: '',
-    // A value that cannot be a key is simply not a valid one.
-    invalidAuthenticationHeader: { wwwAuthenticateHeader: `${challenge}, error="invalid_token"`, message: options.invalidToken.message },
+    // A value that cannot be a key is simply not a valid one: 401, as for a wrong key (bearerAuth would say 400).
+    invalidAuthenticationHeader: { message: invalidTokenResponse },
   });
-  return (c, next) => (c.req.header(API_KEY_HEADER) === undefined ? bearer(c, next) : apiKeyHeader(c, next));
+  // An empty x-api-key (a client's unset variable) is no key at all: the Authorization header decides.
+  return (c, next) => (c.req.header(API_KEY_HEADER) ? apiKeyHeader(c, next) : bearer(c, next));
 }

@@ -18,7 +18,8 @@ beforeAll(() => ({ detector, normal, anomalous } = bundled));
 /** The real app around the real model; `state` can be changed by a test. */
 function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
   const metrics = createMetrics();
-  const model: LoadedModel = { detector, batcher: new Batcher(detector, { maxBatchSize: 64, metrics }) };
+  const logger = createLogger('test', { level: 'silent' });
+  const model: LoadedModel = { detector, batcher: new Batcher(detector, { maxBatchSize: 64, maxQueuedRows: 1024, maxQueueWaitSeconds: 1, metrics, logger }) };
   const state = { model: options.loaded === false ? undefined : model, draining: false };
   const app = createApp({
     state,
@@ -26,7 +27,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     maxBatchSize: 64,
     metrics,
-    logger: createLogger('test', { level: 'silent' }),
+    logger,
     server: { name: 'anomaly-serve', version: 'test' },
     metricsView: localMetrics(metrics.registry),
   });

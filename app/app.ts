@@ -3,7 +3,17 @@ import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { HTTPException } from 'hono/http-exception';
 import { routePath } from 'hono/route';
-import { InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError, UnsupportedMediaTypeError, UnsupportedOperationError } from './errors.ts';
+import type { HttpBindings } from '@hono/node-server';
+import {
+  BatchFailedError,
+  InvalidRequestError,
+  NotFoundError,
+  NotReadyError,
+  OverloadedError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  UnsupportedOperationError,
+} from './errors.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 import { requireApiKey, type ApiKeys } from './api-keys.ts';
 import type { Logger } from '../model/logger.ts';
@@ -38,16 +48,29 @@ export interface AppDeps {
  */
 const OPEN_PATHS: ReadonlySet<string> = new Set([PATHS.live, PATHS.ready, '/', '/ui/app.js']);
 
-/** Each domain error's HTTP status; anything else is a 500. */
-const STATUS_OF = new Map<new (...args: never[]) => Error, 400 | 403 | 404 | 413 | 415 | 503>([
-  [InvalidRequestError, 400],
-  [InvalidInstanceError, 400],
-  [UnsupportedOperationError, 403],
-  [NotFoundError, 404],
-  [PayloadTooLargeError, 413],
-  [UnsupportedMediaTypeError, 415],
-  [NotReadyError, 503],
+type Status = 400 | 401 | 403 | 404 | 413 | 415 | 500 | 503;
+
+/**
+ * Each domain error's HTTP status, and the reason the rejected-requests metric counts it under;
+ * anything else is a 500 that is logged as a fault.
+ */
+const REJECTION_OF = new Map<new (...args: never[]) => Error, { readonly status: Status; readonly reason: string }>([
+  [InvalidRequestError, { status: 400, reason: 'invalid_request' }],
+  [InvalidInstanceError, { status: 400, reason: 'invalid_request' }],
+  [UnsupportedOperationError, { status: 403, reason: 'unsupported_operation' }],
+  [NotFoundError, { status: 404, reason: 'not_found' }],
+  [PayloadTooLargeError, { status: 413, reason: 'payload_too_large' }],
+  [UnsupportedMediaTypeError, { status: 415, reason: 'unsupported_media_type' }],
+  [NotReadyError, { status: 503, reason: 'not_ready' }],
+  // Logged once for its whole batch by the batcher.
+  [BatchFailedError, { status: 500, reason: 'batch_failed' }],
 ]);
+
+/** How long a client that was shed should wait before it retries (Retry-After, in seconds). */
+const RETRY_AFTER_SECONDS = 1;
+
+/** Methods whose routes take no body: one sent with them is refused before anything else is read. */
+const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
 /** Answers smaller than this are sent as they are: compressing them saves too little. */
 const COMPRESSION_THRESHOLD_BYTES = 1024;
@@ -61,11 +84,15 @@ export function createApp(deps: AppDeps): Hono {
   const { state, metrics, logger } = deps;
   const app = new Hono();
 
+  const rejected = (reason: string) => metrics.requestsRejected.inc({ reason });
   app.use(async (c, next) => {
     const start = process.hrtime.bigint();
     await next();
-    // Once draining, ask clients to reconnect elsewhere instead of reusing this connection.
-    if (state.draining) c.header('Connection', 'close');
+    // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
+    // answer given before the request's body has all arrived (a 401, a 413, a 404) closes the
+    // connection too: Node.js would otherwise read and discard the rest, however long it is.
+    const incoming = (c.env as HttpBindings | undefined)?.incoming;
+    if (state.draining || (incoming !== undefined && !incoming.complete)) c.header('Connection', 'close');
     const matched = routePath(c, -1);
     const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
     const labels = { method: c.req.method, route, status: String(c.res.status) };
@@ -74,6 +101,14 @@ export function createApp(deps: AppDeps): Hono {
     metrics.httpDuration.observe(labels, seconds);
     // Checked first: the line's object would be built on every request, at any level.
     if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
+  });
+  app.use((c, next) => {
+    if (!BODILESS_METHODS.has(c.req.method)) return next();
+    const length = c.req.header('content-length');
+    if ((length === undefined || length.trim() === '0') && c.req.header('transfer-encoding') === undefined) return next();
+    // Before the key is checked and before a byte of it is read; the connection is closed after this answer.
+    rejected('body_not_allowed');
+    return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
   });
   // Accept-Encoding gzip or deflate, above a small size; only looked at when a client asks, so
   // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
@@ -89,7 +124,7 @@ export function createApp(deps: AppDeps): Hono {
   };
   const streamingLimit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: tooLarge });
   app.use(async (c, next) => {
-    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    if (BODILESS_METHODS.has(c.req.method)) return next();
     // A declared length is checked here; only a chunked body goes through bodyLimit, which counts
     // as it reads but makes @hono/node-server build a full Request (a third of a request's cost).
     const length = c.req.header('content-length');
@@ -111,20 +146,32 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', v2Routes(deps));
   app.route('/', uiRoutes(deps));
 
-  app.notFound(noRoute);
+  app.notFound((c) => {
+    rejected('not_found');
+    return noRoute(c);
+  });
+  // Rejections are counted by reason and logged at debug level only: a client sending bad
+  // requests in a loop must not be able to fill the log.
   app.onError((error, c) => {
     if (error instanceof HTTPException) {
       // bearerAuth's answers (401, 400), complete with their challenge.
-      logger.warn({ status: error.status, path: c.req.path }, 'request not authorised');
+      rejected(error.status === 401 ? 'unauthorized' : 'invalid_request');
+      logger.debug({ status: error.status, path: c.req.path }, 'request not authorised');
       return error.getResponse();
     }
-    const status = STATUS_OF.get(error.constructor as new () => Error) ?? 500;
-    if (status === 500) {
+    if (error instanceof OverloadedError) {
+      rejected(error.reason);
+      logger.debug({ status: 503, path: c.req.path, reason: error.reason }, 'request shed');
+      return c.json({ error: error.message }, 503, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    }
+    const rejection = REJECTION_OF.get(error.constructor as new () => Error);
+    if (rejection === undefined) {
       logger.error({ err: error, path: c.req.path }, 'request failed');
       return c.json({ error: 'internal error; see the server log' }, 500);
     }
-    logger.warn({ status, path: c.req.path, error: error.message }, 'request rejected');
-    return c.json({ error: error.message }, status);
+    rejected(rejection.reason);
+    logger.debug({ status: rejection.status, path: c.req.path, error: error.message }, 'request rejected');
+    return c.json({ error: error.message }, rejection.status);
   });
   return app;
 }

@@ -3,7 +3,8 @@ import { Batcher } from './batcher.ts';
 import type { Detector } from '../model/detector.ts';
 import { useBundledModel } from '../test/bundled-model.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
-import { InvalidRequestError } from './errors.ts';
+import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
+import type { Logger } from '../model/logger.ts';
 import { createMetrics } from './metrics.ts';
 
 const bundled = useBundledModel();
@@ -22,9 +23,14 @@ beforeAll(() => {
   };
 });
 
-const batcher = (maxBatchSize = 64) => {
+/** What the batcher logged at error level. */
+let errors: { fields: Record<string, unknown>; message: string }[];
+const logger = { error: (fields: Record<string, unknown>, message: string) => errors.push({ fields, message }) } as unknown as Logger;
+
+const batcher = (maxBatchSize = 64, options: { maxQueuedRows?: number; maxQueueWaitSeconds?: number; metrics?: ReturnType<typeof createMetrics> } = {}) => {
   passes = [];
-  return new Batcher(detector, { maxBatchSize, metrics: createMetrics() });
+  errors = [];
+  return new Batcher(detector, { maxBatchSize, maxQueuedRows: 1024, maxQueueWaitSeconds: 1, metrics: createMetrics(), logger, ...options });
 };
 
 describe('Batcher', () => {
@@ -75,7 +81,7 @@ describe('Batcher', () => {
 
   it('counts the requests in flight, from queueing to answer, and never a rejected one', async () => {
     const metrics = createMetrics();
-    const b = new Batcher(detector, { maxBatchSize: 64, metrics });
+    const b = batcher(64, { metrics });
     const inFlight = async () => (await metrics.inFlight.get()).values[0]!.value;
     const pending = [b.score([normal]), b.score([anomalous, normal]), b.score([normal.slice(1)]).catch((error: unknown) => error)];
     expect(await inFlight()).toBe(2);
@@ -89,5 +95,60 @@ describe('Batcher', () => {
     expect(passes).toEqual([2]);
     expect(plain![0]).not.toHaveProperty('reconstruction');
     expect(withReconstruction![0]!.reconstruction).toHaveLength(140);
+  });
+
+  it('sheds a request that would take the queue past maxQueuedRows, at once, and scores the rest', async () => {
+    const b = batcher(64, { maxQueuedRows: 3 });
+    const results = await Promise.allSettled([b.score([normal, normal]), b.score([normal, normal]), b.score([anomalous])]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const reason = (results[1] as PromiseRejectedResult).reason as OverloadedError;
+    expect(reason).toBeInstanceOf(OverloadedError);
+    expect(reason.reason).toBe('queue_full');
+    expect(reason.message).toBe('the server is at capacity: 2 rows already wait for a forward pass (MAX_QUEUED_ROWS=3)');
+    expect(passes).toEqual([3]);
+    // The queue empties as it is scored: the same request is taken now.
+    expect(await b.score([normal, normal])).toHaveLength(2);
+  });
+
+  it('sheds the requests that waited longer than maxQueueWaitSeconds for their pass', async () => {
+    const b = batcher(64, { maxQueueWaitSeconds: 0.02 });
+    const waiting = b.score([normal]);
+    const busyUntil = Date.now() + 40; // the event loop is held, as by a long pass before it
+    while (Date.now() < busyUntil);
+    const error = (await waiting.catch((e: unknown) => e)) as OverloadedError;
+    expect(error).toBeInstanceOf(OverloadedError);
+    expect(error.reason).toBe('queue_timeout');
+    expect(error.message).toMatch(/^the request waited 0\.0[4-9]\d s for a forward pass, longer than MAX_QUEUE_WAIT_SECONDS=0\.02$/);
+    expect(passes).toEqual([]);
+    expect(await b.score([normal])).toHaveLength(1);
+  });
+
+  describe.each([
+    ['in the forward pass', () => {
+      const scoreValid = detector.scoreValid;
+      detector.scoreValid = () => {
+        detector.scoreValid = scoreValid;
+        throw new Error('injected: the backend failed');
+      };
+    }],
+    ['in the metrics', (metrics: ReturnType<typeof createMetrics>) => {
+      const observe = metrics.reconstructionError.observe.bind(metrics.reconstructionError);
+      metrics.reconstructionError.observe = () => {
+        metrics.reconstructionError.observe = observe;
+        throw new Error('injected: the metric refused a value');
+      };
+    }],
+  ])('a fault %s', (_where, inject) => {
+    it('fails the requests of its batch with BatchFailedError, logs it once with the batch size, and the next batch is scored', async () => {
+      const metrics = createMetrics();
+      const b = batcher(64, { metrics });
+      inject(metrics);
+      const results = await Promise.allSettled([b.score([normal, anomalous]), b.score([normal])]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      for (const result of results) expect((result as PromiseRejectedResult).reason).toBeInstanceOf(BatchFailedError);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ fields: { batchRows: 3, batchRequests: 2 }, message: 'a forward pass failed: its requests get an error, the server goes on' });
+      expect((await b.score([anomalous]))[0]!.isAnomaly).toBe(true);
+    });
   });
 });

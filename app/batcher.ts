@@ -1,12 +1,20 @@
 import type { Detector, Score } from '../model/detector.ts';
+import type { Logger } from '../model/logger.ts';
 import { validateInstances } from '../model/instances.ts';
+import { BatchFailedError, OverloadedError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { checkInstanceCount } from './serving.ts';
 
 export interface BatcherOptions {
   /** Most rows in one forward pass, and so in one request. */
   readonly maxBatchSize: number;
+  /** Most rows waiting for a forward pass (MAX_QUEUED_ROWS): a request past it is shed at once. */
+  readonly maxQueuedRows: number;
+  /** Longest a request waits for its forward pass (MAX_QUEUE_WAIT_SECONDS): past it, it is shed. */
+  readonly maxQueueWaitSeconds: number;
   readonly metrics: Metrics;
+  /** Where a failed batch is reported, once. */
+  readonly logger: Logger;
 }
 
 interface Pending {
@@ -23,9 +31,15 @@ const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) 
  * Coalesces concurrent requests into one forward pass. A request is queued and the queue is
  * scored in a setImmediate callback: after the event loop has read every request that arrived
  * meanwhile, but with no timer, so a request that arrives alone is scored in the same turn.
+ *
+ * The queue is bounded in rows and in waiting time, so that a server offered more than it can
+ * score tells the excess to retry elsewhere instead of making every client wait longer. Nothing
+ * that goes wrong in a forward pass leaves that callback (where an exception would end the
+ * process): it fails the requests of its batch.
  */
 export class Batcher {
   private queue: Pending[] = [];
+  private queuedRows = 0;
   private scheduled = false;
 
   constructor(
@@ -35,21 +49,26 @@ export class Batcher {
 
   /**
    * Scores one request's rows. Bad rows reject this request alone, before it joins a batch, and
-   * the promise resolves with exactly this request's scores, in order.
+   * the promise resolves with exactly this request's scores, in order. Rejects with
+   * OverloadedError when the queue is full or the request waited too long.
    */
   async score(instances: readonly unknown[], reconstruction = false): Promise<Score[]> {
-    checkInstanceCount(instances.length, this.options.maxBatchSize);
+    const { maxBatchSize, maxQueuedRows, metrics } = this.options;
+    checkInstanceCount(instances.length, maxBatchSize);
     validateInstances(instances, this.detector.inputLength);
     if (instances.length === 0) return [];
-    const { inFlight } = this.options.metrics;
-    inFlight.inc();
+    if (this.queuedRows + instances.length > maxQueuedRows) {
+      throw new OverloadedError('queue_full', `the server is at capacity: ${this.queuedRows} rows already wait for a forward pass (MAX_QUEUED_ROWS=${maxQueuedRows})`);
+    }
+    metrics.inFlight.inc();
     try {
       return await new Promise<Score[]>((resolve, reject) => {
         this.queue.push({ rows: instances, reconstruction, enqueuedAt: process.hrtime.bigint(), resolve, reject });
+        this.queuedRows += instances.length;
         this.schedule();
       });
     } finally {
-      inFlight.dec();
+      metrics.inFlight.dec();
     }
   }
 
@@ -59,31 +78,48 @@ export class Batcher {
     setImmediate(() => this.flush());
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const { maxBatchSize, metrics } = this.options;
+  /** The oldest requests that fit in one pass; those that waited past the deadline are shed. */
+  private take(): { batch: Pending[]; rows: number } {
+    const { maxBatchSize, maxQueueWaitSeconds, metrics } = this.options;
     const batch: Pending[] = [];
     let rows = 0;
     while (this.queue.length > 0 && rows + this.queue[0]!.rows.length <= maxBatchSize) {
       const request = this.queue.shift()!;
-      metrics.queueWait.observe(secondsSince(request.enqueuedAt));
+      this.queuedRows -= request.rows.length;
+      const waited = secondsSince(request.enqueuedAt);
+      if (waited > maxQueueWaitSeconds) {
+        request.reject(new OverloadedError('queue_timeout', `the request waited ${waited.toFixed(3)} s for a forward pass, longer than MAX_QUEUE_WAIT_SECONDS=${maxQueueWaitSeconds}`));
+        continue;
+      }
+      metrics.queueWait.observe(waited);
       batch.push(request);
       rows += request.rows.length;
     }
+    return { batch, rows };
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const { batch, rows } = this.take();
     // Whatever did not fit gets the next pass, after the event loop has written these responses.
     if (this.queue.length > 0) this.schedule();
-
-    const start = process.hrtime.bigint();
-    let scores: Score[];
+    if (batch.length === 0) return;
     try {
-      scores = this.detector.scoreValid(
-        batch.flatMap((request) => request.rows),
-        { reconstruction: batch.some((request) => request.reconstruction) },
-      );
+      this.run(batch, rows);
     } catch (error) {
-      for (const request of batch) request.reject(error);
-      return;
+      this.options.logger.error({ err: error, batchRows: rows, batchRequests: batch.length }, 'a forward pass failed: its requests get an error, the server goes on');
+      // Requests already resolved ignore this.
+      for (const request of batch) request.reject(new BatchFailedError(rows));
     }
+  }
+
+  private run(batch: readonly Pending[], rows: number): void {
+    const { metrics } = this.options;
+    const start = process.hrtime.bigint();
+    const scores = this.detector.scoreValid(
+      batch.flatMap((request) => request.rows),
+      { reconstruction: batch.some((request) => request.reconstruction) },
+    );
     metrics.forwardPass.observe(secondsSince(start));
     metrics.batchSize.observe(rows);
     metrics.instancesScored.inc(rows);

@@ -8,7 +8,7 @@ import { loadConfig } from './config.ts';
 import { createLogger } from '../model/logger.ts';
 import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
-import { startServer, type RunningServer } from './server.ts';
+import { startServer, type RunningServer } from './lifecycle.ts';
 
 /**
  * The requests that the official clients send with their defaults, byte for byte as their

@@ -6,7 +6,8 @@ import { summedMetrics, type MetricsSnapshot, type MetricsView } from './metrics
  * The metrics of a node:cluster server, summed over its workers, both sides of the exchange. A
  * worker answers GET /metrics by asking the primary, which asks every worker for its metrics and
  * sums them. It also keeps what each worker that has exited had counted, so that the summed
- * counters never go down when a worker is replaced (Prometheus would read that as a reset).
+ * counters never go down when a worker is replaced (Prometheus would read that as a reset), and
+ * adds the primary's own metrics.
  */
 
 type Snapshot = MetricsSnapshot;
@@ -58,6 +59,9 @@ export class ClusterMetrics {
   private readonly waiting = new Map<number, { readonly workers: Set<Worker>; readonly done: () => void }>();
   private nextId = 0;
 
+  /** @param own the primary's own metrics (the API keys', which it reads for the workers), summed in too */
+  constructor(private readonly own: Registry) {}
+
   /** Starts answering a worker's requests for the summed metrics, and collecting its own. */
   track(worker: Worker): void {
     this.workers.add(worker);
@@ -83,7 +87,8 @@ export class ClusterMetrics {
   /** The metrics of all workers, live and retired, summed. */
   async sum(): Promise<Snapshot> {
     await this.refresh();
-    return AggregatorRegistry.aggregate([...[...this.latest.values()].map((latest) => latest.snapshot), this.retired]).getMetricsAsJSON();
+    const own = await this.own.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([...[...this.latest.values()].map((latest) => latest.snapshot), this.retired, own]).getMetricsAsJSON();
   }
 
   /** Asks every connected worker for its metrics; resolves once all answered, exited or timed out. */

@@ -11,12 +11,15 @@ describe('loadConfig', () => {
       modelPath: 'model/artifacts',
       threshold: undefined,
       maxBatchSize: 64,
+      maxQueuedRows: 1024,
+      maxQueueWaitSeconds: 1,
       maxBodyBytes: 1048576,
       webConcurrency: 1,
       shutdownDelaySeconds: 5,
       shutdownTimeoutSeconds: 25,
       headersTimeoutSeconds: 10,
-      requestTimeoutSeconds: 30,
+      requestTimeoutSeconds: 15,
+      writeTimeoutSeconds: 15,
       keepAliveTimeoutSeconds: 620,
       logLevel: 'info',
       backend: undefined,
@@ -34,10 +37,14 @@ describe('loadConfig', () => {
       MODEL_PATH: '/models/ecg',
       THRESHOLD: '0.05',
       MAX_BATCH_SIZE: '32',
+      MAX_QUEUED_ROWS: '256',
+      MAX_QUEUE_WAIT_SECONDS: '0.25',
       MAX_BODY_BYTES: '65536',
       WEB_CONCURRENCY: '4',
       SHUTDOWN_DELAY_SECONDS: '0',
       SHUTDOWN_TIMEOUT_SECONDS: '10',
+      REQUEST_TIMEOUT_SECONDS: '10',
+      WRITE_TIMEOUT_SECONDS: '5',
       LOG_LEVEL: 'debug',
       BACKEND: 'cpu',
       MODEL_VERSION_LABELS: 'stable=81283393578164,canary=17',
@@ -49,6 +56,10 @@ describe('loadConfig', () => {
       metricsPort: 9001,
       threshold: 0.05,
       maxBatchSize: 32,
+      maxQueuedRows: 256,
+      maxQueueWaitSeconds: 0.25,
+      requestTimeoutSeconds: 10,
+      writeTimeoutSeconds: 5,
       webConcurrency: 4,
       backend: 'cpu',
       versionLabels: { stable: '81283393578164', canary: '17' },
@@ -69,6 +80,9 @@ describe('loadConfig', () => {
     ['MODEL_PATH', '', /^MODEL_PATH="" is empty/],
     ['MAX_BATCH_SIZE', '0', /^MAX_BATCH_SIZE="0" is invalid: .*>=1/],
     ['MAX_BATCH_SIZE', '2.5', /^MAX_BATCH_SIZE="2.5" is invalid: .*int/],
+    ['MAX_QUEUED_ROWS', '0', /^MAX_QUEUED_ROWS="0" is invalid: .*>=1/],
+    ['MAX_QUEUE_WAIT_SECONDS', '0', /^MAX_QUEUE_WAIT_SECONDS="0" is invalid/],
+    ['WRITE_TIMEOUT_SECONDS', '0', /^WRITE_TIMEOUT_SECONDS="0" is invalid/],
     ['THRESHOLD', '-0.1', /^THRESHOLD="-0.1" is invalid/],
     ['WEB_CONCURRENCY', 'many', /^WEB_CONCURRENCY="many" is invalid/],
     ['LOG_LEVEL', 'loud', /^LOG_LEVEL="loud" is invalid: .*"info"/],
@@ -83,7 +97,7 @@ describe('loadConfig', () => {
   });
 
   it('rejects a headers timeout longer than the request timeout', () => {
-    expect(() => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40', REQUEST_TIMEOUT_SECONDS: '30' })).toThrow(
+    expect(() => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40', REQUEST_TIMEOUT_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '60' })).toThrow(
       /HEADERS_TIMEOUT_SECONDS=40 must not be longer than REQUEST_TIMEOUT_SECONDS=30: the headers are part of the request/,
     );
     expect(() => loadConfig({ REQUEST_TIMEOUT_SECONDS: '0' })).toThrow(/REQUEST_TIMEOUT_SECONDS="0" is invalid/);
@@ -95,9 +109,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ port: 0, metricsPort: 0 });
   });
 
-  it('rejects a deadline no longer than the drain delay', () => {
+  it('rejects a shutdown timeout that cannot hold the delay and a whole request', () => {
     expect(() => loadConfig({ SHUTDOWN_DELAY_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '20' })).toThrow(
-      /SHUTDOWN_TIMEOUT_SECONDS=20 must be longer than SHUTDOWN_DELAY_SECONDS=30/,
+      /SHUTDOWN_DELAY_SECONDS=30 plus REQUEST_TIMEOUT_SECONDS=15 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=20/,
     );
+    expect(() => loadConfig({ REQUEST_TIMEOUT_SECONDS: '30' })).toThrow(/SHUTDOWN_DELAY_SECONDS=5 plus REQUEST_TIMEOUT_SECONDS=30 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=25/);
+    expect(loadConfig({ SHUTDOWN_DELAY_SECONDS: '10', REQUEST_TIMEOUT_SECONDS: '15' })).toMatchObject({ shutdownTimeoutSeconds: 25 });
   });
 });

@@ -33,12 +33,15 @@ const variables = {
   modelPath: z.string().default(SERVER_DEFAULTS.modelPath),
   threshold: real.optional(),
   maxBatchSize: integer(1, 4096).default(SERVER_DEFAULTS.maxBatchSize),
+  maxQueuedRows: integer(1, 1_048_576).default(SERVER_DEFAULTS.maxQueuedRows),
+  maxQueueWaitSeconds: seconds.pipe(z.number().positive()).default(SERVER_DEFAULTS.maxQueueWaitSeconds),
   maxBodyBytes: integer(1024, 256 * 1024 * 1024).default(1024 * 1024),
   webConcurrency: integer(1, 64).default(1),
   shutdownDelaySeconds: seconds.default(SERVER_DEFAULTS.shutdownDelaySeconds),
   shutdownTimeoutSeconds: seconds.default(SERVER_DEFAULTS.shutdownTimeoutSeconds),
   headersTimeoutSeconds: seconds.pipe(z.number().positive()).default(SERVER_DEFAULTS.headersTimeoutSeconds),
   requestTimeoutSeconds: seconds.pipe(z.number().positive()).default(SERVER_DEFAULTS.requestTimeoutSeconds),
+  writeTimeoutSeconds: seconds.pipe(z.number().positive()).default(SERVER_DEFAULTS.writeTimeoutSeconds),
   keepAliveTimeoutSeconds: seconds.default(SERVER_DEFAULTS.keepAliveTimeoutSeconds),
   logLevel: z.enum(LOG_LEVELS).default(SERVER_DEFAULTS.logLevel),
   backend: z.enum(BACKEND_NAMES).optional(),
@@ -83,10 +86,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     config[key] = parsed.data;
   }
   const result = config as Config;
-  if (result.shutdownTimeoutSeconds <= result.shutdownDelaySeconds) {
+  if (result.shutdownDelaySeconds + result.requestTimeoutSeconds > result.shutdownTimeoutSeconds) {
     throw new ConfigError(
-      `${ENV.shutdownTimeoutSeconds}=${result.shutdownTimeoutSeconds} must be longer than ` +
-        `${ENV.shutdownDelaySeconds}=${result.shutdownDelaySeconds}: the deadline would cut the drain short`,
+      `${ENV.shutdownDelaySeconds}=${result.shutdownDelaySeconds} plus ${ENV.requestTimeoutSeconds}=${result.requestTimeoutSeconds} ` +
+        `must not be longer than ${ENV.shutdownTimeoutSeconds}=${result.shutdownTimeoutSeconds}: a request accepted at the end of the delay ` +
+        'could still be arriving at the deadline, which would cut it short',
     );
   }
   if (result.metricsPort === result.port && result.port !== 0) {

@@ -11,13 +11,22 @@ export const SERVER_DEFAULTS = {
   /** Where the image keeps the bundled model, relative to the working directory. */
   modelPath: 'model/artifacts',
   maxBatchSize: 64,
+  /** Rows waiting for a forward pass past which requests are shed (503): 16 full batches. */
+  maxQueuedRows: 1024,
+  /** Longest a request waits for its forward pass before it is shed (503). */
+  maxQueueWaitSeconds: 1,
   logLevel: 'info',
   shutdownDelaySeconds: 5,
   shutdownTimeoutSeconds: 25,
   /** Longest a client may take to send a request's headers (slow-header attacks). */
   headersTimeoutSeconds: 10,
-  /** Longest a client may take to send a whole request, body included (Node.js' default is 300 s). */
-  requestTimeoutSeconds: 30,
+  /**
+   * Longest a client may take to send a whole request, body included (Node.js' default is 300 s).
+   * With the shutdown delay it fits in the shutdown timeout, so a drain never cuts a request short.
+   */
+  requestTimeoutSeconds: 15,
+  /** Longest a client may leave an answer unread (no byte taken) before its connection is closed. */
+  writeTimeoutSeconds: 15,
   /**
    * How long an idle keep-alive connection stays open: longer than Google Cloud load balancers keep
    * theirs to a backend (600 s), so that the load balancer, not the server, closes it and never
@@ -49,12 +58,15 @@ export const ENV = {
   modelPath: 'MODEL_PATH',
   threshold: 'THRESHOLD',
   maxBatchSize: 'MAX_BATCH_SIZE',
+  maxQueuedRows: 'MAX_QUEUED_ROWS',
+  maxQueueWaitSeconds: 'MAX_QUEUE_WAIT_SECONDS',
   maxBodyBytes: 'MAX_BODY_BYTES',
   webConcurrency: 'WEB_CONCURRENCY',
   shutdownDelaySeconds: 'SHUTDOWN_DELAY_SECONDS',
   shutdownTimeoutSeconds: 'SHUTDOWN_TIMEOUT_SECONDS',
   headersTimeoutSeconds: 'HEADERS_TIMEOUT_SECONDS',
   requestTimeoutSeconds: 'REQUEST_TIMEOUT_SECONDS',
+  writeTimeoutSeconds: 'WRITE_TIMEOUT_SECONDS',
   keepAliveTimeoutSeconds: 'KEEP_ALIVE_TIMEOUT_SECONDS',
   logLevel: 'LOG_LEVEL',
   backend: 'BACKEND',

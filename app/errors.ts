@@ -29,3 +29,25 @@ export class UnsupportedOperationError extends Error {
 export class NotReadyError extends Error {
   override name = 'NotReadyError';
 }
+
+/** Why a request was shed: the queue was full, or it waited past the deadline (see Batcher). */
+export type OverloadReason = 'queue_full' | 'queue_timeout';
+
+/** The server has more to score than it can in time: the client should retry, here or elsewhere. */
+export class OverloadedError extends Error {
+  override name = 'OverloadedError';
+  constructor(
+    readonly reason: OverloadReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The forward pass of the request's batch failed; the batcher has logged why, once for the batch. */
+export class BatchFailedError extends Error {
+  override name = 'BatchFailedError';
+  constructor(readonly batchRows: number) {
+    super(`the forward pass of this request's batch (${batchRows} rows) failed; the server is still serving, see its log`);
+  }
+}

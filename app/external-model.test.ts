@@ -7,7 +7,7 @@ import { contentVersion, signatureFor, writeArtifact, type ModelMetadata } from 
 import { selectBackend } from '../model/backend.ts';
 import { createLogger } from '../model/logger.ts';
 import { loadConfig } from './config.ts';
-import { startServer, type RunningServer } from './server.ts';
+import { startServer, type RunningServer } from './lifecycle.ts';
 
 /**
  * A model trained outside this project: another autoencoder, 24 sensor readings wide, with other

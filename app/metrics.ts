@@ -3,6 +3,27 @@ import { METRIC_PREFIX } from './contract.ts';
 
 const name = (suffix: string) => `${METRIC_PREFIX}${suffix}`;
 
+/**
+ * The API keys' metrics. A cluster primary, which reads the keys file for its workers, registers
+ * these alone in a registry of its own (see ClusterMetrics).
+ */
+export function createApiKeyMetrics(registers: Registry[]) {
+  return {
+    apiKeysReloadFailures: new Counter({
+      name: name('api_keys_reload_failures_total'),
+      help: 'Changes of API_KEYS_FILE that could not be loaded (the keys in force were kept)',
+      registers,
+    }),
+    apiKeysLastLoad: new Gauge({
+      name: name('api_keys_last_load_timestamp_seconds'),
+      help: 'When the API keys in force were last loaded from API_KEYS_FILE, in seconds since the epoch',
+      // One process reads the file (a cluster's primary): the others report 0.
+      aggregator: 'max',
+      registers,
+    }),
+  };
+}
+
 /** Every metric the server exports, in one registry (listed in the README). */
 export function createMetrics() {
   const registry = new Registry();
@@ -22,6 +43,12 @@ export function createMetrics() {
       help: 'Time from receiving a request to answering it',
       labelNames: httpLabels,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    requestsRejected: new Counter({
+      name: name('requests_rejected_total'),
+      help: 'Requests answered with an error of the client\'s or of load, by reason (invalid_request, unauthorized, queue_full, queue_timeout, ...)',
+      labelNames: ['reason'] as const,
       registers,
     }),
     inFlight: new Gauge({
@@ -69,6 +96,7 @@ export function createMetrics() {
       aggregator: 'first',
       registers,
     }),
+    ...createApiKeyMetrics(registers),
     lastInference: new Gauge({
       name: name('last_inference_timestamp_seconds'),
       help: 'When the last forward pass was made, in seconds since the epoch',

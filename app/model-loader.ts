@@ -4,14 +4,15 @@ import type { Config } from './config.ts';
 import { Detector } from '../model/detector.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './serving.ts';
+import type { Logger } from '../model/logger.ts';
 
 /**
  * Loads the configured model onto the fastest backend, with its batcher. The server imports this
  * file only when it loads the model: it is what brings in TensorFlow.js, which the cluster primary
  * (the same entry point) must not load.
  */
-export async function loadModel(config: Config, metrics: Metrics): Promise<{ model: LoadedModel; backend: BackendChoice }> {
+export async function loadModel(config: Config, metrics: Metrics, logger: Logger): Promise<{ model: LoadedModel; backend: BackendChoice }> {
   const backend = await selectBackend(config.backend);
   const detector = await Detector.load(config.modelPath, { threshold: config.threshold });
-  return { model: { detector, batcher: new Batcher(detector, { maxBatchSize: config.maxBatchSize, metrics }) }, backend };
+  return { model: { detector, batcher: new Batcher(detector, { ...config, metrics, logger }) }, backend };
 }

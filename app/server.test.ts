@@ -6,7 +6,7 @@ import { loadConfig } from './config.ts';
 import { createLogger } from '../model/logger.ts';
 import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { spawnServer, type ServerProcess, type SpawnOptions } from '../test/server-process.ts';
-import { startServer, type RunningServer } from './server.ts';
+import { startServer, type RunningServer } from './lifecycle.ts';
 
 const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];
 const predictBody = (rows: unknown[]) => JSON.stringify({ instances: rows });
@@ -44,6 +44,22 @@ function clientsUntilAfterSignal(url: string, count: number, msAfterSignal: numb
     }),
   );
   return { outcomes, done, signalled: () => (signalledAt = Date.now()) };
+}
+
+/**
+ * A client that sends a request's headers and then its body a byte every 100 ms; `ended` resolves
+ * with what the server answered once it closes the connection.
+ */
+function trickleBody(url: string) {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  let response = '';
+  socket.on('data', (chunk: Buffer) => (response += chunk.toString()));
+  socket.on('error', () => {});
+  socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n');
+  const timer = setInterval(() => socket.writable && socket.write(' '), 100);
+  const ended = new Promise<string>((resolve) => socket.on('close', () => resolve(response)));
+  void ended.then(() => clearInterval(timer));
+  return { ended, stop: () => (clearInterval(timer), socket.destroy()) };
 }
 
 const metricValue = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
@@ -94,6 +110,21 @@ describe('a real listening server (in process)', () => {
     const passes = metricValue(after, 'anomaly_serve_batch_size_count') - metricValue(before, 'anomaly_serve_batch_size_count');
     expect(metricValue(after, 'anomaly_serve_batch_size_sum') - metricValue(before, 'anomaly_serve_batch_size_sum')).toBe(rows);
     expect(passes).toBeLessThan(requests.length - 1);
+  });
+});
+
+describe('a drain that reaches its deadline (in process)', () => {
+  it('closes the connections of requests still unfinished, and ends on time', async () => {
+    const server = await startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', SHUTDOWN_DELAY_SECONDS: '0' }), createLogger('test', { level: 'silent' }));
+    await server.loaded;
+    const trickle = trickleBody(server.url);
+    await sleep(100);
+    const start = Date.now();
+    await server.drain(Date.now() + 500);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - start).toBeLessThan(2000);
+    expect(await trickle.ended).toBe('');
+    trickle.stop();
   });
 });
 
@@ -156,18 +187,22 @@ describe('the server process', () => {
     expect(server.logs.map((l) => l.msg)).toContain('second signal: exiting now');
   });
 
-  it('exits 1 when a request is still in flight at the deadline', async () => {
-    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '1' });
-    // A client that sends half a request body and stalls keeps one request in flight.
-    const { port } = new URL(server.url);
-    const socket = net.connect(Number(port), '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"instances"');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  it('ends a drain with a client trickling its body within the deadline, exit 0: the request timeout fits in it', async () => {
+    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '3', REQUEST_TIMEOUT_SECONDS: '2', HEADERS_TIMEOUT_SECONDS: '1' });
+    const trickle = trickleBody(server.url);
+    await sleep(100);
+    const signalledAt = Date.now();
     server.child.kill('SIGTERM');
-    expect(await server.exited).toBe(1);
-    expect(server.logs.map((l) => l.msg)).toContain('shutdown deadline passed: exiting now');
-    socket.destroy();
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(3000);
+    expect(await trickle.ended).toMatch(/^HTTP\/1\.1 408 /);
+    expect(server.logs.map((l) => l.msg)).toContain('stopped');
+  });
+
+  it('exits 1 with a clear message when the request timeout does not fit in the shutdown timeout', async () => {
+    const error = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '5', SHUTDOWN_TIMEOUT_SECONDS: '25', REQUEST_TIMEOUT_SECONDS: '30' }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/exited with 2 before it was ready/);
+    expect((error as Error).message).toMatch(/SHUTDOWN_DELAY_SECONDS=5 plus REQUEST_TIMEOUT_SECONDS=30 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=25/);
   });
 
   it('logs JSON: the backend, model version and threshold at start-up, and each request at debug', async () => {
@@ -187,7 +222,8 @@ describe('the server process', () => {
       ['debug', 'POST', '/predict', '200'],
       ['debug', 'POST', '/predict', '400'],
     ]);
-    expect(server.logs.find((l) => l.msg === 'request rejected')).toMatchObject({ level: 'warn', status: 400, error: 'instances[0]: expected 140 values, got 2' });
+    // A rejected request is counted, and logged at debug level only: bad requests cannot flood the log.
+    expect(server.logs.find((l) => l.msg === 'request rejected')).toMatchObject({ level: 'debug', status: 400, error: 'instances[0]: expected 140 values, got 2' });
   });
 
   it('exits 1 with a clear log line when the model cannot be loaded', async () => {

@@ -278,7 +278,7 @@ describe('AnomalyDetector options', () => {
     ['a metrics port out of range', { metricsPort: 0 }, /metricsPort \(0\) must be from 1 to 65535/],
     ['the metrics on the serving port', { port: 9000, metricsPort: 9000 }, /metricsPort \(9000\) must differ from port \(9000\)/],
     ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
-    ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 10 }, /shutdownTimeoutSeconds \(10\) must be longer than shutdownDelaySeconds \(20\)/],
+    ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 30 }, /the server would refuse these settings: SHUTDOWN_DELAY_SECONDS=20 plus REQUEST_TIMEOUT_SECONDS=15 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=30/],
     ['an empty image', { image: ' ' }, /image must name a container image/],
     ['a Secret name that is not one', { apiKeysSecret: 'API Keys' }, /apiKeysSecret \("API Keys"\) must be a Secret's name/],
     ['a source range that is not a CIDR', { allowedSourceRanges: ['10.0.0.0/8', '10.0.0.300/32'] }, /allowedSourceRanges: "10\.0\.0\.300\/32" is not a CIDR block/],

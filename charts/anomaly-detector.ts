@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiObject, Chart, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { ConfigError, loadConfig } from '../app/config.ts';
 import { CONTAINER_USER, ENV, METRIC_PREFIX, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
 import { readMetadata } from '../model/artifact.ts';
 import { GrafanaDashboard } from './grafana-dashboard.ts';
@@ -123,7 +124,11 @@ export interface AnomalyDetectorProps {
   readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** How long a terminating pod keeps serving while endpoints update. @default SERVER_DEFAULTS.shutdownDelaySeconds (5) */
   readonly shutdownDelaySeconds?: number;
-  /** From SIGTERM to a forced exit; the grace period is 5 s longer. @default SERVER_DEFAULTS.shutdownTimeoutSeconds (25) */
+  /**
+   * From SIGTERM to the end of the drain, which must hold the delay and a whole request
+   * (REQUEST_TIMEOUT_SECONDS); the grace period is 5 s longer.
+   * @default SERVER_DEFAULTS.shutdownTimeoutSeconds (25)
+   */
   readonly shutdownTimeoutSeconds?: number;
   /** Soft spread of the pods over zones and nodes. @default ANOMALY_DETECTOR_DEFAULTS.topologySpread (true) */
   readonly topologySpread?: boolean;
@@ -306,6 +311,7 @@ export class AnomalyDetector extends Construct {
       ...(props.threshold !== undefined && { [ENV.threshold]: String(props.threshold) }),
       ...(props.apiKeysSecret !== false && { [ENV.apiKeysFile]: API_KEYS.file }),
     };
+    checkServerSettings(settings);
     this.configMap = new kplus.ConfigMap(this, 'Config', { metadata: metadata('-config'), data: settings });
 
     const serviceAccount = props.gcpServiceAccount
@@ -628,6 +634,18 @@ function validate(props: ResolvedProps): void {
   if (autoscaling.mode === 'keda' && props.monitoring === 'gmp' && !/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/.test(autoscaling.gcpProject ?? '')) {
     fail(`autoscaling.mode keda with monitoring gmp needs autoscaling.gcpProject, the project ID whose Managed Prometheus KEDA queries (got ${JSON.stringify(autoscaling.gcpProject)})`);
   }
-  const { shutdownDelaySeconds: delay, shutdownTimeoutSeconds: timeout } = props;
-  if (timeout <= delay) fail(`shutdownTimeoutSeconds (${timeout}) must be longer than shutdownDelaySeconds (${delay})`);
+}
+
+/**
+ * Checks the server settings the ConfigMap carries with the server's own rules (app/config.ts), so
+ * that a combination the server would refuse at start (a drain the deadline cuts short, say) fails
+ * at synth time instead, naming the variables.
+ */
+function checkServerSettings(settings: Readonly<Record<string, string>>): void {
+  try {
+    loadConfig(settings);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new Error(`AnomalyDetector: the server would refuse these settings: ${error.message}`, { cause: error });
+    throw error;
+  }
 }

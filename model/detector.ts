@@ -1,14 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
-import { validateInstances } from './instances.ts';
+import { FP32_MAX, validateInstances } from './instances.ts';
 import { ArtifactError, inputOf, readArtifact, type ModelMetadata, type Normalisation, type Signature } from './artifact.ts';
 
 export interface Score {
-  /** Mean absolute error between the normalised input and its reconstruction. */
+  /**
+   * Mean absolute error between the normalised input and its reconstruction. One that overflows
+   * (inputs within FP32's range can still take the model's arithmetic past it) reads as FP32_MAX.
+   */
   readonly reconstructionError: number;
   readonly isAnomaly: boolean;
-  /** The reconstruction, in normalised units, when it was asked for. */
+  /** The reconstruction, in normalised units, when it was asked for; values past FP32's range read as ±FP32_MAX. */
   readonly reconstruction?: number[];
 }
+
+/**
+ * A computed value as an FP32 output can carry it, in JSON too (which has no Infinity or NaN):
+ * ±Infinity as ±FP32_MAX, and NaN, which only an overflow inside the model produces, as FP32_MAX.
+ */
+const finiteFp32 = (value: number) => (value >= -FP32_MAX ? (value <= FP32_MAX ? value : FP32_MAX) : Number.isNaN(value) ? FP32_MAX : -FP32_MAX);
 
 export interface ScoreOptions {
   /** Return each row's reconstruction as well. @default false */
@@ -115,7 +124,7 @@ export function reconstruct(
     for (const end = at + width; at < end; at++) sum += Math.abs(input[at]! - output[at]!);
     errors[row] = sum / width;
   }
-  return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width)) };
+  return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width), finiteFp32) };
 }
 
 /**
@@ -172,8 +181,10 @@ export class Detector {
    */
   scoreValid(rows: readonly (readonly number[])[], options: ScoreOptions = {}): Score[] {
     const { errors, reconstructions } = reconstruct(this.forward, rows, this.inputLength, this.metadata.normalisation);
-    return errors.map((reconstructionError, row) => {
-      const isAnomaly = reconstructionError > this.threshold;
+    return errors.map((error, row) => {
+      // A score that overflowed is as far from normal as a score can be: NaN fails `<=` too.
+      const isAnomaly = !(error <= this.threshold);
+      const reconstructionError = finiteFp32(error);
       return options.reconstruction
         ? { reconstructionError, isAnomaly, reconstruction: reconstructions(row) }
         : { reconstructionError, isAnomaly };

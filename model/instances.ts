@@ -40,9 +40,13 @@ export function describeValue(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+/** The largest finite FP32 value: the input's datatype holds nothing larger. */
+export const FP32_MAX = 3.4028234663852886e38;
+
 /**
- * Checks that every instance is an array of `inputLength` finite numbers, and names the first
- * instance (and value) that is not.
+ * Checks that every instance is an array of `inputLength` numbers that FP32 holds as finite values,
+ * and names the first instance (and value) that is not. A JSON number such as 1e40 is finite in
+ * JavaScript but Infinity as FP32, which no score can be computed from.
  */
 export function validateInstances(instances: readonly unknown[], inputLength: number): asserts instances is number[][] {
   instances.forEach((instance, index) => {
@@ -54,8 +58,10 @@ export function validateInstances(instances: readonly unknown[], inputLength: nu
     }
     for (let position = 0; position < inputLength; position++) {
       const value: unknown = instance[position];
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new InvalidInstanceError(index, `value ${position} is ${describeValue(value)}, expected a finite number`);
+      // One test on the common path: NaN, ±Infinity and values past FP32's range all fail it.
+      if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
+        const problem = typeof value === 'number' && Number.isFinite(value) ? `outside FP32's finite range (±${FP32_MAX})` : 'expected a finite number';
+        throw new InvalidInstanceError(index, `value ${position} is ${describeValue(value)}, ${problem}`);
       }
     }
   });

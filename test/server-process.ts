@@ -45,6 +45,8 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const ready = new Promise<{ url: string; metricsUrl: string }>((resolve, reject) => {
     let urls: { url: string; metricsUrl: string } | undefined;
+    // A cluster worker loads its model before it listens: the two lines come in either order.
+    let loaded = options.waitForReady === false;
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -56,7 +58,8 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
           if (entry.url) urls ??= { url: entry.url as string, metricsUrl: entry.metricsUrl as string };
-          if (urls && (options.waitForReady === false || entry.msg === 'model loaded (ready)')) resolve(urls);
+          if (entry.msg === 'model loaded (ready)') loaded = true;
+          if (urls && loaded) resolve(urls);
         } catch {
           // not a log line
         }
