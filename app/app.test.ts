@@ -98,6 +98,19 @@ describe('TensorFlow Serving REST', () => {
     await expectError(await request('/predict', { body: { inputs: [anomalous] } }), 400, /POST \/predict takes the row format/);
   });
 
+  it('answers an input at the edge of FP32\'s range: an anomaly, with a finite score', async () => {
+    const response = await request(`/v1/models/${MODEL}:predict`, { body: { instances: [Array(140).fill(3.4e38), normal] } });
+    expect(response.status).toBe(200);
+    const { predictions } = (await response.json()) as { predictions: { reconstruction_error: number; is_anomaly: boolean }[] };
+    expect(predictions[0]!.is_anomaly).toBe(true);
+    expect(predictions[0]!.reconstruction_error).toBeGreaterThan(1e37);
+    expect(predictions[1]).toEqual({ reconstruction_error: score(normal).reconstructionError, is_anomaly: false });
+  });
+
+  it('looks a version label up among the labels only: "constructor" is not one', async () => {
+    await expectError(await request(`/v1/models/${MODEL}/labels/constructor:predict`, { body: { instances: [normal] } }), 404, 'model "ecg-autoencoder" has no version label "constructor"; its labels are "stable", "latest"');
+  });
+
   it('reports the model status and metadata, and predicts on the versioned path', async () => {
     const version = tfServingVersion(detector);
     expect(version).toMatch(/^\d+$/);
@@ -181,6 +194,8 @@ describe('Open Inference Protocol (KServe V2)', () => {
     ['a string in the data', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [...Array(150).fill(0), 'x', ...Array(129).fill(0)] }] }, /inputs\[0\]\.data, row 1: value 10 is the string "x", expected a finite number/],
     ['data nested deeper than its shape', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: [[...Array(139).fill(0), [0]]] }] }, 'inputs[0].data, row 0: value 139 is [0], expected a finite number'],
     ['nested data with a row that is not a list', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [Array(140).fill(0), 5] }] }, 'inputs[0].data[1] is 5; nested data has a list of 140 values a row'],
+    ['a value past FP32\'s range', input([...Array(5).fill(0), 1e40, ...Array(134).fill(0)]), "inputs[0].data, row 0: value 5 is 1e+40, outside FP32's finite range (±3.4028234663852886e+38)"],
+    ['an output named twice (an answer as large as the client likes)', { ...input(Array(140).fill(0)), outputs: [{ name: 'is_anomaly' }, { name: 'reconstruction' }, { name: 'is_anomaly' }] }, 'outputs[2] names "is_anomaly" again; ask for each output once'],
     ['more rows than MAX_BATCH_SIZE, before the data is read', { inputs: [{ name: 'beat', shape: [65, 140], datatype: 'FP32', data: [] }] }, '65 instances in one request; at most 64 are allowed (MAX_BATCH_SIZE)'],
   ])('rejects %s with 400', async (_, body, message) => {
     await expectError(await request(`/v2/models/${MODEL}/infer`, { body }), 400, message);
@@ -200,6 +215,8 @@ describe('bad requests get a status and a JSON error that says what and where', 
     ['a number as a string', () => withValue(3, '"0.5"'), 400, 'instances[1]: value 3 is the string "0.5", expected a finite number'],
     ['null', () => withValue(139, 'null'), 400, 'instances[1]: value 139 is null, expected a finite number'],
     ['a huge number that overflows to Infinity', () => withValue(0, '1e999'), 400, 'instances[1]: value 0 is Infinity, expected a finite number'],
+    ['a number past FP32\'s range (a sensor glitch)', () => withValue(7, '1e40'), 400, "instances[1]: value 7 is 1e+40, outside FP32's finite range (±3.4028234663852886e+38)"],
+    ['a negative number past FP32\'s range', () => withValue(0, '-1e300'), 400, "instances[1]: value 0 is -1e+300, outside FP32's finite range (±3.4028234663852886e+38)"],
     ['missing instances', () => '{}', 400, /send either "instances" \(row format\) or "inputs" \(columnar format\)/],
     ['empty instances', () => '{"instances": []}', 400, /"instances" is empty; send at least one instance/],
     ['instances that are not a list', () => '{"instances": {"a": 1}}', 400, /"instances" must be a list of instances, got object/],

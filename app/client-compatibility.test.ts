@@ -178,6 +178,15 @@ describe('binary tensor data (Triton and KServe clients, set_data_from_numpy)', 
       },
       'inputs[0].data, row 0: value 2 is NaN, expected a finite number',
     ],
+    [
+      'an infinite value (a sensor glitch, as FP32)',
+      () => {
+        const { body, headers } = tritonRequest([normal, anomalous]);
+        body.writeFloatLE(Number.NEGATIVE_INFINITY, body.length - WIDTH * 4 + 12);
+        return { body, headers };
+      },
+      'inputs[0].data, row 1: value 3 is -Infinity, expected a finite number',
+    ],
   ])('rejects %s with 400, saying which', async (_, make, message) => {
     const { body, headers } = make();
     const answer = await send(url, 'POST', `/v2/models/${MODEL}/infer`, body, headers);

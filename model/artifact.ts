@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
@@ -242,8 +242,9 @@ export async function readArtifact(dir: string): Promise<Artifact> {
   if (!modelJson.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
     throw new ArtifactError(`${modelFile} is not a TensorFlow.js layers model (no modelTopology or weightsManifest)`);
   }
+  const shardFiles = weightFiles(dir, modelFile, modelJson.weightsManifest);
   const artifacts = await io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-    const shards = manifest.flatMap((group) => group.paths).map((shard) => readOrFail(path.join(dir, shard)));
+    const shards = shardFiles.map((file) => readOrFail(file));
     return [manifest.flatMap((group) => group.weights), new Uint8Array(Buffer.concat(shards)).buffer];
   });
   const metadata = readMetadata(dir);
@@ -255,6 +256,46 @@ export async function readArtifact(dir: string): Promise<Artifact> {
     );
   }
   return { artifacts, metadata };
+}
+
+/** Bytes a value of each weight datatype takes, stored as it is or quantized. */
+const BYTES_PER_VALUE: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
+
+/**
+ * The weight files of a model.json, checked before any is opened: each path inside the folder
+ * (a path such as ../../etc/hostname is refused, not read), and their sizes adding up to what the
+ * manifest's weights take, so that a truncated or swapped file is named as such.
+ */
+function weightFiles(dir: string, modelFile: string, manifest: tf.io.WeightsManifestConfig): string[] {
+  const root = path.resolve(dir);
+  const files = manifest.flatMap((group) => group.paths).map((shard) => {
+    const file = path.resolve(root, shard);
+    const relative = path.relative(root, file);
+    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+      throw new ArtifactError(`${modelFile}: the weights path ${JSON.stringify(shard)} is outside the model folder; paths are relative to it, inside it`);
+    }
+    return file;
+  });
+  let expected = 0;
+  for (const { dtype, shape, quantization } of manifest.flatMap((group) => group.weights)) {
+    const bytes = BYTES_PER_VALUE[quantization?.dtype ?? dtype];
+    if (bytes === undefined) return files; // string weights have no fixed size
+    expected += bytes * shape.reduce((product, size) => product * size, 1);
+  }
+  const actual = files.reduce((total, file) => {
+    try {
+      return total + statSync(file).size;
+    } catch {
+      return total + readOrFail(file).length; // readOrFail names the missing file
+    }
+  }, 0);
+  if (actual !== expected) {
+    throw new ArtifactError(
+      `${modelFile}: the weight files (${files.map((file) => path.relative(root, file)).join(', ')}) hold ${actual} bytes; ` +
+        `the weightsManifest describes ${expected} bytes: a file is truncated or belongs to another model`,
+    );
+  }
+  return files;
 }
 
 async function weightBytes(artifacts: tf.io.ModelArtifacts): Promise<Uint8Array> {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Detector, forwardPass } from './detector.ts';
-import { InvalidInstanceError } from './instances.ts';
-import { ArtifactError, readArtifact, signatureFor, type ModelMetadata } from './artifact.ts';
+import { FP32_MAX, InvalidInstanceError } from './instances.ts';
+import { ArtifactError, contentVersion, readArtifact, signatureFor, type ModelMetadata } from './artifact.ts';
 import { BUNDLED_MODEL, useBundledModel } from '../test/bundled-model.ts';
 import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
 import { readLabelledCsv } from './data.ts';
@@ -170,6 +170,19 @@ describe('loading a model folder', () => {
     return target;
   };
 
+  it('scores a row that overflows inside the model: an anomaly, its score FP32\'s largest value, its reconstruction finite', async () => {
+    // A scale so narrow that any value normalises past FP32's range, as a badly fitted scaler can.
+    const { artifacts } = await readArtifact(ARTIFACTS);
+    const narrow: ModelMetadata = { ...metadata, normalisation: { method: 'min-max', min: 0, max: 1e-30 } };
+    narrow.version = await contentVersion(artifacts, narrow);
+    const overflowing = await Detector.load(await copyWith('overflow', () => narrow));
+    const [score] = overflowing.score([Array(140).fill(1e10)], { reconstruction: true });
+    expect(score!.reconstructionError).toBe(FP32_MAX);
+    expect(score!.isAnomaly).toBe(true);
+    expect(score!.reconstruction!.every((value) => Math.abs(value) <= FP32_MAX)).toBe(true);
+    overflowing.dispose();
+  });
+
   it.each([
     ['a missing folder', async () => path.join(dir, 'absent'), /absent\/model\.json: no such file/],
     ['metadata with a field of the wrong type', () => copyWith('bad-field', (m) => ({ ...m, threshold: { value: '0.1' } })), /metadata\.json: threshold\.value: .*expected number/],
@@ -180,6 +193,28 @@ describe('loading a model folder', () => {
       /metadata\.json's signature says the model maps rows of 10 values to rows of 10; model\.json's model maps \[\[null,140\]\] to \[null,140\]/,
     ],
     ['an example of another width', () => copyWith('example', (m) => ({ ...m, examples: [{ name: 'short', values: [1, 2] }] })), /example "short" has 2 values; the input has 140/],
+    [
+      'a weights path outside the folder (refused before it is opened: it would read as the right size)',
+      async () => {
+        const target = await copyWith('escape', (m) => m);
+        await cp(path.join(target, 'weights.bin'), path.join(dir, 'outside.bin'));
+        const modelJson = JSON.parse(await readFile(path.join(target, 'model.json'), 'utf8'));
+        modelJson.weightsManifest[0].paths = ['../outside.bin'];
+        await writeFile(path.join(target, 'model.json'), JSON.stringify(modelJson));
+        return target;
+      },
+      /model\.json: the weights path "\.\.\/outside\.bin" is outside the model folder/,
+    ],
+    [
+      'a truncated weights.bin',
+      async () => {
+        const target = await copyWith('truncated', (m) => m);
+        const weights = await readFile(path.join(target, 'weights.bin'));
+        await writeFile(path.join(target, 'weights.bin'), weights.subarray(0, 1000));
+        return target;
+      },
+      /model\.json: the weight files \(weights\.bin\) hold 1000 bytes; the weightsManifest describes \d+ bytes: a file is truncated or belongs to another model/,
+    ],
     ['a signature with an output of the wrong datatype', () => copyWith('datatype', (m) => ({ ...m, signature: { ...m.signature, outputs: [m.signature.outputs[0], { ...m.signature.outputs[1], datatype: 'FP32' }, m.signature.outputs[2]] } })), /signature\.outputs\.1\.datatype/],
   ])('rejects %s with a message naming the file', async (_, prepare, message) => {
     const error = await Detector.load(await prepare()).catch((e: unknown) => e);

@@ -93,10 +93,11 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
   const labelled = (name: string, label: string) => {
     const loaded = model(name);
     const served = tfServingVersion(loaded.detector);
-    const labels = versionLabels ?? { stable: served, latest: served };
-    const version = labels[label];
+    // A Map: a label such as "constructor" must not find what every object inherits.
+    const labels = new Map(Object.entries(versionLabels ?? { stable: served, latest: served }));
+    const version = labels.get(label);
     if (version === undefined) {
-      throw new NotFoundError(`model "${modelName}" has no version label "${label}"; its labels are ${Object.keys(labels).map((l) => `"${l}"`).join(', ')}`);
+      throw new NotFoundError(`model "${modelName}" has no version label "${label}"; its labels are ${[...labels.keys()].map((l) => `"${l}"`).join(', ')}`);
     }
     if (version !== served) throw new NotFoundError(`label "${label}" names version ${version}, which is not served here; this server serves version ${served}`);
     return loaded;

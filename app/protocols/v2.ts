@@ -59,12 +59,16 @@ function parseOutputs(value: unknown, binaryByDefault: boolean, signature: Signa
     return signature.outputs.filter(({ role }) => DEFAULT_OUTPUT_ROLES.includes(role)).map((output) => ({ output, binary: binaryByDefault }));
   }
   if (!Array.isArray(value) || value.length === 0) throw new InvalidRequestError('"outputs" must be a non-empty list of {"name": ...}');
+  // Each output once: the answer's size then follows from MAX_BATCH_SIZE and the signature.
+  const named = new Set<string>();
   return value.map((requested, i) => {
     const name = isRecord(requested) ? requested.name : undefined;
     const output = signature.outputs.find((o) => o.name === name);
     if (!output) {
       throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output; the model has ${signature.outputs.map((o) => o.name).join(', ')}`);
     }
+    if (named.has(output.name)) throw new InvalidRequestError(`outputs[${i}] names "${output.name}" again; ask for each output once`);
+    named.add(output.name);
     return { output, binary: flag((requested as Record<string, unknown>).parameters, 'binary_data', `outputs[${i}]`) ?? binaryByDefault };
   });
 }
