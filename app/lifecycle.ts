@@ -31,6 +31,15 @@ import type { LoadedModel, ServingState } from './serving.ts';
 /** How long a connection accepted just before the listener closed has to send its request. */
 const IDLE_CONNECTION_GRACE_MS = 500;
 
+/**
+ * After the shutdown delay, the listener stays open until no connection has arrived for this long:
+ * closing it resets the connections the kernel has accepted but the server has not (their requests
+ * would be lost), so it is closed once clients have gone elsewhere, not at a fixed moment.
+ */
+const QUIET_BEFORE_CLOSE_MS = 250;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const SERVER = { name: 'anomaly-serve', version: packageVersion() };
 
 function packageVersion(): string {
@@ -150,11 +159,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metricsUrl = urlOf(metricsServer);
   logger.info({ host: config.host, port: (server.address() as AddressInfo).port, url, metricsUrl }, 'listening (live)');
   const loaded = loadedFirst === undefined ? load() : Promise.resolve(loadedFirst);
+  let lastConnectionAt = 0;
+  server.on('connection', () => (lastConnectionAt = Date.now()));
 
   const drain = async (deadline = Date.now() + config.shutdownTimeoutSeconds * 1000) => {
     state.draining = true;
     logger.info({ delaySeconds: config.shutdownDelaySeconds }, 'draining: not ready, still serving');
-    await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000));
+    await sleep(config.shutdownDelaySeconds * 1000);
+    // Clients still connecting (a load balancer slower than the delay) are served, not reset, as
+    // long as what they send can still finish by the deadline.
+    const closeBy = deadline - config.requestTimeoutSeconds * 1000;
+    while (Date.now() < closeBy && Date.now() - lastConnectionAt < QUIET_BEFORE_CLOSE_MS) {
+      await sleep(Math.min(QUIET_BEFORE_CLOSE_MS - (Date.now() - lastConnectionAt), closeBy - Date.now()));
+    }
     logger.info('draining: no longer accepting connections, finishing in-flight requests');
     // Stop listening and wait for every connection to end. Not http.Server.close(), which also
     // closes idle connections at once, among them any accepted a moment ago whose request has not

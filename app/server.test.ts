@@ -161,6 +161,20 @@ describe('the server process', () => {
     expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
   });
 
+  it('keeps accepting after the delay while clients still connect (a load balancer slower than the delay): no request refused or reset', async () => {
+    const server = await spawnServer({ SHUTDOWN_DELAY_SECONDS: '0.5' });
+    // Eight keep-alive clients go on 1 s past the delay: each answer says Connection: close, so
+    // each of their requests comes on a new connection.
+    const clients = clientsUntilAfterSignal(server.url, 8, 1500);
+    await sleep(300);
+    server.child.kill('SIGTERM');
+    clients.signalled();
+    await clients.done;
+    expect(await server.exited).toBe(0);
+    expect(clients.outcomes.filter((o) => o.status !== 200)).toEqual([]);
+    expect(clients.outcomes.filter((o) => o.afterSignal).length).toBeGreaterThan(20);
+  });
+
   it('drains on a signal that arrives while it starts, before the model is loaded: exit 0', async () => {
     const server = await spawnServer({}, { waitForReady: false });
     expect(await server.stop()).toBe(0);
