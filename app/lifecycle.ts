@@ -135,6 +135,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     if (notice) logger.warn({ backend, skipped: choice.skipped }, notice);
     metrics.modelInfo.set({ model: modelName, version: detector.version, backend }, 1);
     metrics.threshold.set(detector.threshold);
+    return { model, backend };
+  };
+  /** Serves the model: from here the process is ready (it listens already). */
+  const serveModel = ({ model, backend }: Awaited<ReturnType<typeof load>>) => {
+    const { detector } = model;
     state.model = model;
     logger.info(
       {
@@ -158,7 +163,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const url = urlOf(server);
   const metricsUrl = urlOf(metricsServer);
   logger.info({ host: config.host, port: (server.address() as AddressInfo).port, url, metricsUrl }, 'listening (live)');
-  const loaded = loadedFirst === undefined ? load() : Promise.resolve(loadedFirst);
+  const loaded = loadedFirst === undefined ? load().then(serveModel) : Promise.resolve(serveModel(loadedFirst));
   let lastConnectionAt = 0;
   server.on('connection', () => (lastConnectionAt = Date.now()));
 

@@ -176,7 +176,7 @@ describe('the server process', () => {
   });
 
   it('drains on a signal that arrives while it starts, before the model is loaded: exit 0', async () => {
-    const server = await spawnServer({}, { waitForReady: false });
+    const server = await spawnServer({}, { waitFor: 'listening' });
     expect(await server.stop()).toBe(0);
     const messages = server.logs.map((l) => l.msg);
     expect(messages).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
@@ -349,7 +349,7 @@ describe('WEB_CONCURRENCY=2', () => {
   });
 
   it('stops cleanly on a signal while its workers are still starting', async () => {
-    const server = await spawnServer({ WEB_CONCURRENCY: '2' }, { waitForReady: false });
+    const server = await spawnServer({ WEB_CONCURRENCY: '2' }, { waitFor: 'listening' });
     expect(await server.stop()).toBe(0);
   });
 });

@@ -14,6 +14,9 @@ const SAME_SIGNAL_MS = 1_000;
  */
 const FORCED_EXIT_GRACE_MS = 2_000;
 
+/** The server's processes' title, set once their signal handlers are in place (see server.ts). */
+export const PROCESS_TITLE = 'anomaly-serve';
+
 export interface Drain {
   readonly logger: Logger;
   /**

@@ -166,7 +166,7 @@ try {
         `${mib(Math.min(...samples))}–${mib(Math.max(...samples))} MiB | ${errors} |\n`,
     );
   } else {
-    const bare = await spawnServer({}, { command: [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'], waitForReady: false });
+    const bare = await spawnServer({}, { command: [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'], waitFor: 'listening' });
     try {
       // First, while both processes are fresh: a heap grown by the load would hide the growth.
       logger.info('measuring the memory of one oversized request');

@@ -21,8 +21,11 @@ export interface ServerProcess {
 }
 
 export interface SpawnOptions {
-  /** Resolve once it listens, rather than once the model is loaded. @default true */
-  readonly waitForReady?: boolean;
+  /**
+   * Resolve once the model is loaded and it listens (`ready`), once it listens (`listening`), or
+   * at once (`spawned`: `url` and `metricsUrl` are then empty). @default 'ready'
+   */
+  readonly waitFor?: 'ready' | 'listening' | 'spawned';
   /** @default the TypeScript server, through tsx */
   readonly command?: readonly string[];
   /** @default this process's working directory */
@@ -46,7 +49,8 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
   const ready = new Promise<{ url: string; metricsUrl: string }>((resolve, reject) => {
     let urls: { url: string; metricsUrl: string } | undefined;
     // A cluster worker loads its model before it listens: the two lines come in either order.
-    let loaded = options.waitForReady === false;
+    let loaded = options.waitFor === 'listening';
+    if (options.waitFor === 'spawned') resolve({ url: '', metricsUrl: '' });
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
