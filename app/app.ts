@@ -77,6 +77,12 @@ const COMPRESSION_THRESHOLD_BYTES = 1024;
 /** JSON, text (/metrics, the page) and binary tensor data. */
 const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/i;
 
+/** Whether the request declares a body length within `maxBodyBytes`, not chunked. */
+function hasBoundedBody(c: Context, maxBodyBytes: number): boolean {
+  const length = c.req.header('content-length');
+  return length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length) && Number(length) <= maxBodyBytes;
+}
+
 const noRoute = (c: Context) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404);
 
 /** The HTTP application: routes and middleware, no listening socket (server.ts owns that). */
@@ -89,10 +95,12 @@ export function createApp(deps: AppDeps): Hono {
     const start = process.hrtime.bigint();
     await next();
     // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
-    // answer given before the request's body has all arrived (a 401, a 413, a 404) closes the
-    // connection too: Node.js would otherwise read and discard the rest, however long it is.
+    // answer given before a body of unbounded length has all arrived (chunked, or declared past
+    // MAX_BODY_BYTES) closes the connection too: Node.js would otherwise read and discard the
+    // rest, however long it is. A body of a declared length within the limit is read and
+    // discarded, and the connection kept: closing it would cost a shed client a reconnection.
     const incoming = (c.env as HttpBindings | undefined)?.incoming;
-    if (state.draining || (incoming !== undefined && !incoming.complete)) c.header('Connection', 'close');
+    if (state.draining || (incoming !== undefined && !incoming.complete && !hasBoundedBody(c, deps.maxBodyBytes))) c.header('Connection', 'close');
     const matched = routePath(c, -1);
     const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
     const labels = { method: c.req.method, route, status: String(c.res.status) };

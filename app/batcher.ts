@@ -53,13 +53,11 @@ export class Batcher {
    * OverloadedError when the queue is full or the request waited too long.
    */
   async score(instances: readonly unknown[], reconstruction = false): Promise<Score[]> {
-    const { maxBatchSize, maxQueuedRows, metrics } = this.options;
+    const { maxBatchSize, metrics } = this.options;
     checkInstanceCount(instances.length, maxBatchSize);
     validateInstances(instances, this.detector.inputLength);
     if (instances.length === 0) return [];
-    if (this.queuedRows + instances.length > maxQueuedRows) {
-      throw new OverloadedError('queue_full', `the server is at capacity: ${this.queuedRows} rows already wait for a forward pass (MAX_QUEUED_ROWS=${maxQueuedRows})`);
-    }
+    this.admit(instances.length);
     metrics.inFlight.inc();
     try {
       return await new Promise<Score[]>((resolve, reject) => {
@@ -69,6 +67,18 @@ export class Batcher {
       });
     } finally {
       metrics.inFlight.dec();
+    }
+  }
+
+  /**
+   * Throws OverloadedError if `rows` more would take the queue past MAX_QUEUED_ROWS. The adapters
+   * also call it with no rows before they read a request's body, so that a full queue sheds a
+   * request for the price of its headers.
+   */
+  admit(rows = 0): void {
+    const { maxQueuedRows } = this.options;
+    if (this.queuedRows + Math.max(rows, 1) > maxQueuedRows) {
+      throw new OverloadedError('queue_full', `the server is at capacity: ${this.queuedRows} rows already wait for a forward pass (MAX_QUEUED_ROWS=${maxQueuedRows})`);
     }
   }
 

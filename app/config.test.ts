@@ -11,7 +11,7 @@ describe('loadConfig', () => {
       modelPath: 'model/artifacts',
       threshold: undefined,
       maxBatchSize: 64,
-      maxQueuedRows: 1024,
+      maxQueuedRows: 4096,
       maxQueueWaitSeconds: 1,
       maxBodyBytes: 1048576,
       webConcurrency: 1,

@@ -11,8 +11,11 @@ export const SERVER_DEFAULTS = {
   /** Where the image keeps the bundled model, relative to the working directory. */
   modelPath: 'model/artifacts',
   maxBatchSize: 64,
-  /** Rows waiting for a forward pass past which requests are shed (503): 16 full batches. */
-  maxQueuedRows: 1024,
+  /**
+   * Rows waiting for a forward pass past which requests are shed (503): 64 full batches, so that
+   * 64 clients each sending MAX_BATCH_SIZE rows at once are queued, not shed.
+   */
+  maxQueuedRows: 4096,
   /** Longest a request waits for its forward pass before it is shed (503). */
   maxQueueWaitSeconds: 1,
   logLevel: 'info',

@@ -12,7 +12,7 @@ const SAME_SIGNAL_MS = 1_000;
  * the deadline the drain closes what is still open itself (see startServer); this only catches a
  * drain that hangs.
  */
-const FORCED_EXIT_GRACE_MS = 2_000;
+export const FORCED_EXIT_GRACE_MS = 2_000;
 
 /** The server's processes' title, set once their signal handlers are in place (see server.ts). */
 export const PROCESS_TITLE = 'anomaly-serve';

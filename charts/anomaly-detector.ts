@@ -5,6 +5,7 @@ import { ApiObject, Chart, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ConfigError, loadConfig } from '../app/config.ts';
+import { FORCED_EXIT_GRACE_MS } from '../app/shutdown-signals.ts';
 import { CONTAINER_USER, ENV, METRIC_PREFIX, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
 import { readMetadata } from '../model/artifact.ts';
 import { GrafanaDashboard } from './grafana-dashboard.ts';
@@ -40,6 +41,9 @@ export interface AnomalyDetectorVpaOptions {
   readonly maxAllowed?: ResourceQuantities;
 }
 
+
+/** Seconds between the server's own forced exit (a drain that hung) and the kubelet's SIGKILL. */
+const TERMINATION_MARGIN_SECONDS = 3;
 /** The load signals the server exports (app/metrics.ts), to scale on. */
 export type LoadMetric = 'in-flight' | 'requests-per-second';
 
@@ -126,7 +130,7 @@ export interface AnomalyDetectorProps {
   readonly shutdownDelaySeconds?: number;
   /**
    * From SIGTERM to the end of the drain, which must hold the delay and a whole request
-   * (REQUEST_TIMEOUT_SECONDS); the grace period is 5 s longer.
+   * (REQUEST_TIMEOUT_SECONDS); the pods' termination grace period is 5 s longer.
    * @default SERVER_DEFAULTS.shutdownTimeoutSeconds (25)
    */
   readonly shutdownTimeoutSeconds?: number;
@@ -334,7 +338,8 @@ export class AnomalyDetector extends Construct {
       serviceAccount,
       automountServiceAccountToken: false,
       securityContext: { ensureNonRoot: true, user: CONTAINER_USER, group: CONTAINER_USER, fsGroup: CONTAINER_USER },
-      terminationGracePeriod: Duration.seconds(shutdownTimeoutSeconds + 5),
+      // The whole drain, the server's own forced exit after it, and a margin before the SIGKILL.
+      terminationGracePeriod: Duration.seconds(shutdownTimeoutSeconds + FORCED_EXIT_GRACE_MS / 1000 + TERMINATION_MARGIN_SECONDS),
       strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.percent(25), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: this.selectorLabels }));

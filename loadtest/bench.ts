@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +14,9 @@ import { drive, predictTarget, type Measurement, type Target } from './drive.ts'
  * answers a constant, each driven by autocannon on 127.0.0.1 in the same run; the ratio of their
  * throughputs is the figure that matters. Then the memory one oversized request costs each (a body
  * of 1.3 million empty instances, which the server must reject before building them), and what
- * asking for an API key costs (the same server with API_KEYS_FILE, each request with a key). `--soak`
+ * asking for an API key costs (the same server with API_KEYS_FILE, each request with a key), and a
+ * server offered twice its capacity with its queue bounded and unbounded: the share shed and the
+ * latency of the requests it admitted, and what clients that never read their answers cost it. `--soak`
  * sends two million requests to the server and compares the floor of its resident memory in the
  * second half with that in the first.
  */
@@ -81,6 +84,18 @@ async function residentBytes(server: ServerProcess): Promise<number> {
 
 const { duration, rounds, connections, requests, soak, backend } = options();
 
+/**
+ * The overload runs: each workload offered twice the throughput the server reached on it, in an
+ * open loop, with its queue bounded and unbounded. A closed loop of N connections never queues
+ * more than N requests, so the connections must outnumber the requests the bound lets wait.
+ */
+const OVERLOAD = [
+  { workload: 'binary, 64 beats', connections: 128, maxQueuedRows: 512 },
+  { workload: 'POST /predict, 1 beat', connections: 512, maxQueuedRows: 128 },
+] as const;
+/** The server's environment for the backend asked for. */
+const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
+
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** An endpoint to drive: a name, the server, and the request. */
@@ -98,11 +113,12 @@ interface Run {
 async function paired(
   baseline: Run,
   candidate: Run,
+  load: { readonly connections: number; readonly rate?: number } = { connections },
 ): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[]; cpuRatio: number; cpuRatios: number[] }> {
   const runs: [Measurement, Measurement][] = [];
   for (let round = 0; round < rounds; round++) {
-    const base = await drive(logger, baseline.name, baseline.server, baseline.target, { connections, duration });
-    runs.push([base, await drive(logger, candidate.name, candidate.server, candidate.target, { connections, duration })]);
+    const base = await drive(logger, baseline.name, baseline.server, baseline.target, { ...load, duration });
+    runs.push([base, await drive(logger, candidate.name, candidate.server, candidate.target, { ...load, duration })]);
   }
   const summary = (i: 0 | 1): Measurement => ({
     name: runs[0]![i].name,
@@ -112,6 +128,10 @@ async function paired(
     p50: median(runs.map((run) => run[i].p50)),
     p99: median(runs.map((run) => run[i].p99)),
     errors: runs.reduce((sum, run) => sum + run[i].errors, 0),
+    answered: runs.reduce((sum, run) => sum + run[i].answered, 0),
+    shed: runs.reduce((sum, run) => sum + run[i].shed, 0),
+    admittedP50: median(runs.map((run) => run[i].admittedP50)),
+    admittedP99: median(runs.map((run) => run[i].admittedP99)),
   });
   const ratios = runs.map(([base, measured]) => measured.requestsPerSecond / base.requestsPerSecond);
   // CPU time per request, as a ratio the same way round as throughput: what the baseline spends on
@@ -138,10 +158,60 @@ function v2Infer(rows: number, binary: boolean): Target {
   return { path, body: Buffer.concat([Buffer.from(header), data]), headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) } };
 }
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+/**
+ * Clients that never read their answers, and the write timeout the server cuts them off after.
+ * Each asks for more than the kernel's socket buffers take (Linux lets a connection's send buffer
+ * grow to 4 MiB, tcp_wmem), so that the rest waits in the server until the timeout.
+ */
+const SLOW_READERS = { clients: 100, requestsEach: 100, writeTimeoutSeconds: 2 } as const;
+
+/** How many sockets a process has open, from Linux's /proc. */
+async function openSockets(pid: number): Promise<number> {
+  const fds = await readdir(`/proc/${pid}/fd`);
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+  return targets.filter((target) => target.startsWith('socket:')).length;
+}
+
+/**
+ * What clients that never read cost a server: each opens a connection, sends
+ * `SLOW_READERS.requestsEach` pipelined requests for the largest answer there is (MAX_BATCH_SIZE
+ * rows, every output, as JSON) and reads nothing. The server's resident memory is sampled until
+ * it has closed every one of their connections.
+ */
+async function slowReaders(): Promise<{ before: number; peak: number; after: number; closedAfterMs: number }> {
+  const slow = await spawnServer({ WRITE_TIMEOUT_SECONDS: String(SLOW_READERS.writeTimeoutSeconds), ...backendEnv });
+  const sockets: Socket[] = [];
+  try {
+    const pid = slow.child.pid!;
+    const rows = Array<number[]>(64).fill(beat);
+    const body = JSON.stringify({ inputs: [{ name: input, shape: [rows.length, beat.length], datatype: 'FP32', data: rows }], outputs: metadata.signature.outputs.map(({ name }) => ({ name })) });
+    const request = `POST /v2/models/${metadata.name}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const [before, baseSockets] = [await processResidentBytes(pid), await openSockets(pid)];
+    const start = Date.now();
+    for (let i = 0; i < SLOW_READERS.clients; i++) {
+      const socket = connect(Number(new URL(slow.url).port), '127.0.0.1');
+      socket.on('error', () => {});
+      socket.pause();
+      for (let k = 0; k < SLOW_READERS.requestsEach; k++) socket.write(request);
+      sockets.push(socket);
+    }
+    let peak = before;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // until the server has accepted them
+    while ((await openSockets(pid)) > baseSockets && Date.now() - start < 60_000) {
+      peak = Math.max(peak, await processResidentBytes(pid));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return { before, peak, after: await processResidentBytes(pid), closedAfterMs: Date.now() - start };
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await slow.stop();
+  }
+}
 /** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
 const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
 // A body limit the oversized request fits in, so that what rejects it is its count of instances.
-const server = await spawnServer({ MAX_BODY_BYTES: String(8 * 1024 * 1024), ...(backend ? { BACKEND: backend } : {}) });
+const server = await spawnServer({ MAX_BODY_BYTES: String(8 * 1024 * 1024), ...backendEnv });
 const serverBackend = server.logs.find((line) => line.msg === 'model loaded (ready)')?.backend;
 try {
   if (soak) {
@@ -188,12 +258,14 @@ try {
       const scoring = await paired({ name: 'bare', server: bare, target: predict }, { name: 'server', server, target: predict });
       const { baseline, candidate } = scoring;
       const formats: string[] = [];
+      let binary64 = 0;
       for (const rows of [1, 64]) {
         const beats = `${rows} ${rows === 1 ? 'beat' : 'beats'}`;
         const pair = await paired(
           { name: `v2 JSON, ${beats}`, server, target: v2Infer(rows, false) },
           { name: `v2 binary, ${beats}`, server, target: v2Infer(rows, true) },
         );
+        if (rows === 64) binary64 = pair.candidate.requestsPerSecond;
         for (const [m, ratio] of [[pair.baseline, '1.00 (baseline)'], [pair.candidate, rangeText(pair.ratio, pair.ratios)]] as const) {
           const rowsPerSecond = Math.round(m.requestsPerSecond * rows).toLocaleString('en');
           formats.push(`| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${rowsPerSecond} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`);
@@ -203,7 +275,7 @@ try {
       const keysDir = await mkdtemp(path.join(tmpdir(), 'bench-keys-'));
       const key = 'bench-key-0123456789abcdef';
       await writeFile(path.join(keysDir, 'keys'), `${key}\n`);
-      const keyed = await spawnServer({ API_KEYS_FILE: path.join(keysDir, 'keys'), ...(backend ? { BACKEND: backend } : {}) });
+      const keyed = await spawnServer({ API_KEYS_FILE: path.join(keysDir, 'keys'), ...backendEnv });
       let keys: Awaited<ReturnType<typeof paired>>;
       try {
         await drive(logger, 'with a key', keyed, predict, { connections, duration: 2 });
@@ -212,6 +284,33 @@ try {
         await keyed.stop();
         await rm(keysDir, { recursive: true, force: true });
       }
+      const overloadRows: string[] = [];
+      for (const { workload, connections: overloadConnections, maxQueuedRows } of OVERLOAD) {
+        const [target, capacity] = workload === 'POST /predict, 1 beat' ? [predict, candidate.requestsPerSecond] : [v2Infer(64, true), binary64];
+        const offered = Math.round(2 * capacity);
+        const boundedServer = await spawnServer({ MAX_QUEUED_ROWS: String(maxQueuedRows), ...backendEnv });
+        const unboundedServer = await spawnServer({ MAX_QUEUED_ROWS: '1048576', MAX_QUEUE_WAIT_SECONDS: '3600', ...backendEnv });
+        try {
+          logger.info({ workload, offered, connections: overloadConnections }, 'driving a bounded and an unbounded server at twice the capacity');
+          const overload = await paired(
+            { name: 'unbounded', server: unboundedServer, target },
+            { name: 'bounded', server: boundedServer, target },
+            { connections: overloadConnections, rate: offered },
+          );
+          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `MAX_QUEUED_ROWS=${maxQueuedRows}`]] as const) {
+            overloadRows.push(
+              `| ${workload} | ${queue} | ${overloadConnections} | ${offered.toLocaleString('en')} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ` +
+                `${Math.round(m.requestsPerSecond * (1 - m.shed / m.answered)).toLocaleString('en')} | ${((m.shed / m.answered) * 100).toFixed(1)}% | ` +
+                `${m.admittedP50.toFixed(1)} | ${m.admittedP99.toFixed(1)} | ${m.errors - m.shed} |`,
+            );
+          }
+        } finally {
+          await boundedServer.stop();
+          await unboundedServer.stop();
+        }
+      }
+      logger.info(SLOW_READERS, 'clients that never read their answers');
+      const readers = await slowReaders();
       const row = (m: Measurement, ratios: string) =>
         `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.cpuMicrosPerRequest.toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratios} |`;
       process.stdout.write(
@@ -238,6 +337,18 @@ try {
           '|---|---|---|---|---|---|---|---|',
           row({ ...keys.baseline, name: 'open (no API_KEYS_FILE)' }, '1.00 (baseline) | 1.00 (baseline)'),
           row({ ...keys.candidate, name: 'asking for a key, given one' }, `${rangeText(keys.ratio, keys.ratios)} | ${rangeText(keys.cpuRatio, keys.cpuRatios)}`),
+          '',
+          `Twice the throughput above offered in an open loop, the queue bounded and unbounded (MAX_QUEUE_WAIT_SECONDS=3600 with it), medians of ${rounds} rounds of ${duration} s:`,
+          '',
+          '| workload | queue | connections | offered requests/s | answered requests/s | of which scored (200) | shed (503) | admitted p50 ms | admitted p99 ms | other errors |',
+          '|---|---|---|---|---|---|---|---|---|---|',
+          ...overloadRows,
+          '',
+          `${SLOW_READERS.clients} clients that never read, each sending ${SLOW_READERS.requestsEach} pipelined requests for the largest answer (64 beats, every output, JSON), WRITE_TIMEOUT_SECONDS=${SLOW_READERS.writeTimeoutSeconds}:`,
+          '',
+          '| resident memory before | peak | added at the peak, a client | after the last was cut off | all connections closed after |',
+          '|---|---|---|---|---|',
+          `| ${mib(readers.before)} MiB | ${mib(readers.peak)} MiB | ${((readers.peak - readers.before) / SLOW_READERS.clients / 1024).toFixed(0)} KiB | ${mib(readers.after)} MiB | ${(readers.closedAfterMs / 1000).toFixed(1)} s |`,
           ...memory,
         ].join('\n'),
       );

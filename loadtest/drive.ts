@@ -15,7 +15,17 @@ export interface Measurement {
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
+  /** Requests answered, whatever the status. */
+  readonly answered: number;
+  /** Requests answered 503 (shed by a server at capacity). */
+  readonly shed: number;
+  /** The latency of the requests answered 2xx alone, in ms: what an admitted request waited. */
+  readonly admittedP50: number;
+  readonly admittedP99: number;
 }
+
+/** The `q`-quantile of ascending `sorted` values. */
+const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
 /** What a benchmark sends: POST `path` with `body` and `headers`. */
 export interface Target {
@@ -55,6 +65,8 @@ export async function drive(
   const { url } = server;
   const cpuBefore = await cpuMicros(server.child.pid!);
   let sent = 0;
+  let shed = 0;
+  const admitted: number[] = [];
   const progress = setInterval(() => logger.info({ target: name, requests: sent }, 'progress'), 5_000);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -69,7 +81,11 @@ export async function drive(
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     );
-    instance.on('response', () => sent++);
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      sent++;
+      if (status >= 200 && status < 300) admitted.push(ms);
+      else if (status === 503) shed++;
+    });
   });
   clearInterval(progress);
   const cpuMicrosPerRequest = ((await cpuMicros(server.child.pid!)) - cpuBefore) / result.requests.total;
@@ -82,5 +98,9 @@ export async function drive(
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors,
+    answered: sent,
+    shed,
+    admittedP50: quantile(admitted.sort((a, b) => a - b), 0.5),
+    admittedP99: quantile(admitted, 0.99),
   };
 }

@@ -104,6 +104,7 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
   };
 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
+    loaded.batcher.admit();
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: false });
     const { signature } = loaded.detector;
     const input = inputOf(signature);

@@ -184,6 +184,7 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
   const infer = async (c: Context) => {
     const loaded = model(c);
     const { detector } = loaded;
+    loaded.batcher.admit();
     const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: true });
     const request = parseInferRequest(json, binary, detector.signature, maxBatchSize);
     const reconstruction = request.outputs.some(({ output }) => output.role === 'reconstruction');
