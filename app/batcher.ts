@@ -108,12 +108,22 @@ export class Batcher {
     return { batch, rows };
   }
 
+  /**
+   * Scores the queue, a pass of at most MAX_BATCH_SIZE rows at a time, until it is empty: as many
+   * passes as the queue holds rows for, which MAX_QUEUED_ROWS bounds. Leaving passes to later
+   * turns of the event loop would tie the rate of passes to the turns, and under a flood of
+   * requests (shed ones included) a turn is long.
+   */
   private flush(): void {
     this.scheduled = false;
-    const { batch, rows } = this.take();
-    // Whatever did not fit gets the next pass, after the event loop has written these responses.
-    if (this.queue.length > 0) this.schedule();
-    if (batch.length === 0) return;
+    while (this.queue.length > 0) {
+      const { batch, rows } = this.take();
+      if (batch.length > 0) this.pass(batch, rows);
+    }
+  }
+
+  /** One forward pass; a fault in it fails its own requests, and nothing else. */
+  private pass(batch: readonly Pending[], rows: number): void {
     try {
       this.run(batch, rows);
     } catch (error) {

@@ -135,12 +135,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     if (notice) logger.warn({ backend, skipped: choice.skipped }, notice);
     metrics.modelInfo.set({ model: modelName, version: detector.version, backend }, 1);
     metrics.threshold.set(detector.threshold);
+    // Served from here: a cluster worker does not listen yet, a single process does.
+    state.model = model;
     return { model, backend };
   };
-  /** Serves the model: from here the process is ready (it listens already). */
-  const serveModel = ({ model, backend }: Awaited<ReturnType<typeof load>>) => {
+  /** Says the process is ready: it listens and serves the model. */
+  const announceReady = ({ model, backend }: Awaited<ReturnType<typeof load>>) => {
     const { detector } = model;
-    state.model = model;
     logger.info(
       {
         model: modelName,
@@ -163,7 +164,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const url = urlOf(server);
   const metricsUrl = urlOf(metricsServer);
   logger.info({ host: config.host, port: (server.address() as AddressInfo).port, url, metricsUrl }, 'listening (live)');
-  const loaded = loadedFirst === undefined ? load().then(serveModel) : Promise.resolve(serveModel(loadedFirst));
+  const loaded = loadedFirst === undefined ? load().then(announceReady) : Promise.resolve(announceReady(loadedFirst));
   let lastConnectionAt = 0;
   server.on('connection', () => (lastConnectionAt = Date.now()));
 

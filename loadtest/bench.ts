@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../model/logger.ts';
 import { inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
+import { SERVER_DEFAULTS } from '../app/contract.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
 
@@ -86,12 +87,14 @@ const { duration, rounds, connections, requests, soak, backend } = options();
 
 /**
  * The overload runs: each workload offered twice the throughput the server reached on it, in an
- * open loop, with its queue bounded and unbounded. A closed loop of N connections never queues
- * more than N requests, so the connections must outnumber the requests the bound lets wait.
+ * open loop, to the server as configured by default (its queue bounded by MAX_QUEUED_ROWS and
+ * MAX_QUEUE_WAIT_SECONDS) and with the queue unbounded. A closed loop of N connections never
+ * queues more than N requests, so the connections must outnumber the requests the bound lets wait
+ * (4096 rows: 64 requests of 64 rows) for the bound to act.
  */
 const OVERLOAD = [
-  { workload: 'binary, 64 beats', connections: 128, maxQueuedRows: 512 },
-  { workload: 'POST /predict, 1 beat', connections: 512, maxQueuedRows: 128 },
+  { workload: 'binary, 64 beats', connections: 256 },
+  { workload: 'POST /predict, 1 beat', connections: 512 },
 ] as const;
 /** The server's environment for the backend asked for. */
 const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
@@ -285,10 +288,10 @@ try {
         await rm(keysDir, { recursive: true, force: true });
       }
       const overloadRows: string[] = [];
-      for (const { workload, connections: overloadConnections, maxQueuedRows } of OVERLOAD) {
+      for (const { workload, connections: overloadConnections } of OVERLOAD) {
         const [target, capacity] = workload === 'POST /predict, 1 beat' ? [predict, candidate.requestsPerSecond] : [v2Infer(64, true), binary64];
         const offered = Math.round(2 * capacity);
-        const boundedServer = await spawnServer({ MAX_QUEUED_ROWS: String(maxQueuedRows), ...backendEnv });
+        const boundedServer = await spawnServer({ ...backendEnv });
         const unboundedServer = await spawnServer({ MAX_QUEUED_ROWS: '1048576', MAX_QUEUE_WAIT_SECONDS: '3600', ...backendEnv });
         try {
           logger.info({ workload, offered, connections: overloadConnections }, 'driving a bounded and an unbounded server at twice the capacity');
@@ -297,7 +300,7 @@ try {
             { name: 'bounded', server: boundedServer, target },
             { connections: overloadConnections, rate: offered },
           );
-          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `MAX_QUEUED_ROWS=${maxQueuedRows}`]] as const) {
+          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (MAX_QUEUED_ROWS=${SERVER_DEFAULTS.maxQueuedRows}, MAX_QUEUE_WAIT_SECONDS=${SERVER_DEFAULTS.maxQueueWaitSeconds})`]] as const) {
             overloadRows.push(
               `| ${workload} | ${queue} | ${overloadConnections} | ${offered.toLocaleString('en')} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ` +
                 `${Math.round(m.requestsPerSecond * (1 - m.shed / m.answered)).toLocaleString('en')} | ${((m.shed / m.answered) * 100).toFixed(1)}% | ` +
@@ -338,7 +341,7 @@ try {
           row({ ...keys.baseline, name: 'open (no API_KEYS_FILE)' }, '1.00 (baseline) | 1.00 (baseline)'),
           row({ ...keys.candidate, name: 'asking for a key, given one' }, `${rangeText(keys.ratio, keys.ratios)} | ${rangeText(keys.cpuRatio, keys.cpuRatios)}`),
           '',
-          `Twice the throughput above offered in an open loop, the queue bounded and unbounded (MAX_QUEUE_WAIT_SECONDS=3600 with it), medians of ${rounds} rounds of ${duration} s:`,
+          `Twice the throughput above offered in an open loop, to the server with its queue bounded as by default and unbounded (MAX_QUEUED_ROWS=1048576, MAX_QUEUE_WAIT_SECONDS=3600), medians of ${rounds} rounds of ${duration} s:`,
           '',
           '| workload | queue | connections | offered requests/s | answered requests/s | of which scored (200) | shed (503) | admitted p50 ms | admitted p99 ms | other errors |',
           '|---|---|---|---|---|---|---|---|---|---|',
