@@ -66,7 +66,7 @@ describe('the Grafana dashboard', () => {
     expect(names.filter((name) => CLUSTER_METRICS.has(name)).sort()).toEqual([...CLUSTER_METRICS].sort());
   });
 
-  it('shows traffic, errors, latency, batching, anomalies, the error distribution, replicas and CPU', () => {
+  it('shows traffic, errors, latency, batching, anomalies, the error distribution, replicas, CPU, rejections and key reloads', () => {
     const dashboard = grafanaDashboard('anomaly-serve');
     expect(dashboard.panels.map((p) => p.title)).toEqual([
       'Request rate by route',
@@ -79,6 +79,8 @@ describe('the Grafana dashboard', () => {
       'Threshold and median reconstruction error',
       'Replicas',
       'CPU against the request (what the HPA scales on)',
+      'Rejected requests by reason (queue_full and queue_timeout: shed at capacity)',
+      'API keys: failed reloads of the keys file (the keys in force are kept)',
     ]);
     expect(dashboard.panels[2]!.targets.map((t) => t.legendFormat)).toEqual(['p50', 'p95', 'p99']);
     expect(dashboard.panels[6]!.type).toBe('heatmap');

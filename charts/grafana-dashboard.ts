@@ -4,7 +4,8 @@ import { METRIC_PREFIX } from '../app/contract.ts';
 
 /**
  * The Grafana dashboard of an AnomalyDetector: traffic, errors, latency, batching, anomalies,
- * the reconstruction-error distribution, and the autoscaling it drives. Queries filter on the
+ * the reconstruction-error distribution, the autoscaling it drives, what it rejects or sheds, and
+ * whether its API keys reload. Queries filter on the
  * `namespace` label that both Managed Prometheus and the Prometheus Operator put on targets.
  */
 export function grafanaDashboard(name: string) {
@@ -95,6 +96,12 @@ export function grafanaDashboard(name: string) {
           `sum(${rate(`container_cpu_usage_seconds_total{${serverPods}}`)}) / sum(kube_pod_container_resource_requests{${serverPods}, resource="cpu"})`,
           'utilisation of the request',
         ],
+      ]),
+      panel('Rejected requests by reason (queue_full and queue_timeout: shed at capacity)', 0, 40, 'reqps', [
+        [`sum by (reason) (${rate(`${m('requests_rejected_total')}{${inNamespace}}`)})`, '{{reason}}'],
+      ]),
+      panel('API keys: failed reloads of the keys file (the keys in force are kept)', 12, 40, 'short', [
+        [`sum(increase(${m('api_keys_reload_failures_total')}{${inNamespace}}[$__rate_interval]))`, 'failed reloads'],
       ]),
     ],
   };
