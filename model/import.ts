@@ -14,7 +14,7 @@ const USAGE = `Usage: npm run import -- FILE --out DIR --name NAME --normalisati
 
 Reads a Keras model saved in Python by model.save("autoencoder.keras") (Keras 3) or
 model.save("autoencoder.h5") (Keras 2, or Keras 3's legacy format), Sequential or Functional, and
-writes a folder the server serves (MODEL_DIR=DIR npm start). No Python and no converter are needed.
+writes a folder the server serves (MODEL_PATH=DIR npm start). No Python and no converter are needed.
 The model must take rows of one width, [batch, width], and reconstruct them in the same shape.
 
 What the file does not hold, give here:
