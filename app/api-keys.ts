@@ -40,6 +40,8 @@ export function parseApiKeys(text: string, file: string): string[] {
 }
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
+/** Digests handed over in hexadecimal (see ApiKeys.digestsHex), as bytes again. */
+const fromHex = (digests: readonly string[]) => digests.map((hex) => Buffer.from(hex, 'hex'));
 
 /** What API keys report on /metrics: failed reloads, and when the keys in force were loaded. */
 export type ApiKeyMetrics = Pick<Metrics, 'apiKeysReloadFailures' | 'apiKeysLastLoad'>;
@@ -70,7 +72,7 @@ export class ApiKeys {
 
   /** Keys handed over as the hexadecimal digests of `digestsHex` (never the keys themselves). */
   static ofDigests(digests: readonly string[]): ApiKeys {
-    return new ApiKeys(digests.map((hex) => Buffer.from(hex, 'hex')));
+    return new ApiKeys(fromHex(digests));
   }
 
   private static read(file: string): string[] {
@@ -94,7 +96,7 @@ export class ApiKeys {
 
   /** Replaces the keys with handed-over digests (see digestsHex). */
   replace(digests: readonly string[]): void {
-    this.digests = digests.map((hex) => Buffer.from(hex, 'hex'));
+    this.digests = fromHex(digests);
   }
 
   /** Calls `listener` with the new digests after each successful reload of the file. */

@@ -77,10 +77,14 @@ const COMPRESSION_THRESHOLD_BYTES = 1024;
 /** JSON, text (/metrics, the page) and binary tensor data. */
 const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/i;
 
-/** Whether the request declares a body length within `maxBodyBytes`, not chunked. */
-function hasBoundedBody(c: Context, maxBodyBytes: number): boolean {
+/**
+ * The body length a request declares in Content-Length, in bytes; undefined when it declares none
+ * or is chunked (Transfer-Encoding), which leaves its length open.
+ */
+function declaredLength(c: Context): number | undefined {
+  if (c.req.header('transfer-encoding') !== undefined) return undefined;
   const length = c.req.header('content-length');
-  return length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length) && Number(length) <= maxBodyBytes;
+  return length === undefined ? undefined : Number(length);
 }
 
 const noRoute = (c: Context) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404);
@@ -100,7 +104,8 @@ export function createApp(deps: AppDeps): Hono {
     // rest, however long it is. A body of a declared length within the limit is read and
     // discarded, and the connection kept: closing it would cost a shed client a reconnection.
     const incoming = (c.env as HttpBindings | undefined)?.incoming;
-    if (state.draining || (incoming !== undefined && !incoming.complete && !hasBoundedBody(c, deps.maxBodyBytes))) c.header('Connection', 'close');
+    const bounded = (declaredLength(c) ?? Infinity) <= deps.maxBodyBytes;
+    if (state.draining || (incoming !== undefined && !incoming.complete && !bounded)) c.header('Connection', 'close');
     const matched = routePath(c, -1);
     const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
     const labels = { method: c.req.method, route, status: String(c.res.status) };
@@ -112,8 +117,8 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.use((c, next) => {
     if (!BODILESS_METHODS.has(c.req.method)) return next();
-    const length = c.req.header('content-length');
-    if ((length === undefined || length.trim() === '0') && c.req.header('transfer-encoding') === undefined) return next();
+    const hasBody = c.req.header('transfer-encoding') !== undefined || (declaredLength(c) ?? 0) !== 0;
+    if (!hasBody) return next();
     // Before the key is checked and before a byte of it is read; the connection is closed after this answer.
     rejected('body_not_allowed');
     return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
@@ -135,9 +140,9 @@ export function createApp(deps: AppDeps): Hono {
     if (BODILESS_METHODS.has(c.req.method)) return next();
     // A declared length is checked here; only a chunked body goes through bodyLimit, which counts
     // as it reads but makes @hono/node-server build a full Request (a third of a request's cost).
-    const length = c.req.header('content-length');
-    if (length === undefined || c.req.header('transfer-encoding') !== undefined) return streamingLimit(c, next);
-    if (Number(length) > deps.maxBodyBytes) tooLarge();
+    const length = declaredLength(c);
+    if (length === undefined) return streamingLimit(c, next);
+    if (length > deps.maxBodyBytes) tooLarge();
     return next();
   });
 

@@ -41,9 +41,9 @@ export interface AnomalyDetectorVpaOptions {
   readonly maxAllowed?: ResourceQuantities;
 }
 
-
 /** Seconds between the server's own forced exit (a drain that hung) and the kubelet's SIGKILL. */
 const TERMINATION_MARGIN_SECONDS = 3;
+
 /** The load signals the server exports (app/metrics.ts), to scale on. */
 export type LoadMetric = 'in-flight' | 'requests-per-second';
 

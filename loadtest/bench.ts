@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../model/logger.ts';
 import { inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
-import { SERVER_DEFAULTS } from '../app/contract.ts';
+import { ENV, SERVER_DEFAULTS } from '../app/contract.ts';
 import { spawnServer, type ServerProcess } from '../test/server-process.ts';
 import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
 
@@ -93,9 +93,12 @@ const { duration, rounds, connections, requests, soak, backend } = options();
  * (4096 rows: 64 requests of 64 rows) for the bound to act.
  */
 const OVERLOAD = [
-  { workload: 'binary, 64 beats', connections: 256 },
-  { workload: 'POST /predict, 1 beat', connections: 512 },
+  { workload: 'binary, 64 beats', beats: 64, connections: 256 },
+  { workload: 'POST /predict, 1 beat', beats: 1, connections: 512 },
 ] as const;
+/** The queue without its bounds: the largest MAX_QUEUED_ROWS the server takes, and an hour's wait. */
+const UNBOUNDED_QUEUE = { [ENV.maxQueuedRows]: String(2 ** 20), [ENV.maxQueueWaitSeconds]: '3600' };
+const settingsText = (settings: Record<string, string>) => Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ');
 /** The server's environment for the backend asked for. */
 const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
 
@@ -288,11 +291,12 @@ try {
         await rm(keysDir, { recursive: true, force: true });
       }
       const overloadRows: string[] = [];
-      for (const { workload, connections: overloadConnections } of OVERLOAD) {
-        const [target, capacity] = workload === 'POST /predict, 1 beat' ? [predict, candidate.requestsPerSecond] : [v2Infer(64, true), binary64];
+      for (const { workload, beats, connections: overloadConnections } of OVERLOAD) {
+        // The throughput each reached above: one-beat /predict against the bare endpoint, 64 beats as binary tensor data.
+        const [target, capacity] = beats === 1 ? [predict, candidate.requestsPerSecond] : [v2Infer(beats, true), binary64];
         const offered = Math.round(2 * capacity);
         const boundedServer = await spawnServer({ ...backendEnv });
-        const unboundedServer = await spawnServer({ MAX_QUEUED_ROWS: '1048576', MAX_QUEUE_WAIT_SECONDS: '3600', ...backendEnv });
+        const unboundedServer = await spawnServer({ ...UNBOUNDED_QUEUE, ...backendEnv });
         try {
           logger.info({ workload, offered, connections: overloadConnections }, 'driving a bounded and an unbounded server at twice the capacity');
           const overload = await paired(
@@ -300,7 +304,7 @@ try {
             { name: 'bounded', server: boundedServer, target },
             { connections: overloadConnections, rate: offered },
           );
-          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (MAX_QUEUED_ROWS=${SERVER_DEFAULTS.maxQueuedRows}, MAX_QUEUE_WAIT_SECONDS=${SERVER_DEFAULTS.maxQueueWaitSeconds})`]] as const) {
+          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (${settingsText({ [ENV.maxQueuedRows]: String(SERVER_DEFAULTS.maxQueuedRows), [ENV.maxQueueWaitSeconds]: String(SERVER_DEFAULTS.maxQueueWaitSeconds) })})`]] as const) {
             overloadRows.push(
               `| ${workload} | ${queue} | ${overloadConnections} | ${offered.toLocaleString('en')} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ` +
                 `${Math.round(m.requestsPerSecond * (1 - m.shed / m.answered)).toLocaleString('en')} | ${((m.shed / m.answered) * 100).toFixed(1)}% | ` +
@@ -341,7 +345,7 @@ try {
           row({ ...keys.baseline, name: 'open (no API_KEYS_FILE)' }, '1.00 (baseline) | 1.00 (baseline)'),
           row({ ...keys.candidate, name: 'asking for a key, given one' }, `${rangeText(keys.ratio, keys.ratios)} | ${rangeText(keys.cpuRatio, keys.cpuRatios)}`),
           '',
-          `Twice the throughput above offered in an open loop, to the server with its queue bounded as by default and unbounded (MAX_QUEUED_ROWS=1048576, MAX_QUEUE_WAIT_SECONDS=3600), medians of ${rounds} rounds of ${duration} s:`,
+          `Twice the throughput above offered in an open loop, to the server with its queue bounded as by default and unbounded (${settingsText(UNBOUNDED_QUEUE)}), medians of ${rounds} rounds of ${duration} s:`,
           '',
           '| workload | queue | connections | offered requests/s | answered requests/s | of which scored (200) | shed (503) | admitted p50 ms | admitted p99 ms | other errors |',
           '|---|---|---|---|---|---|---|---|---|---|',

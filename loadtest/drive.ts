@@ -90,6 +90,7 @@ export async function drive(
   clearInterval(progress);
   const cpuMicrosPerRequest = ((await cpuMicros(server.child.pid!)) - cpuBefore) / result.requests.total;
   const errors = result.errors + result.timeouts + result.non2xx;
+  const admittedSorted = admitted.sort((a, b) => a - b);
   return {
     name,
     requestsPerSecond: result.requests.average,
@@ -100,7 +101,7 @@ export async function drive(
     errors,
     answered: sent,
     shed,
-    admittedP50: quantile(admitted.sort((a, b) => a - b), 0.5),
-    admittedP99: quantile(admitted, 0.99),
+    admittedP50: quantile(admittedSorted, 0.5),
+    admittedP99: quantile(admittedSorted, 0.99),
   };
 }
