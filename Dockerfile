@@ -5,12 +5,13 @@
 # a rebuild gets the same base, and a moved tag changes nothing until the digest is updated on
 # purpose (README, Security: "Update the base image").
 
-# Compile app/, and the modules of model/ that it imports (the runtime and the artifact format), into build/.
+# Compile app/, and the modules of lib/ and model/ that it imports (the runtime and the artifact format), into build/.
 FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY lib ./lib
 COPY model ./model
 COPY app ./app
 # The web page's files are served as they are, from beside the compiled module.

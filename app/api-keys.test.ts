@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledExample, bundledMetadata } from '../test/bundled-model.ts';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { ApiKeysError, parseApiKeys } from './api-keys.ts';
 
 const MODEL = bundledMetadata.name;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
-import type { Logger } from '../model/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { Metrics } from './metrics.ts';
 
 /**

@@ -3,7 +3,7 @@ import { createApp, createMetricsApp } from './app.ts';
 import { Batcher } from './batcher.ts';
 import type { Detector } from '../model/detector.ts';
 import { useBundledModel } from '../test/bundled-model.ts';
-import { createLogger } from '../model/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import type { LoadedModel } from './serving.ts';

@@ -16,7 +16,7 @@ import {
 } from './errors.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 import { requireApiKey, type ApiKeys } from './api-keys.ts';
-import type { Logger } from '../model/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { Metrics, MetricsView } from './metrics.ts';
 import { PATHS } from './contract.ts';
 import { TF_SERVING_PREDICT_ROUTES, tfServingRoutes } from './protocols/tfserving.ts';

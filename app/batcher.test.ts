@@ -4,7 +4,7 @@ import type { Detector } from '../model/detector.ts';
 import { useBundledModel } from '../test/bundled-model.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
-import type { Logger } from '../model/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { createMetrics } from './metrics.ts';
 
 const bundled = useBundledModel();

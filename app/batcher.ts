@@ -1,9 +1,16 @@
 import type { Detector, Score } from '../model/detector.ts';
-import type { Logger } from '../model/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { validateInstances } from '../model/instances.ts';
-import { BatchFailedError, OverloadedError } from './errors.ts';
+import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
-import { checkInstanceCount } from './serving.ts';
+
+/**
+ * Rejects a request of more than `maxBatchSize` instances: the adapters call it before they build
+ * anything per instance, the batcher before it queues (a request is never split across passes).
+ */
+export function checkInstanceCount(count: number, maxBatchSize: number): void {
+  if (count > maxBatchSize) throw new InvalidRequestError(`${count} instances in one request; at most ${maxBatchSize} are allowed (MAX_BATCH_SIZE)`);
+}
 
 export interface BatcherOptions {
   /** Most rows in one forward pass, and so in one request. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { createLogger } from '../model/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentVersion, signatureFor, writeArtifact, type ModelMetadata } from '../model/artifact.ts';
 import { selectBackend } from '../model/backend.ts';
-import { createLogger } from '../model/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { loadConfig } from './config.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 

@@ -3,7 +3,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import { fc, it } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { bundledMetadata } from '../test/bundled-model.ts';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 
 /**
  * Property-based fuzzing of both protocols against a real server process on 127.0.0.1: requests

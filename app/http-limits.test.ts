@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_LIMITS, SERVER_DEFAULTS } from './contract.ts';
 import { bundledExample } from '../test/bundled-model.ts';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 
 /** A raw connection to the server, and everything it has sent, until it closes. */
 async function open(url: string): Promise<{ socket: Socket; received: () => string; closed: Promise<number> }> {

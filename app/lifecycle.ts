@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { readMetadata } from '../model/artifact.ts';
 import { fallbackNotice } from '../model/backend.ts';
-import { createLogger, type Logger } from '../model/logger.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
 import type { Hono } from 'hono';
 import { ApiKeys } from './api-keys.ts';
 import { broadcastReloads, keysFromPrimary, shareKeys } from './cluster-keys.ts';

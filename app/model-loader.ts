@@ -4,7 +4,7 @@ import type { Config } from './config.ts';
 import { Detector } from '../model/detector.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './serving.ts';
-import type { Logger } from '../model/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 
 /**
  * Loads the configured model onto the fastest backend, with its batcher. The server imports this

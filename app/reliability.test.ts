@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { createLogger } from '../model/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import type { Score } from '../model/detector.ts';
 import { bundledExample } from '../test/bundled-model.ts';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 import { PROCESS_TITLE } from './shutdown-signals.ts';
 

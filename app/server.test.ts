@@ -3,9 +3,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { createLogger } from '../model/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
-import { spawnServer, type ServerProcess, type SpawnOptions } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess, type SpawnOptions } from '../lib/server-process.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 
 const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];

@@ -29,14 +29,6 @@ export function outputValues(role: OutputRole, scores: readonly Score[]): (numbe
   }
 }
 
-/**
- * Rejects a request of more than `maxBatchSize` instances: the adapters call it before they build
- * anything per instance, the batcher before it queues (a request is never split across passes).
- */
-export function checkInstanceCount(count: number, maxBatchSize: number): void {
-  if (count > maxBatchSize) throw new InvalidRequestError(`${count} instances in one request; at most ${maxBatchSize} are allowed (MAX_BATCH_SIZE)`);
-}
-
 export function isReady(state: ServingState): boolean {
   return state.model !== undefined && !state.draining;
 }

@@ -1,4 +1,4 @@
-import type { Logger } from '../model/logger.ts';
+import type { Logger } from '../lib/logger.ts';
 
 /**
  * A signal within this long of the first is the same one arriving by another path: a process

@@ -1,6 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { AnomalyDetector } from './anomaly-detector.ts';
 import { grafanaDashboard } from './grafana-dashboard.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';

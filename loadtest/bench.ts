@@ -3,11 +3,11 @@ import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../model/logger.ts';
-import { inputOf, readMetadata } from '../model/artifact.ts';
+import { createLogger } from '../lib/logger.ts';
+import { BUNDLED_MODEL_DIR, inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
 import { ENV, SERVER_DEFAULTS } from '../app/contract.ts';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
 
 /**
@@ -146,7 +146,7 @@ async function paired(
   return { baseline: summary(0), candidate: summary(1), ratio: median(ratios), ratios, cpuRatio: median(cpuRatios), cpuRatios };
 }
 const rangeText = (ratio: number, ratios: number[]) => `${ratio.toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
-const metadata = readMetadata('model/artifacts');
+const metadata = readMetadata(BUNDLED_MODEL_DIR);
 const beat = metadata.examples![0]!.values;
 const input = inputOf(metadata.signature).name;
 const predict = predictTarget(beat);

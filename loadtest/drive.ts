@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
-import type { Logger } from '../model/logger.ts';
-import type { ServerProcess } from '../test/server-process.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { ServerProcess } from '../lib/server-process.ts';
 
 /** Driving a server with autocannon on 127.0.0.1, and what it cost the server: for the benchmark and the planner. */
 

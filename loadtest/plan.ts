@@ -1,10 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { parseQuantity } from '../charts/vertical-pod-autoscaler.ts';
-import { readMetadata } from '../model/artifact.ts';
-import { numberOption, parseOptions, runCli, UsageError } from '../model/cli.ts';
-import type { Logger } from '../model/logger.ts';
-import { spawnServer } from '../test/server-process.ts';
+import { BUNDLED_MODEL_DIR, readMetadata } from '../model/artifact.ts';
+import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
+import type { Logger } from '../lib/logger.ts';
+import { spawnServer } from '../lib/server-process.ts';
 import { simulate, type Autoscaler, type NodeModel, type PlanResult, type PodModel, type ScalingMetric } from './capacity-plan.ts';
 import { drive, predictTarget } from './drive.ts';
 import { DEFAULT_BEHAVIOR, type HpaBehavior, type ScalingRules } from './hpa-algorithm.ts';
@@ -124,7 +124,7 @@ async function measurePod(seconds: number, logger: Logger) {
   const server = await spawnServer({ LOG_LEVEL: 'info' });
   const startToReadySeconds = (Date.now() - started) / 1000;
   try {
-    const target = predictTarget(readMetadata('model/artifacts').examples![0]!.values);
+    const target = predictTarget(readMetadata(BUNDLED_MODEL_DIR).examples![0]!.values);
     logger.info({ seconds }, 'measuring one server process: requests per CPU-second');
     await drive(logger, 'warm-up', server, target, { connections: 64, duration: 2 });
     const full = await drive(logger, 'capacity', server, target, { connections: 64, duration: seconds });

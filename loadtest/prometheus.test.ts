@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bundledExample } from '../test/bundled-model.ts';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { describeWithCommand } from '../test/describe-if.ts';
 
 async function freePort(): Promise<number> {

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { InputError } from '../lib/cli.ts';
 
 /**
  * The model artifact: a folder of three files that training writes and the server, the charts, the
@@ -178,11 +179,11 @@ export const metadataSchema = z.object({
 });
 export type ModelMetadata = z.infer<typeof metadataSchema>;
 
-export class ArtifactError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ArtifactError';
-  }
+/** The model the repository and the image bundle, relative to the working directory (the repository's root). */
+export const BUNDLED_MODEL_DIR = 'model/artifacts';
+
+export class ArtifactError extends InputError {
+  override name = 'ArtifactError';
 }
 
 /** An artifact folder as loaded from disk. */

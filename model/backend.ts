@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { InputError } from '../lib/cli.ts';
 
 /** The TensorFlow.js backends the runtime can run on, fastest first. */
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-export class BackendUnavailableError extends Error {
+export class BackendUnavailableError extends InputError {
   constructor(
     readonly backend: BackendName,
     reason: string,

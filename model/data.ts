@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
+import { InputError } from '../lib/cli.ts';
 import type { ModelMetadata, Normalisation } from './artifact.ts';
 
 /** Where a data file's label is, and which value of it means normal; every other value is anomalous. */
@@ -14,11 +15,8 @@ export interface LabelLayout {
 export const ECG5000_LAYOUT: LabelLayout = { labelColumn: 'last', normalLabel: 1 };
 
 /** A data file that cannot be used, with the place (file, row, column) where that shows. */
-export class DataFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DataFileError';
-  }
+export class DataFileError extends InputError {
+  override name = 'DataFileError';
 }
 
 export interface LabelledData {

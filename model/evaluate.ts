@@ -1,6 +1,7 @@
 import { Detector } from './detector.ts';
-import { writeMetadata } from './artifact.ts';
-import { backendFromEnvironment, DEFAULT_MODEL_DIR, defaultDataPath, parseOptions, runCli } from './cli.ts';
+import { parseOptions, runCli } from '../lib/cli.ts';
+import { BUNDLED_MODEL_DIR, writeMetadata } from './artifact.ts';
+import { backendFromEnvironment, defaultDataPath } from './command-options.ts';
 import { ECG5000_LAYOUT, readLabelledCsv } from './data.ts';
 import { evaluateTestSplit, formatEvaluation } from './evaluation.ts';
 
@@ -12,7 +13,7 @@ table and one JSON line: accuracy, precision / recall / F1 per class, ROC AUC, c
 Options:
   --data FILE   the CSV the model was trained on (default: $ECG_CSV or ${defaultDataPath()}); its
                 label column and normal label are the ones metadata.json records
-  --model DIR   the model folder (default: ${DEFAULT_MODEL_DIR})
+  --model DIR   the model folder (default: ${BUNDLED_MODEL_DIR})
   --write       store the evaluation in the model's metadata.json
 Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend.
 `;
@@ -20,7 +21,7 @@ Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend.
 await runCli('evaluate', USAGE, async (argv, logger) => {
   const options = parseOptions(argv, {
     data: { type: 'string', default: defaultDataPath() },
-    model: { type: 'string', default: DEFAULT_MODEL_DIR },
+    model: { type: 'string', default: BUNDLED_MODEL_DIR },
     write: { type: 'boolean', default: false },
   });
   const backend = await backendFromEnvironment(logger);

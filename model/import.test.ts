@@ -7,7 +7,7 @@ import { seededRandom } from './data.ts';
 import { supportedLayers } from './keras.ts';
 import { chooseThreshold } from './threshold.ts';
 import { loggedError, runCommand } from '../test/command.ts';
-import { spawnServer } from '../test/server-process.ts';
+import { spawnServer } from '../lib/server-process.ts';
 import { forwardByHand, randomAutoencoder, randomLstmAutoencoder, writeKerasModel, type AutoencoderSpec, type KerasFileOptions } from '../test/keras-files.ts';
 
 const WIDTH = 12;

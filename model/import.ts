@@ -1,7 +1,8 @@
 import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { artifactsOf, contentVersion, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type Normalisation } from './artifact.ts';
-import { backendFromEnvironment, checkNameOptions, labelLayoutOption, numberOption, parseCommandLine, runCli, UsageError } from './cli.ts';
+import { numberOption, parseCommandLine, runCli, UsageError } from '../lib/cli.ts';
+import { backendFromEnvironment, checkNameOptions, labelLayoutOption } from './command-options.ts';
 import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';

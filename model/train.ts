@@ -1,23 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { Detector, forwardPass, normaliseRows, reconstruct } from './detector.ts';
-import { artifactsOf, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
+import { artifactsOf, BUNDLED_MODEL_DIR, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
-import {
-  backendFromEnvironment,
-  checkNameOptions,
-  DEFAULT_MODEL_DIR,
-  defaultDataPath,
-  labelLayoutOption,
-  numberOption,
-  parseOptions,
-  runCli,
-  UsageError,
-} from './cli.ts';
+import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
+import { backendFromEnvironment, checkNameOptions, defaultDataPath, labelLayoutOption } from './command-options.ts';
 import { classificationMetrics } from './classification-metrics.ts';
 import { classExamples, ECG5000_LAYOUT, fitMinMax, isAnomalous, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
 import { evaluateTestSplit } from './evaluation.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { Normalisation } from './artifact.ts';
 
 const DEFAULTS = {
@@ -44,7 +35,7 @@ Options:
                          every column but the label is a value of the input
   --label-column N       the label's column, 1-based, or "last" (default: ${DEFAULTS.labelColumn})
   --normal-label X       the label of a normal row; any other is anomalous (default: ${DEFAULTS.normalLabel})
-  --out DIR              where to write the model (default: ${DEFAULT_MODEL_DIR})
+  --out DIR              where to write the model (default: ${BUNDLED_MODEL_DIR})
   --name NAME            the model's name (default: ${DEFAULTS.name})
   --input-name NAME      the input's name in both protocols (default: ${DEFAULTS.inputName})
   --epochs N             training epochs (default: ${DEFAULTS.epochs})
@@ -139,7 +130,7 @@ async function validate(data: LabelledData, trainRows: number[], share: number, 
 await runCli('train', USAGE, async (argv, logger) => {
   const options = parseOptions(argv, {
     data: { type: 'string', default: defaultDataPath() },
-    out: { type: 'string', default: DEFAULT_MODEL_DIR },
+    out: { type: 'string', default: BUNDLED_MODEL_DIR },
     name: { type: 'string', default: DEFAULTS.name },
     'input-name': { type: 'string', default: DEFAULTS.inputName },
     'label-column': { type: 'string', default: DEFAULTS.labelColumn },

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINER_USER, SERVER_DEFAULTS } from '../app/contract.ts';
 import { bundledExample } from '../test/bundled-model.ts';
-import { spawnServer } from '../test/server-process.ts';
+import { spawnServer } from '../lib/server-process.ts';
 import { args, dockerfileStages, fromStage, keyword, replayStages, type Stage } from './dockerfile-replay.ts';
 
 describe('the Dockerfile', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type ServerProcess } from '../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 
 const run = (args: string[], env: Record<string, string> = {}) =>
   promisify(execFile)('scripts/predict.sh', args, { env: { ...process.env, ...env } }).then(

@@ -3,7 +3,8 @@ import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
 import { DEFAULT_OUTPUT_ROLES, inputOf, outputName, type Signature } from '../../model/artifact.ts';
-import { checkInstanceCount, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { checkInstanceCount } from '../batcher.ts';
+import { outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
 
 /**

@@ -3,7 +3,8 @@ import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotReadyError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
 import { DEFAULT_OUTPUT_ROLES, inputOf, type Signature } from '../../model/artifact.ts';
-import { checkInstanceCount, isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { checkInstanceCount } from '../batcher.ts';
+import { isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 
 /**

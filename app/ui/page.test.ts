@@ -5,7 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithCommand } from '../../test/describe-if.ts';
 import { bundledExample, bundledMetadata as metadata } from '../../test/bundled-model.ts';
-import { spawnServer, type ServerProcess } from '../../test/server-process.ts';
+import { spawnServer, type ServerProcess } from '../../lib/server-process.ts';
 
 /** Where the README's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
 const SCREENSHOT_PATH = process.env.SCREENSHOT_PATH;
