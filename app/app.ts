@@ -18,7 +18,7 @@ import { InvalidInstanceError } from '../model/instances.ts';
 import { requireApiKey, type ApiKeys } from './api-keys.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Metrics, MetricsView } from './metrics.ts';
-import { PATHS } from './contract.ts';
+import { OPEN_PATHS, PATHS } from './contract.ts';
 import { TF_SERVING_PREDICT_ROUTES, tfServingRoutes } from './protocols/tfserving.ts';
 import { modelInPath, V2_INFER_ROUTES, v2Routes } from './protocols/v2.ts';
 import { v2ExtensionRoutes } from './protocols/v2-extensions.ts';
@@ -41,12 +41,6 @@ export interface AppDeps {
   /** The keys a request must carry (API_KEYS_FILE). @default none: the API is open */
   readonly apiKeys?: Pick<ApiKeys, 'has'>;
 }
-
-/**
- * What is served without a key: the health probes (kubelets and load balancers send none) and the
- * page's static files (the page asks for a key itself).
- */
-const OPEN_PATHS: ReadonlySet<string> = new Set([PATHS.live, PATHS.ready, '/', '/ui/app.js']);
 
 type Status = 400 | 401 | 403 | 404 | 413 | 415 | 500 | 503;
 

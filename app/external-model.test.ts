@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentVersion, signatureFor, writeArtifact, type ModelMetadata } from '../model/artifact.ts';
 import { selectBackend } from '../model/backend.ts';
 import { createLogger } from '../lib/logger.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig } from './settings.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 
 /**

@@ -1,7 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTP_LIMITS, SERVER_DEFAULTS } from './contract.ts';
+import { HTTP_LIMITS } from './contract.ts';
+import { DEFAULTS } from './settings.ts';
 import { bundledExample } from '../test/bundled-model.ts';
 import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 
@@ -82,8 +83,8 @@ describe('HTTP limits, by default', () => {
     const server = await spawnServer({});
     try {
       const response = await fetch(`${server.url}/v2/health/live`);
-      expect(response.headers.get('keep-alive')).toBe(`timeout=${SERVER_DEFAULTS.keepAliveTimeoutSeconds}`);
-      expect(SERVER_DEFAULTS.keepAliveTimeoutSeconds).toBeGreaterThan(600);
+      expect(response.headers.get('keep-alive')).toBe(`timeout=${DEFAULTS.keepAliveTimeoutSeconds}`);
+      expect(DEFAULTS.keepAliveTimeoutSeconds).toBeGreaterThan(600);
     } finally {
       await server.stop();
     }

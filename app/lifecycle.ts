@@ -12,8 +12,8 @@ import { broadcastReloads, keysFromPrimary, shareKeys } from './cluster-keys.ts'
 import { createApp, createMetricsApp } from './app.ts';
 import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { Registry } from 'prom-client';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { ENV, HTTP_LIMITS } from './contract.ts';
+import { ConfigError, ENV, loadConfig, type Config } from './settings.ts';
+import { HTTP_LIMITS } from './contract.ts';
 import { createApiKeyMetrics, createMetrics, localMetrics } from './metrics.ts';
 import type { ShutdownSignals } from './shutdown-signals.ts';
 import type { LoadedModel, ServingState } from './serving.ts';

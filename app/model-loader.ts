@@ -1,6 +1,6 @@
 import { selectBackend, type BackendChoice } from '../model/backend.ts';
 import { Batcher } from './batcher.ts';
-import type { Config } from './config.ts';
+import type { Config } from './settings.ts';
 import { Detector } from '../model/detector.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './serving.ts';

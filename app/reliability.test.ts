@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from './config.ts';
+import { loadConfig } from './settings.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Score } from '../model/detector.ts';
 import { bundledExample } from '../test/bundled-model.ts';

@@ -1,7 +1,8 @@
 import { Chart, Testing } from 'cdk8s';
 import { ServiceType } from 'cdk8s-plus-27';
 import { describe, expect, it } from 'vitest';
-import { CONTAINER_USER, PATHS, SERVER_DEFAULTS } from '../app/contract.ts';
+import { CONTAINER_USER, PATHS } from '../app/contract.ts';
+import { DEFAULTS } from '../app/settings.ts';
 import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
 import { AnomalyServeChart, type Profile } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
@@ -40,14 +41,14 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
   it('probes the app’s health paths on its port, and exposes only that port on the Service', () => {
     const [server] = podSpec(manifests).containers;
     expect(server.ports).toEqual([
-      { containerPort: SERVER_DEFAULTS.port, name: 'http' },
-      { containerPort: SERVER_DEFAULTS.metricsPort, name: 'metrics' },
+      { containerPort: DEFAULTS.port, name: 'http' },
+      { containerPort: DEFAULTS.metricsPort, name: 'metrics' },
     ]);
-    expect(find(manifests, 'ConfigMap').data).toMatchObject({ PORT: String(SERVER_DEFAULTS.port), METRICS_PORT: String(SERVER_DEFAULTS.metricsPort) });
-    expect(find(manifests, 'Service').spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: SERVER_DEFAULTS.port })]);
-    expect(server.readinessProbe.httpGet).toMatchObject({ path: PATHS.ready, port: SERVER_DEFAULTS.port });
-    expect(server.livenessProbe.httpGet).toMatchObject({ path: PATHS.live, port: SERVER_DEFAULTS.port });
-    expect(server.startupProbe.httpGet).toMatchObject({ path: PATHS.live, port: SERVER_DEFAULTS.port });
+    expect(find(manifests, 'ConfigMap').data).toMatchObject({ PORT: String(DEFAULTS.port), METRICS_PORT: String(DEFAULTS.metricsPort) });
+    expect(find(manifests, 'Service').spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: DEFAULTS.port })]);
+    expect(server.readinessProbe.httpGet).toMatchObject({ path: PATHS.ready, port: DEFAULTS.port });
+    expect(server.livenessProbe.httpGet).toMatchObject({ path: PATHS.live, port: DEFAULTS.port });
+    expect(server.startupProbe.httpGet).toMatchObject({ path: PATHS.live, port: DEFAULTS.port });
   });
 
   it('runs locked down: non-root numeric user, read-only root, no escalation, no capabilities, seccomp, no token', () => {
@@ -99,7 +100,7 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
     const [server] = podSpec(manifests).containers;
     expect(server.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
     const hash = (m: Manifest[]) => find(m, 'Deployment').spec.template.metadata.annotations['anomaly-serve/config-hash'];
-    expect(hash(synthWith({ logLevel: 'debug' }))).not.toBe(hash(synthWith({})));
+    expect(hash(synthWith({ server: { logLevel: 'debug' } }))).not.toBe(hash(synthWith({})));
     expect(hash(synthWith({}))).toBe(hash(synthWith({})));
   });
 
@@ -145,7 +146,7 @@ describe('what the profiles change', () => {
   it('minikube: NodePort 30001, IfNotPresent, small requests, no VPA', () => {
     const manifests = synthProfile('minikube');
     expect(manifests.map((m) => m.kind)).not.toContain('VerticalPodAutoscaler');
-    expect(find(manifests, 'Service').spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30001, port: 80, targetPort: SERVER_DEFAULTS.port }] });
+    expect(find(manifests, 'Service').spec).toMatchObject({ type: 'NodePort', ports: [{ nodePort: 30001, port: 80, targetPort: DEFAULTS.port }] });
     const [server] = podSpec(manifests).containers;
     expect(server.imagePullPolicy).toBe('IfNotPresent');
     expect(server.resources.requests).toEqual({ cpu: '100m', memory: '128Mi' });
@@ -179,7 +180,7 @@ describe('AnomalyDetector options', () => {
     expect(others).toEqual([]);
     expect(scraped.metadata.name).toBe('anomaly-serve-metrics');
     expect(scraped.spec).toMatchObject({ clusterIP: 'None', selector: find(manifests, 'Deployment').spec.selector.matchLabels });
-    expect(scraped.spec.ports).toEqual([{ name: 'metrics', port: SERVER_DEFAULTS.metricsPort, targetPort: SERVER_DEFAULTS.metricsPort }]);
+    expect(scraped.spec.ports).toEqual([{ name: 'metrics', port: DEFAULTS.metricsPort, targetPort: DEFAULTS.metricsPort }]);
     expect(monitor.spec.endpoints).toEqual([{ port: 'metrics', path: PATHS.metrics, interval: '30s' }]);
     expect(manifests.map((m) => m.kind)).not.toContain('PodMonitoring');
   });
@@ -255,7 +256,7 @@ describe('AnomalyDetector options', () => {
   });
 
   it('a VPA that sets memory on running pods, and a threshold override', () => {
-    const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, threshold: 0.05 });
+    const manifests = synthWith({ verticalPodAutoscaler: { updateMode: 'InPlaceOrRecreate', maxAllowed: { memory: '2Gi' } }, server: { threshold: 0.05 } });
     expect(manifestProblems(manifests)).toEqual([]);
     expect(find(manifests, 'VerticalPodAutoscaler').spec.updatePolicy.updateMode).toBe('InPlaceOrRecreate');
     expect(find(manifests, 'ConfigMap').data.THRESHOLD).toBe('0.05');
@@ -272,13 +273,13 @@ describe('AnomalyDetector options', () => {
     ['a PDB that blocks every drain', { minReplicas: 2, minAvailable: 2 }, /minAvailable \(2\) must be below minReplicas \(2\)/],
     ['a memory request over its limit', { resources: { memoryRequest: '2Gi', memoryLimit: '1Gi' } }, /resources\.memoryRequest \(2Gi\) is above resources\.memoryLimit \(1Gi\)/],
     ['a quantity that is not one', { resources: { cpuRequest: 'half' } }, /"half" is not a Kubernetes quantity/],
-    ['a model URI outside Cloud Storage', { modelUri: 's3://bucket/model', gcpServiceAccount: 'a@b.iam.gserviceaccount.com' }, /modelUri \(s3:\/\/bucket\/model\) must be a Cloud Storage folder/],
+    ['a model URI outside Cloud Storage', { modelUri: 's3://bucket/model', gcpServiceAccount: 'reader@project.iam.gserviceaccount.com' }, /modelUri \(s3:\/\/bucket\/model\) must be a Cloud Storage folder/],
     ['a model URI without a service account', { modelUri: 'gs://bucket/model' }, /modelUri needs gcpServiceAccount/],
-    ['a port out of range', { port: 70000 }, /port \(70000\) must be from 1 to 65535/],
-    ['a metrics port out of range', { metricsPort: 0 }, /metricsPort \(0\) must be from 1 to 65535/],
-    ['the metrics on the serving port', { port: 9000, metricsPort: 9000 }, /metricsPort \(9000\) must differ from port \(9000\)/],
-    ['a negative threshold', { threshold: -1 }, /threshold \(-1\) must be a number of at least 0/],
-    ['a deadline shorter than the drain', { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 30 }, /the server would refuse these settings: SHUTDOWN_DELAY_SECONDS=20 plus REQUEST_TIMEOUT_SECONDS=15 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=30/],
+    ['a port out of range', { server: { port: 70000 } }, /the server would refuse these settings: PORT="70000" is invalid/],
+    ['a metrics port out of range', { server: { metricsPort: 0 } }, /server\.metricsPort \(0\) must be from 1 to 65535/],
+    ['the metrics on the serving port', { server: { port: 9000, metricsPort: 9000 } }, /the server would refuse these settings: METRICS_PORT=9000 is also PORT/],
+    ['a negative threshold', { server: { threshold: -1 } }, /the server would refuse these settings: THRESHOLD="-1" is invalid/],
+    ['a deadline shorter than the drain', { server: { shutdownDelaySeconds: 20, shutdownTimeoutSeconds: 30 } }, /the server would refuse these settings: SHUTDOWN_DELAY_SECONDS=20 plus REQUEST_TIMEOUT_SECONDS=15 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=30/],
     ['an empty image', { image: ' ' }, /image must name a container image/],
     ['a Secret name that is not one', { apiKeysSecret: 'API Keys' }, /apiKeysSecret \("API Keys"\) must be a Secret's name/],
     ['a source range that is not a CIDR', { allowedSourceRanges: ['10.0.0.0/8', '10.0.0.300/32'] }, /allowedSourceRanges: "10\.0\.0\.300\/32" is not a CIDR block/],

@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { METRIC_PREFIX } from '../app/contract.ts';
+import { METRIC } from '../app/metrics.ts';
 
 /**
  * The Grafana dashboard of an AnomalyDetector: traffic, errors, latency, batching, anomalies,
@@ -9,29 +9,6 @@ import { METRIC_PREFIX } from '../app/contract.ts';
  * `namespace` label that both Managed Prometheus and the Prometheus Operator put on targets.
  */
 export function grafanaDashboard(name: string) {
-  const m = (metric: string) => `${METRIC_PREFIX}${metric}`;
-  const inNamespace = 'namespace="$namespace"';
-  const scoring = `${inNamespace}, route!~"/v2/health/.*"`;
-  const rate = (selector: string) => `rate(${selector}[$__rate_interval])`;
-  const serverPods = `${inNamespace}, pod=~"${name}-.*", container="server"`;
-  let nextId = 1;
-  const panel = (title: string, x: number, y: number, unit: string, targets: [expr: string, legend: string][], type = 'timeseries') => ({
-    id: nextId++,
-    title,
-    type,
-    datasource: { type: 'prometheus', uid: '${datasource}' },
-    gridPos: { h: 8, w: 12, x, y },
-    fieldConfig: { defaults: { unit }, overrides: [] },
-    targets: targets.map(([expr, legendFormat], i) => ({
-      refId: String.fromCharCode(65 + i),
-      expr,
-      legendFormat,
-      ...(type === 'heatmap' && { format: 'heatmap' }),
-    })),
-  });
-  const quantile = (q: number, histogram: string, selector: string) =>
-    `histogram_quantile(${q}, sum by (le) (${rate(`${m(histogram)}_bucket{${selector}}`)}))`;
-
   return {
     title: `anomaly-serve: ${name}`,
     uid: `anomaly-serve-${name}`.slice(0, 40),
@@ -47,64 +24,95 @@ export function grafanaDashboard(name: string) {
           label: 'Namespace',
           type: 'query',
           datasource: { type: 'prometheus', uid: '${datasource}' },
-          query: `label_values(${m('model_info')}, namespace)`,
+          query: `label_values(${METRIC.modelInfo}, namespace)`,
           refresh: 2,
         },
       ],
     },
-    panels: [
-      panel('Request rate by route', 0, 0, 'reqps', [[`sum by (route) (${rate(`${m('http_requests_total')}{${inNamespace}}`)})`, '{{route}}']]),
-      panel('Error rate', 12, 0, 'percentunit', [
-        [`sum(${rate(`${m('http_requests_total')}{${inNamespace}, status=~"5.."}`)}) / sum(${rate(`${m('http_requests_total')}{${inNamespace}}`)})`, '5xx'],
-        [`sum(${rate(`${m('http_requests_total')}{${inNamespace}, status=~"4.."}`)}) / sum(${rate(`${m('http_requests_total')}{${inNamespace}}`)})`, '4xx'],
-      ]),
-      panel('Scoring latency', 0, 8, 's', [
-        [quantile(0.5, 'http_request_duration_seconds', scoring), 'p50'],
-        [quantile(0.95, 'http_request_duration_seconds', scoring), 'p95'],
-        [quantile(0.99, 'http_request_duration_seconds', scoring), 'p99'],
-      ]),
-      panel('Batching: rows per forward pass', 12, 8, 'short', [
-        [`sum(${rate(`${m('batch_size_sum')}{${inNamespace}}`)}) / sum(${rate(`${m('batch_size_count')}{${inNamespace}}`)})`, 'mean'],
-        [quantile(0.95, 'batch_size', inNamespace), 'p95'],
-      ]),
-      panel('Queue wait and forward pass (p95)', 0, 16, 's', [
-        [quantile(0.95, 'batch_queue_wait_seconds', inNamespace), 'queue wait'],
-        [quantile(0.95, 'forward_pass_seconds', inNamespace), 'forward pass'],
-      ]),
-      panel('Anomaly rate', 12, 16, 'percentunit', [
-        [`sum(${rate(`${m('anomalies_total')}{${inNamespace}}`)}) / sum(${rate(`${m('instances_scored_total')}{${inNamespace}}`)})`, 'anomalous share'],
-      ]),
-      panel(
-        'Reconstruction error distribution (drift)',
-        0,
-        24,
-        'short',
-        [[`sum by (le) (increase(${m('reconstruction_error_bucket')}{${inNamespace}}[$__rate_interval]))`, '{{le}}']],
-        'heatmap',
-      ),
-      panel('Threshold and median reconstruction error', 12, 24, 'short', [
-        [`max(${m('threshold')}{${inNamespace}})`, 'threshold'],
-        [quantile(0.5, 'reconstruction_error', inNamespace), 'median error'],
-      ]),
-      panel('Replicas', 0, 32, 'short', [
-        [`sum(kube_deployment_status_replicas{${inNamespace}, deployment="${name}"})`, 'running'],
-        [`sum(kube_horizontalpodautoscaler_status_desired_replicas{${inNamespace}, horizontalpodautoscaler="${name}"})`, 'desired (HPA)'],
-        [`sum(kube_horizontalpodautoscaler_spec_max_replicas{${inNamespace}, horizontalpodautoscaler="${name}"})`, 'maximum'],
-      ]),
-      panel('CPU against the request (what the HPA scales on)', 12, 32, 'percentunit', [
-        [
-          `sum(${rate(`container_cpu_usage_seconds_total{${serverPods}}`)}) / sum(kube_pod_container_resource_requests{${serverPods}, resource="cpu"})`,
-          'utilisation of the request',
-        ],
-      ]),
-      panel('Rejected requests by reason (queue_full and queue_timeout: shed at capacity)', 0, 40, 'reqps', [
-        [`sum by (reason) (${rate(`${m('requests_rejected_total')}{${inNamespace}}`)})`, '{{reason}}'],
-      ]),
-      panel('API keys: failed reloads of the keys file (the keys in force are kept)', 12, 40, 'short', [
-        [`sum(increase(${m('api_keys_reload_failures_total')}{${inNamespace}}[$__rate_interval]))`, 'failed reloads'],
-      ]),
-    ],
+    panels: panels(name),
   };
+}
+
+/** A panel of queries, at a place on the dashboard's grid (its id is its place in the list). */
+function panel(title: string, x: number, y: number, unit: string, targets: [expr: string, legend: string][], type = 'timeseries') {
+  return {
+    title,
+    type,
+    datasource: { type: 'prometheus', uid: '${datasource}' },
+    gridPos: { h: 8, w: 12, x, y },
+    fieldConfig: { defaults: { unit }, overrides: [] },
+    targets: targets.map(([expr, legendFormat], i) => ({
+      refId: String.fromCharCode(65 + i),
+      expr,
+      legendFormat,
+      ...(type === 'heatmap' && { format: 'heatmap' }),
+    })),
+  };
+}
+
+/** The panels, each a query of the server's metrics (or the cluster's) about its pods. */
+function panels(name: string) {
+  const inNamespace = 'namespace="$namespace"';
+  const scoring = `${inNamespace}, route!~"/v2/health/.*"`;
+  const rate = (selector: string) => `rate(${selector}[$__rate_interval])`;
+  const serverPods = `${inNamespace}, pod=~"${name}-.*", container="server"`;
+  const quantile = (q: number, histogram: string, selector: string) =>
+    `histogram_quantile(${q}, sum by (le) (${rate(`${histogram}_bucket{${selector}}`)}))`;
+
+  const all = [
+    panel('Request rate by route', 0, 0, 'reqps', [[`sum by (route) (${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '{{route}}']]),
+    panel('Error rate', 12, 0, 'percentunit', [
+      [`sum(${rate(`${METRIC.httpRequests}{${inNamespace}, status=~"5.."}`)}) / sum(${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '5xx'],
+      [`sum(${rate(`${METRIC.httpRequests}{${inNamespace}, status=~"4.."}`)}) / sum(${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '4xx'],
+    ]),
+    panel('Scoring latency', 0, 8, 's', [
+      [quantile(0.5, METRIC.httpDuration, scoring), 'p50'],
+      [quantile(0.95, METRIC.httpDuration, scoring), 'p95'],
+      [quantile(0.99, METRIC.httpDuration, scoring), 'p99'],
+    ]),
+    panel('Batching: rows per forward pass', 12, 8, 'short', [
+      [`sum(${rate(`${METRIC.batchSize}_sum{${inNamespace}}`)}) / sum(${rate(`${METRIC.batchSize}_count{${inNamespace}}`)})`, 'mean'],
+      [quantile(0.95, METRIC.batchSize, inNamespace), 'p95'],
+    ]),
+    panel('Queue wait and forward pass (p95)', 0, 16, 's', [
+      [quantile(0.95, METRIC.queueWait, inNamespace), 'queue wait'],
+      [quantile(0.95, METRIC.forwardPass, inNamespace), 'forward pass'],
+    ]),
+    panel('Anomaly rate', 12, 16, 'percentunit', [
+      [`sum(${rate(`${METRIC.anomalies}{${inNamespace}}`)}) / sum(${rate(`${METRIC.instancesScored}{${inNamespace}}`)})`, 'anomalous share'],
+    ]),
+    panel(
+      'Reconstruction error distribution (drift)',
+      0,
+      24,
+      'short',
+      [[`sum by (le) (increase(${METRIC.reconstructionError}_bucket{${inNamespace}}[$__rate_interval]))`, '{{le}}']],
+      'heatmap',
+    ),
+    panel('Threshold and median reconstruction error', 12, 24, 'short', [
+      [`max(${METRIC.threshold}{${inNamespace}})`, 'threshold'],
+      [quantile(0.5, METRIC.reconstructionError, inNamespace), 'median error'],
+    ]),
+    panel('Replicas', 0, 32, 'short', [
+      [`sum(kube_deployment_status_replicas{${inNamespace}, deployment="${name}"})`, 'running'],
+      [`sum(kube_horizontalpodautoscaler_status_desired_replicas{${inNamespace}, horizontalpodautoscaler="${name}"})`, 'desired (HPA)'],
+      [`sum(kube_horizontalpodautoscaler_spec_max_replicas{${inNamespace}, horizontalpodautoscaler="${name}"})`, 'maximum'],
+    ]),
+    panel('CPU against the request (what the HPA scales on)', 12, 32, 'percentunit', [
+      [
+        `sum(${rate(`container_cpu_usage_seconds_total{${serverPods}}`)}) / sum(kube_pod_container_resource_requests{${serverPods}, resource="cpu"})`,
+        'utilisation of the request',
+      ],
+    ]),
+    panel('Rejected requests by reason (queue_full and queue_timeout: shed at capacity)', 0, 40, 'reqps', [
+      [`sum by (reason) (${rate(`${METRIC.requestsRejected}{${inNamespace}}`)})`, '{{reason}}'],
+    ]),
+    panel('API keys: failed reloads of the keys file (the keys in force are kept)', 12, 40, 'short', [
+      [`sum(increase(${METRIC.apiKeysReloadFailures}{${inNamespace}}[$__rate_interval]))`, 'failed reloads'],
+    ]),
+  ];
+  // Grafana's panel ids: 1, 2, … in order.
+  return all.map((p, i) => ({ id: i + 1, ...p }));
 }
 
 export interface GrafanaDashboardProps {

@@ -2,8 +2,12 @@ import { readFileSync } from 'node:fs';
 import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { ENV } from '../app/settings.ts';
 import { API_KEYS, apiKeysVolume } from './api-keys-volume.ts';
-import { restrictPods } from './pod-security.ts';
+import { restrictedContainer, restrictPods } from './pod-security.ts';
+
+/** The user of the Locust image (locustio/locust's own). */
+const LOCUST_USER = 1000;
 
 export interface LoadTestShape {
   /** @default 200 */
@@ -81,7 +85,7 @@ export class LoadTest extends Construct {
 
     // Only the workers send requests, so only they see the keys.
     const keys = props.apiKeysSecret ? apiKeysVolume(this, props.apiKeysSecret) : undefined;
-    const keyEnv: Record<string, kplus.EnvValue> = keys ? { API_KEYS_FILE: kplus.EnvValue.fromValue(API_KEYS.file) } : {};
+    const keyEnv: Record<string, kplus.EnvValue> = keys ? { [ENV.apiKeysFile]: kplus.EnvValue.fromValue(API_KEYS.file) } : {};
 
     const pod = (role: string, replicas: number, args: string[], ports: kplus.ContainerPort[], cpu: number) => {
       const labels = { ...LOAD_TEST_POD_LABELS, 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': role };
@@ -92,7 +96,7 @@ export class LoadTest extends Construct {
         podMetadata: { labels },
         automountServiceAccountToken: false,
         // fsGroup: the Secret's files (mode 0440) belong to the group, so the user can read the key.
-        securityContext: { ensureNonRoot: true, user: 1000, group: 1000, fsGroup: 1000 },
+        securityContext: { ensureNonRoot: true, user: LOCUST_USER, group: LOCUST_USER, fsGroup: LOCUST_USER },
       });
       deployment.select(kplus.LabelSelector.of({ labels }));
       deployment.addContainer({
@@ -108,7 +112,7 @@ export class LoadTest extends Construct {
           ...(keys && role === 'worker' ? [{ path: API_KEYS.mountPath, volume: keys, readOnly: true }] : []),
         ],
         resources: { cpu: { request: kplus.Cpu.millis(cpu) }, memory: { request: Size.mebibytes(128), limit: Size.mebibytes(512) } },
-        securityContext: { ensureNonRoot: true, user: 1000, group: 1000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false },
+        securityContext: restrictedContainer(LOCUST_USER),
       });
       restrictPods(deployment);
       return { deployment, labels };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { settingsFrom } from './main.ts';
+import { appsFrom, settingsFrom } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 import { connects } from '../test/network-policy.ts';
 
@@ -36,7 +36,7 @@ describe('settingsFrom', () => {
   });
 
   it.each([
-    [{ ALLOWED_SOURCE_RANGES: '203.0.113.0/24 my-office' }, /ALLOWED_SOURCE_RANGES: "my-office" is not a CIDR block/],
+    [{ ALLOWED_SOURCE_RANGES: '203.0.113.0/24 my-office' }, /allowedSourceRanges: "my-office" is not a CIDR block/],
     [{ INTERNAL_LOAD_BALANCER: 'yes' }, /INTERNAL_LOAD_BALANCER="yes" must be true or false/],
     [{ PROFILE: 'minikube', ALLOWED_SOURCE_RANGES: '10.0.0.0/8' }, /ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER are for PROFILE=gke's load balancer, not minikube's NodePort/],
     [{ IMAGE: 'Anomaly Serve' }, /IMAGE="Anomaly Serve" is not an image reference/],
@@ -45,12 +45,12 @@ describe('settingsFrom', () => {
     [{ IMAGE: '' }, /IMAGE="" is empty: give it a value, or unset it for the default/],
     [{ NAMESPACE: '' }, /NAMESPACE="" is empty/],
     [{ PROFILE: ' ' }, /PROFILE=" " is empty/],
-    [{ MODEL_URI: 'https://storage.googleapis.com/m', MODEL_SERVICE_ACCOUNT: READER }, /MODEL_URI="https:\/\/storage.googleapis.com\/m" is not a Cloud Storage folder/],
+    [{ MODEL_URI: 'https://storage.googleapis.com/m', MODEL_SERVICE_ACCOUNT: READER }, /modelUri \(https:\/\/storage.googleapis.com\/m\) must be a Cloud Storage folder/],
     [{ MODEL_URI: 'gs://models/heartbeats' }, /MODEL_URI and MODEL_SERVICE_ACCOUNT go together/],
     [{ MODEL_SERVICE_ACCOUNT: READER }, /MODEL_URI and MODEL_SERVICE_ACCOUNT go together/],
-    [{ MODEL_URI: 'gs://models/heartbeats', MODEL_SERVICE_ACCOUNT: 'model-reader' }, /MODEL_SERVICE_ACCOUNT="model-reader" is not a Google service account/],
-  ])('rejects %j, naming the variable and the value', (env, message) => {
-    expect(() => settingsFrom(env)).toThrow(message);
+    [{ MODEL_URI: 'gs://models/heartbeats', MODEL_SERVICE_ACCOUNT: 'model-reader' }, /gcpServiceAccount \("model-reader"\) is not a Google service account/],
+  ])('rejects %j, naming the variable (or the prop it sets) and the value', (env, message) => {
+    expect(() => appsFrom(env)).toThrow(message);
   });
 });
 
@@ -68,7 +68,7 @@ describe('npm run synth', () => {
   beforeAll(async () => {
     // A copy of the project's charts, so that synthesizing never touches the committed dist/.
     project = await mkdtemp(path.join(tmpdir(), 'synth-'));
-    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'app', 'charts', 'model', 'loadtest']) await cp(entry, path.join(project, entry), { recursive: true });
+    for (const entry of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'lib', 'app', 'charts', 'model', 'loadtest']) await cp(entry, path.join(project, entry), { recursive: true });
     await symlink(path.resolve('node_modules'), path.join(project, 'node_modules'));
   });
   afterAll(() => rm(project, { recursive: true, force: true }));

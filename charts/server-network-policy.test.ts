@@ -1,6 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { SERVER_DEFAULTS } from '../app/contract.ts';
+import { DEFAULTS } from '../app/settings.ts';
 import { AnomalyDetector, type AnomalyDetectorProps } from './anomaly-detector.ts';
 import { AnomalyServeChart, LoadTestChart, PROFILES, type Profile } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
@@ -10,7 +10,7 @@ import { connects, type PodEnd } from '../test/network-policy.ts';
 type Any = any;
 
 const NAMESPACE = 'anomaly-serve';
-const { port: SERVING, metricsPort: METRICS } = SERVER_DEFAULTS;
+const { port: SERVING, metricsPort: METRICS } = DEFAULTS;
 
 /** The service and the load test of a profile, in one namespace, as `npm run synth` writes them. */
 function synthProfile(profile: Profile): Manifest[] {

@@ -1,7 +1,8 @@
 import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
-import { parseQuantity, VerticalPodAutoscaler, type VerticalPodAutoscalerProps } from './vertical-pod-autoscaler.ts';
+import { parseQuantity } from './k8s-values.ts';
+import { VerticalPodAutoscaler, type VerticalPodAutoscalerProps } from './vertical-pod-autoscaler.ts';
 
 const target = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
 

@@ -1,5 +1,6 @@
 import { ApiObject, type ApiObjectMetadata } from 'cdk8s';
 import { Construct } from 'constructs';
+import { parseQuantity } from './k8s-values.ts';
 
 /** When the VPA applies its recommendations (the CRD's `updatePolicy.updateMode`). */
 export type VpaUpdateMode = 'Off' | 'Initial' | 'Recreate' | 'InPlaceOrRecreate';
@@ -90,13 +91,4 @@ export class VerticalPodAutoscaler extends Construct {
     if (this.containerPolicies.length === 0) return true;
     return this.containerPolicies.some((p) => p.mode !== 'Off' && (p.controlledResources ?? ['cpu', 'memory']).includes(resource));
   }
-}
-
-const SUFFIXES: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-
-/** A Kubernetes quantity ("500m", "1Gi") as a number, for comparisons. */
-export function parseQuantity(quantity: string): number {
-  const match = /^([0-9.]+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(quantity);
-  if (!match) throw new Error(`"${quantity}" is not a Kubernetes quantity such as 500m, 2, 256Mi or 1Gi`);
-  return Number(match[1]) * SUFFIXES[match[2] ?? '']!;
 }

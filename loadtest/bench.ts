@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/logger.ts';
 import { BUNDLED_MODEL_DIR, inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
-import { ENV, SERVER_DEFAULTS } from '../app/contract.ts';
+import { DEFAULTS, ENV } from '../app/settings.ts';
+import { METRIC_PREFIX } from '../app/metrics.ts';
 import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
 
@@ -80,7 +81,7 @@ async function residentGrowth(target: ServerProcess, body: string): Promise<{ by
 
 async function residentBytes(server: ServerProcess): Promise<number> {
   const text = await (await fetch(`${server.metricsUrl}/metrics`)).text();
-  return Number(/^anomaly_serve_process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
+  return Number(new RegExp(`^${METRIC_PREFIX}process_resident_memory_bytes (\\S+)$`, 'm').exec(text)?.[1]);
 }
 
 const { duration, rounds, connections, requests, soak, backend } = options();
@@ -304,7 +305,7 @@ try {
             { name: 'bounded', server: boundedServer, target },
             { connections: overloadConnections, rate: offered },
           );
-          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (${settingsText({ [ENV.maxQueuedRows]: String(SERVER_DEFAULTS.maxQueuedRows), [ENV.maxQueueWaitSeconds]: String(SERVER_DEFAULTS.maxQueueWaitSeconds) })})`]] as const) {
+          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (${settingsText({ [ENV.maxQueuedRows]: String(DEFAULTS.maxQueuedRows), [ENV.maxQueueWaitSeconds]: String(DEFAULTS.maxQueueWaitSeconds) })})`]] as const) {
             overloadRows.push(
               `| ${workload} | ${queue} | ${overloadConnections} | ${offered.toLocaleString('en')} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ` +
                 `${Math.round(m.requestsPerSecond * (1 - m.shed / m.answered)).toLocaleString('en')} | ${((m.shed / m.answered) * 100).toFixed(1)}% | ` +

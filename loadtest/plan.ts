@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { parseQuantity } from '../charts/vertical-pod-autoscaler.ts';
+import { parseQuantity } from '../charts/k8s-values.ts';
+import { LOAD_SERIES, type LoadMetric } from '../charts/server-autoscaler.ts';
 import { BUNDLED_MODEL_DIR, readMetadata } from '../model/artifact.ts';
 import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -80,8 +81,12 @@ function behaviorOf(given: Behavior | undefined): HpaBehavior {
   return { scaleUp: rulesOf(given?.scaleUp, DEFAULT_BEHAVIOR.scaleUp), scaleDown: rulesOf(given?.scaleDown, DEFAULT_BEHAVIOR.scaleDown) };
 }
 
-/** The load metric a series or query is of. */
-const loadMetric = (text: string) => (text.includes('in_flight') ? 'in-flight' : 'requests-per-second');
+/** The load metric whose series an adapter's metric name or a query names. */
+function loadMetric(text: string): LoadMetric {
+  const found = (Object.keys(LOAD_SERIES) as LoadMetric[]).find((metric) => text.includes(LOAD_SERIES[metric].series.replace(/_total$/, '')));
+  if (!found) throw new UsageError(`${JSON.stringify(text)} names none of the server's load metrics (${Object.values(LOAD_SERIES).map((s) => s.series).join(', ')})`);
+  return found;
+}
 
 /** The autoscaler in the manifests, and the CPU request of the pods it scales. */
 function autoscalerOf(manifests: Manifest[], file: string): { autoscaler: Autoscaler; cpuRequest: number; kind: string } {

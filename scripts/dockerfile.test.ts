@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTAINER_USER, SERVER_DEFAULTS } from '../app/contract.ts';
+import { CONTAINER_USER } from '../app/contract.ts';
+import { DEFAULTS } from '../app/settings.ts';
 import { bundledExample } from '../test/bundled-model.ts';
 import { spawnServer } from '../lib/server-process.ts';
 import { args, dockerfileStages, fromStage, keyword, replayStages, type Stage } from './dockerfile-replay.ts';
@@ -33,7 +34,7 @@ describe('the Dockerfile', () => {
   it('starts node itself in exec form, so SIGTERM reaches the server, and exposes its two ports', () => {
     const [cmd] = keyword(runtime, 'CMD');
     expect(JSON.parse(cmd!.getArgumentsContent()!)).toEqual(['node', 'build/app/server.js']);
-    expect(keyword(runtime, 'EXPOSE').flatMap(args)).toEqual([String(SERVER_DEFAULTS.port), String(SERVER_DEFAULTS.metricsPort)]);
+    expect(keyword(runtime, 'EXPOSE').flatMap(args)).toEqual([String(DEFAULTS.port), String(DEFAULTS.metricsPort)]);
   });
 
   it('copies production dependencies with tfjs-node, the compiled server, the model and package.json', () => {

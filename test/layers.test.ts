@@ -10,7 +10,7 @@ describe('the layers', () => {
   };
 
   it.each([
-    ['model/zz.ts', '../app/config.ts'],
+    ['model/zz.ts', '../app/settings.ts'],
     ['model/zz.ts', '../charts/main.ts'],
     ['lib/zz.ts', '../model/artifact.ts'],
     ['app/zz.ts', '../charts/anomaly-detector.ts'],

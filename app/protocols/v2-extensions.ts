@@ -1,8 +1,7 @@
 import { Hono, type Context } from 'hono';
-import { METRIC_PREFIX } from '../contract.ts';
 import type { Detector } from '../../model/detector.ts';
 import { UnsupportedOperationError } from '../errors.ts';
-import type { MetricsSnapshot, MetricsView } from '../metrics.ts';
+import { METRIC, type MetricsSnapshot, type MetricsView } from '../metrics.ts';
 import type { ServingState } from '../serving.ts';
 import { parseJsonObject } from './framing.ts';
 
@@ -27,9 +26,9 @@ type MetricValue = MetricsSnapshot[number]['values'][number] & { metricName?: st
 
 /** Sums the values of a metric (or of one series of a histogram: `_sum`, `_count`) that pass `filter`. */
 function total(snapshot: MetricsSnapshot, name: string, series = '', filter: (labels: MetricValue['labels']) => boolean = () => true): number {
-  const metric = snapshot.find((m) => m.name === METRIC_PREFIX + name);
+  const metric = snapshot.find((m) => m.name === name);
   return (metric?.values ?? [])
-    .filter((value: MetricValue) => (value.metricName ?? metric!.name) === METRIC_PREFIX + name + series && filter(value.labels))
+    .filter((value: MetricValue) => (value.metricName ?? metric!.name) === name + series && filter(value.labels))
     .reduce((sum, value) => sum + value.value, 0);
 }
 
@@ -46,20 +45,20 @@ function modelStatistics(snapshot: MetricsSnapshot, modelName: string, version: 
   const inference = (ok: boolean) => (labels: MetricValue['labels']) =>
     labels.method === 'POST' && inferenceRoutes.includes(String(labels.route)) && String(labels.status).startsWith('2') === ok;
   const requests = (ok: boolean) =>
-    duration(total(snapshot, 'http_request_duration_seconds', '_count', inference(ok)), total(snapshot, 'http_request_duration_seconds', '_sum', inference(ok)));
-  const executions = total(snapshot, 'forward_pass_seconds', '_count');
+    duration(total(snapshot, METRIC.httpDuration, '_count', inference(ok)), total(snapshot, METRIC.httpDuration, '_sum', inference(ok)));
+  const executions = total(snapshot, METRIC.forwardPass, '_count');
   return {
     name: modelName,
     version,
-    last_inference: Math.round(total(snapshot, 'last_inference_timestamp_seconds') * 1000),
-    inference_count: total(snapshot, 'instances_scored_total'),
+    last_inference: Math.round(total(snapshot, METRIC.lastInference) * 1000),
+    inference_count: total(snapshot, METRIC.instancesScored),
     execution_count: executions,
     inference_stats: {
       success: requests(true),
       fail: requests(false),
-      queue: duration(total(snapshot, 'batch_queue_wait_seconds', '_count'), total(snapshot, 'batch_queue_wait_seconds', '_sum')),
+      queue: duration(total(snapshot, METRIC.queueWait, '_count'), total(snapshot, METRIC.queueWait, '_sum')),
       compute_input: NOT_MEASURED,
-      compute_infer: duration(executions, total(snapshot, 'forward_pass_seconds', '_sum')),
+      compute_infer: duration(executions, total(snapshot, METRIC.forwardPass, '_sum')),
       compute_output: NOT_MEASURED,
       cache_hit: NOT_MEASURED,
     },

@@ -4,6 +4,7 @@ import { InvalidRequestError, NotReadyError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
 import { DEFAULT_OUTPUT_ROLES, inputOf, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
+import { PATHS } from '../contract.ts';
 import { isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 
@@ -203,8 +204,8 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
   };
 
   app.get('/v2', (c) => c.json({ name: server.name, version: server.version, extensions: EXTENSIONS }));
-  app.get('/v2/health/live', (c) => c.json({ live: true }));
-  app.get('/v2/health/ready', (c) => {
+  app.get(PATHS.live, (c) => c.json({ live: true }));
+  app.get(PATHS.ready, (c) => {
     if (!isReady(state)) throw new NotReadyError(state.draining ? 'not ready: the server is shutting down' : 'not ready: the model is loading');
     return c.json({ ready: true });
   });

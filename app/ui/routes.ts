@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
+import { PATHS } from '../contract.ts';
 import { NotReadyError } from '../errors.ts';
 import type { ServingState } from '../serving.ts';
 
@@ -19,9 +20,9 @@ export interface UiDeps {
  */
 export function uiRoutes({ state, modelName }: UiDeps): Hono {
   const app = new Hono();
-  app.get('/', (c) => c.html(PAGE));
-  app.get('/ui/app.js', (c) => c.body(SCRIPT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
-  app.get('/ui/model', (c) => {
+  app.get(PATHS.page, (c) => c.html(PAGE));
+  app.get(PATHS.pageScript, (c) => c.body(SCRIPT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
+  app.get(PATHS.pageModel, (c) => {
     if (!state.model) throw new NotReadyError('the model is still loading');
     const { detector } = state.model;
     return c.json({

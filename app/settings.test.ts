@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from './settings.ts';
 
 describe('loadConfig', () => {
   it('has a default for every variable', () => {

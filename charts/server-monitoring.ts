@@ -1,0 +1,83 @@
+import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { PATHS } from '../app/contract.ts';
+import { DNS_LABEL } from './k8s-values.ts';
+import { PodMonitoring } from './pod-monitoring.ts';
+import { PORT_NAMES } from './server-deployment.ts';
+import { ServiceMonitor } from './service-monitor.ts';
+import { PropsError } from './props-error.ts';
+
+/** What collects the server's metrics: Google Cloud Managed Service for Prometheus, the Prometheus Operator, or nothing. */
+export type Monitoring = 'gmp' | 'prometheus-operator' | 'none';
+
+/** What a user chooses of the monitoring (the AnomalyDetector's props include these). */
+export interface ServerMonitoringOptions {
+  /** @default 'gmp' (Google Cloud Managed Service for Prometheus) */
+  readonly monitoring?: Monitoring;
+  /** Labels of the ServiceMonitor, for the Prometheus' selector. @default { release: 'kube-prometheus-stack' } */
+  readonly serviceMonitorLabels?: Record<string, string>;
+  /**
+   * The namespace of what scrapes the metrics port. @default 'gmp-system' with monitoring 'gmp'; the
+   * Prometheus' (from autoscaling.prometheusAddress, else 'monitoring') with 'prometheus-operator'
+   */
+  readonly monitoringNamespace?: string;
+}
+
+export interface ServerMonitoringProps extends ServerMonitoringOptions {
+  /** The name of its objects (the metrics Service's gets `-metrics`). */
+  readonly name: string;
+  /** The labels every object of the detector carries. */
+  readonly labels: Record<string, string>;
+  /** The server pods' stable labels. */
+  readonly selectorLabels: Record<string, string>;
+  /** The server container's metrics port. */
+  readonly metricsPort: number;
+}
+
+/**
+ * The namespace whose pods scrape the metrics port, if any: the NetworkPolicy admits it. With the
+ * Prometheus Operator, the namespace of the Prometheus at `prometheusAddress`.
+ */
+export function monitoringNamespace(options: ServerMonitoringOptions, prometheusAddress: string): string | undefined {
+  const monitoring = options.monitoring ?? 'gmp';
+  if (options.monitoringNamespace !== undefined) {
+    if (monitoring === 'none') throw new PropsError('ServerMonitoring', "monitoringNamespace needs monitoring gmp or prometheus-operator: with 'none' nothing scrapes the metrics");
+    if (!DNS_LABEL.test(options.monitoringNamespace)) throw new PropsError('ServerMonitoring', `monitoringNamespace (${JSON.stringify(options.monitoringNamespace)}) must be a namespace's name`);
+    return options.monitoringNamespace;
+  }
+  if (monitoring === 'gmp') return 'gmp-system';
+  if (monitoring === 'none') return undefined;
+  // A Service's in-cluster name: <service>.<namespace>.svc[.cluster.local].
+  return /^[a-z0-9-]+\.([a-z0-9-]+)\.svc(?:\.|$)/.exec(new URL(prometheusAddress).hostname)?.[1] ?? 'monitoring';
+}
+
+/**
+ * How the server's metrics port is scraped: a PodMonitoring (Managed Prometheus), or a ServiceMonitor
+ * on a headless Service of the metrics port alone (the Prometheus Operator), so that the
+ * client-facing Service never carries that port.
+ */
+export class ServerMonitoring extends Construct {
+  constructor(scope: Construct, id: string, props: ServerMonitoringProps) {
+    super(scope, id);
+    const { name, labels, selectorLabels } = props;
+    const scrape = [{ port: PORT_NAMES.metrics, path: PATHS.metrics }];
+    const monitoring = props.monitoring ?? 'gmp';
+    if (monitoring === 'gmp') {
+      new PodMonitoring(this, 'Resource', { metadata: { name, labels }, matchLabels: selectorLabels, endpoints: scrape });
+    } else if (monitoring === 'prometheus-operator') {
+      const metricsLabels = { ...selectorLabels, 'app.kubernetes.io/component': 'metrics' };
+      new kplus.Service(this, 'MetricsService', {
+        metadata: { name: `${name}-metrics`, labels: { ...labels, ...metricsLabels } },
+        type: kplus.ServiceType.CLUSTER_IP,
+        clusterIP: 'None',
+        selector: kplus.Pods.select(this, 'MetricsPods', { labels: selectorLabels }),
+        ports: [{ port: props.metricsPort, targetPort: props.metricsPort, name: PORT_NAMES.metrics }],
+      });
+      new ServiceMonitor(this, 'Resource', {
+        metadata: { name, labels: { ...labels, ...(props.serviceMonitorLabels ?? { release: 'kube-prometheus-stack' }) } },
+        matchLabels: metricsLabels,
+        endpoints: scrape,
+      });
+    }
+  }
+}
