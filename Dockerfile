@@ -3,7 +3,7 @@
 # libtensorflow; --build-arg BACKEND=wasm leaves it out), and the bundled model. glibc base:
 # tfjs-node does not run on Alpine (musl). Every stage's base is pinned by digest, the same in each:
 # a rebuild gets the same base, and a moved tag changes nothing until the digest is updated on
-# purpose (README, Security: "Update the base image").
+# purpose (docs/security.md, "Supply chain").
 
 # Compile app/, and the modules of lib/ and model/ that it imports (the runtime and the artifact format), into build/.
 FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS build

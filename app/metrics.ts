@@ -49,7 +49,7 @@ export function createApiKeyMetrics(registers: Registry[]) {
   };
 }
 
-/** Every metric the server exports, in one registry (listed in the README). */
+/** Every metric the server exports, in one registry (listed in docs/metrics.md, generated from it). */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });

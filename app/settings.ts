@@ -6,7 +6,7 @@ import { BACKEND_NAMES } from '../model/backend.ts';
  * The server's settings, each declared once: its environment variable, its schema, its default and
  * one line of documentation; then the rules between settings. The server parses its environment
  * with this table (loadConfig), the charts write their ConfigMap through it (environmentOf), and
- * docs/configuration.md is generated from it (`npm run docs`).
+ * docs/configuration.md's table is generated from it (scripts/docs.ts).
  */
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -218,14 +218,4 @@ export function environmentOf(settings: Partial<Config>): Record<string, string>
   }
   loadConfig(env);
   return env;
-}
-
-/** The reference of every setting, as a Markdown table (docs/configuration.md). */
-export function settingsReference(): string {
-  const code = (value: unknown) => `\`${value}\``;
-  const rows = KEYS.map((key) => {
-    const { variable, default: value, defaultText, doc, format = String } = SETTINGS[key] as Setting<unknown>;
-    return `| \`${variable}\` | ${defaultText ?? code(format(value))} | ${doc} |`;
-  });
-  return ['| variable | default | what |', '|---|---|---|', ...rows].join('\n');
 }

@@ -20,13 +20,13 @@ import { PropsError } from './props-error.ts';
 export type ServerSettings = Partial<Omit<Config, 'host' | 'apiKeysFile'>>;
 
 export interface AnomalyDetectorVpaOptions {
-  /** @default 'Off': recommendations only */
+  /** When the VPA applies its recommendations. @default 'Off': recommendations only */
   readonly updateMode?: VpaUpdateMode;
   /** Resources the VPA may set; never the one the HPA scales on. @default ['memory'] */
   readonly controlledResources?: readonly VpaResource[];
-  /** @default no bound */
+  /** Lower bounds of its recommendations. @default no bound */
   readonly minAllowed?: ResourceQuantities;
-  /** @default no bound */
+  /** Upper bounds of its recommendations. @default no bound */
   readonly maxAllowed?: ResourceQuantities;
 }
 

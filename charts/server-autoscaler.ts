@@ -32,7 +32,7 @@ export interface LoadAutoscaling {
    * @default 'cpu'
    */
   readonly mode?: 'cpu' | 'load' | 'keda';
-  /** @default 'in-flight' */
+  /** The load metric: 'in-flight' (inference requests being answered) or 'requests-per-second'. @default 'in-flight' */
   readonly metric?: LoadMetric;
   /** The metric's average per pod that the autoscaler keeps. @default 16 in flight, or 4,800 requests a second */
   readonly targetPerPod?: number;
@@ -44,9 +44,9 @@ export interface LoadAutoscaling {
 
 /** What a user chooses of the autoscaling (the AnomalyDetector's props include these). */
 export interface ServerAutoscalerOptions {
-  /** @default 2 */
+  /** Fewest pods the autoscaler keeps. @default 2 */
   readonly minReplicas?: number;
-  /** @default 10 */
+  /** Most pods the autoscaler makes. @default 10 */
   readonly maxReplicas?: number;
   /** Average CPU utilisation, in percent of the request, that the HPA keeps. @default 60 */
   readonly targetCpuUtilization?: number;

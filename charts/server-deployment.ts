@@ -22,9 +22,9 @@ const TERMINATION_MARGIN_SECONDS = 3;
 export interface ServerResources {
   /** CPU request; the HPA's utilisation is a percentage of it. @default '500m' */
   readonly cpuRequest?: string;
-  /** @default '256Mi' */
+  /** Memory request. @default '256Mi' */
   readonly memoryRequest?: string;
-  /** @default '1Gi' */
+  /** Memory limit: past it the container is killed. @default '1Gi' */
   readonly memoryLimit?: string;
 }
 
@@ -32,13 +32,13 @@ export interface ServerResources {
 export interface ServerDeploymentOptions {
   /** The server image, e.g. `europe-west1-docker.pkg.dev/project/repo/anomaly-serve:abc123`. */
   readonly image: string;
-  /** @default 'Always' (cdk8s-plus) */
+  /** When the kubelet pulls the image: IF_NOT_PRESENT for an image built into minikube. @default 'Always' (cdk8s-plus) */
   readonly imagePullPolicy?: kplus.ImagePullPolicy;
   /** A `gs://` folder with model.json, weights.bin and metadata.json, copied in by an init container. @default the model in the image */
   readonly modelUri?: string;
   /** The image that copies `modelUri`. @default 'gcr.io/google.com/cloudsdktool/google-cloud-cli:slim' */
   readonly modelCopyImage?: string;
-  /** @default each field's */
+  /** The server container's resources. @default each field's */
   readonly resources?: ServerResources;
   /** Soft spread of the pods over zones and nodes. @default true */
   readonly topologySpread?: boolean;

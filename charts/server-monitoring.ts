@@ -12,7 +12,10 @@ export type Monitoring = 'gmp' | 'prometheus-operator' | 'none';
 
 /** What a user chooses of the monitoring (the AnomalyDetector's props include these). */
 export interface ServerMonitoringOptions {
-  /** @default 'gmp' (Google Cloud Managed Service for Prometheus) */
+  /**
+   * What scrapes the metrics port: 'gmp' (a PodMonitoring), 'prometheus-operator' (a ServiceMonitor on a
+   * headless Service of that port) or 'none'. @default 'gmp' (Google Cloud Managed Service for Prometheus)
+   */
   readonly monitoring?: Monitoring;
   /** Labels of the ServiceMonitor, for the Prometheus' selector. @default { release: 'kube-prometheus-stack' } */
   readonly serviceMonitorLabels?: Record<string, string>;

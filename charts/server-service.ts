@@ -7,7 +7,7 @@ import { PropsError } from './props-error.ts';
 
 /** What a user chooses of the Service clients call (the AnomalyDetector's props include these). */
 export interface ServerServiceOptions {
-  /** @default LOAD_BALANCER */
+  /** The Service's type: LOAD_BALANCER, NODE_PORT or CLUSTER_IP. @default LOAD_BALANCER */
   readonly serviceType?: kplus.ServiceType;
   /** With NODE_PORT: the port on every node, 30000-32767. @default assigned by Kubernetes */
   readonly nodePort?: number;

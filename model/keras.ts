@@ -291,7 +291,7 @@ function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
       throw new ArtifactError(`${shownAs}: ${where} is a model inside the model; nested models are not supported: build the autoencoder as one Sequential or Functional model`);
     }
     if (!supported.has(layer.class_name)) {
-      throw new ArtifactError(`${shownAs}: ${where}: TensorFlow.js has no ${layer.class_name} layer (README: "Serve your own Keras model" lists the layers it has)`);
+      throw new ArtifactError(`${shownAs}: ${where}: TensorFlow.js has no ${layer.class_name} layer (docs/model.md, "Serve your own Keras model", lists the layers it has)`);
     }
     const translated = translate(layer, where) as ConfigObject;
     const args = translated.config as ConfigObject;

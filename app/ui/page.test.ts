@@ -7,7 +7,7 @@ import { describeWithCommand } from '../../test/describe-if.ts';
 import { bundledExample, bundledMetadata as metadata } from '../../test/bundled-model.ts';
 import { spawnServer, type ServerProcess } from '../../lib/server-process.ts';
 
-/** Where the README's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
+/** Where docs/http-api.md's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
 const SCREENSHOT_PATH = process.env.SCREENSHOT_PATH;
 
 describeWithCommand('chromium', 'chromium', 'the web page in a real browser', () => {
