@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './settings.ts';
+import { ConfigError, DEFAULTS, ENV, environmentOf, loadConfig, SETTINGS } from './settings.ts';
 
 describe('loadConfig', () => {
   it('has a default for every variable', () => {
@@ -115,5 +115,30 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ REQUEST_TIMEOUT_SECONDS: '30' })).toThrow(/SHUTDOWN_DELAY_SECONDS=5 plus REQUEST_TIMEOUT_SECONDS=30 must not be longer than SHUTDOWN_TIMEOUT_SECONDS=25/);
     expect(loadConfig({ SHUTDOWN_DELAY_SECONDS: '10', REQUEST_TIMEOUT_SECONDS: '15' })).toMatchObject({ shutdownTimeoutSeconds: 25 });
+  });
+});
+
+describe('environmentOf', () => {
+  it('writes settings as the variables the server reads, in the table’s order, and reads back as them', () => {
+    const settings = { threshold: 0.05, port: 9000, logLevel: 'debug' as const, versionLabels: { stable: '17', canary: '18' }, modelName: undefined };
+    const env = environmentOf(settings);
+    expect(env).toEqual({ PORT: '9000', LOG_LEVEL: 'debug', THRESHOLD: '0.05', MODEL_VERSION_LABELS: 'stable=17,canary=18' });
+    expect(Object.keys(env)).toEqual(['PORT', 'LOG_LEVEL', 'THRESHOLD', 'MODEL_VERSION_LABELS']);
+    expect(loadConfig(env)).toMatchObject({ port: 9000, logLevel: 'debug', threshold: 0.05, versionLabels: { stable: '17', canary: '18' } });
+  });
+
+  it('writes every default as text the server reads back as that default', () => {
+    const defined = Object.fromEntries(Object.entries(DEFAULTS).filter(([, value]) => value !== undefined));
+    expect(loadConfig(environmentOf(defined))).toEqual(DEFAULTS);
+  });
+
+  it('refuses what the server would refuse, with the server’s message', () => {
+    expect(() => environmentOf({ metricsPort: 8080 })).toThrow(/METRICS_PORT=8080 is also PORT/);
+    expect(() => environmentOf({ threshold: -1 })).toThrow(/THRESHOLD="-1" is invalid/);
+    expect(() => environmentOf({ maxBatchSize: 1.5 })).toThrow(/MAX_BATCH_SIZE="1.5" is invalid/);
+  });
+
+  it('gives each setting a variable of its own', () => {
+    expect(new Set(Object.values(ENV)).size).toBe(Object.keys(SETTINGS).length);
   });
 });
