@@ -80,8 +80,9 @@ const cases = [
   { name: 'keras2-h5-lstm', file: { format: 'h5', dialect: 'keras2', api: 'Sequential', customNames: true }, spec: lstm, args: ['--normalisation', 'standard', '--data'] },
 ] as const satisfies readonly { name: string; file: Omit<KerasFileOptions, 'scratch'>; extra?: readonly string[]; spec?: (seed: number) => AutoencoderSpec; args: readonly string[] }[];
 
-describe('npm run import: Keras files served through both protocols, scored as an independent forward pass scores them', () => {
-  it.each(cases)('$name', async (example) => {
+// Each test imports in a process of its own and serves in another: they run side by side.
+describe.concurrent('npm run import: Keras files served through both protocols, scored as an independent forward pass scores them', () => {
+  it.for(cases)('$name', async (example, { expect }) => {
     const { name, file, args } = example;
     const spec = 'spec' in example ? example.spec(name.length) : randomAutoencoder(WIDTH, [6, 3], name.length, example.extra);
     const { code, stderr, stdout, out } = await importModel(name, spec, file, args.map((arg) => (arg === '--data' ? `--data=${dataFile}` : arg)));
@@ -131,7 +132,7 @@ describe('npm run import: Keras files served through both protocols, scored as a
     }
   });
 
-  it('a Keras 3 model saved as .keras and as .h5 imports to the same version', async () => {
+  it('a Keras 3 model saved as .keras and as .h5 imports to the same version', async ({ expect }) => {
     const spec = randomAutoencoder(WIDTH, [5], 11);
     const args = ['--normalisation', 'none', '--threshold', '0.2'];
     const [zip, h5] = await Promise.all([
@@ -143,7 +144,7 @@ describe('npm run import: Keras files served through both protocols, scored as a
     expect(readMetadata(zip.out).version).toBe(readMetadata(h5.out).version);
   });
 
-  it('unlabelled --data (--label-column none): mean+std of its scores, no evaluation', async () => {
+  it('unlabelled --data (--label-column none): mean+std of its scores, no evaluation', async ({ expect }) => {
     const unlabelled = path.join(scratch, 'unlabelled.csv');
     await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
     const spec = randomAutoencoder(WIDTH, [4], 3);
@@ -165,7 +166,7 @@ describe('npm run import: Keras files served through both protocols, scored as a
   });
 });
 
-describe('what cannot be imported: a message naming the file, layer and type, exit code 2, nothing written', () => {
+describe.concurrent('what cannot be imported: a message naming the file, layer and type, exit code 2, nothing written', () => {
   const plain = { format: 'keras', dialect: 'keras3', api: 'Functional' } as const;
   type Edit = NonNullable<KerasFileOptions['editConfig']>;
   const layers = (config: Record<string, unknown>) => (config.config as { layers: Record<string, unknown>[] }).layers;
@@ -233,7 +234,7 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
     ['weights alone (model.save_weights)', { format: 'h5', dialect: 'keras2', api: 'Sequential', editConfig: () => undefined }, [], /model\.h5: no model_config attribute: this file holds weights alone/],
     ['an archive without config.json', { ...plain, editConfig: () => undefined }, [], /model\.keras: no config\.json in the archive/],
   ];
-  it.each(failures)('%s', async (title, file, args, message) => {
+  it.for(failures)('%s', async ([title, file, args, message], { expect }) => {
     const result = await importModel(title.replace(/\W+/g, '-'), randomAutoencoder(WIDTH, [6], 1), file, ['--normalisation', 'none', '--threshold', '1', ...args]);
     expect(result.code).toBe(2);
     expect(loggedError(result.stderr)).toMatch(message);
@@ -241,7 +242,7 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
     expect(siblings.filter((entry) => entry.startsWith('imported'))).toEqual([]);
   });
 
-  it('a file that is not a Keras model', async () => {
+  it('a file that is not a Keras model', async ({ expect }) => {
     const result = await runImport([dataFile, '--out', path.join(scratch, 'not-keras'), '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
     expect(result.code).toBe(2);
     expect(loggedError(result.stderr)).toMatch(/rows\.csv: neither a \.keras archive nor an HDF5 \.h5 file/);
@@ -255,17 +256,17 @@ describe('what cannot be imported: a message naming the file, layer and type, ex
     ['--std of the wrong length', ['--normalisation', 'standard', '--mean', '0', '--std', '1,2,3', '--threshold', '1'], /--std has 3 values; the model's input has 12 features/],
     ['max-accuracy without anomalous rows', ['--normalisation', 'none', '--data', 'UNLABELLED', '--label-column', 'none', '--threshold-rule', 'max-accuracy'], /max-accuracy needs anomalous rows/],
   ];
-  it.each(usage)('%s', async (title, args, message) => {
-    const unlabelled = path.join(scratch, 'usage.csv');
-    await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
-    const result = await importModel(`usage-${title.replace(/\W+/g, '-')}`, randomAutoencoder(WIDTH, [6], 1), plain, args.map((arg) => (arg === 'UNLABELLED' ? unlabelled : arg)));
+  const unlabelled = () => path.join(scratch, 'usage.csv');
+  beforeAll(() => writeFile(unlabelled(), data.rows.map((row) => row.join(',')).join('\n')));
+  it.for(usage)('%s', async ([title, args, message], { expect }) => {
+    const result = await importModel(`usage-${title.replace(/\W+/g, '-')}`, randomAutoencoder(WIDTH, [6], 1), plain, args.map((arg) => (arg === 'UNLABELLED' ? unlabelled() : arg)));
     expect(result.code).toBe(2);
     expect(loggedError(result.stderr)).toMatch(message);
     expect(result.stderr).toContain('Usage: npm run import');
     await expect(readdir(result.out)).rejects.toThrow(/ENOENT/);
   });
 
-  it('an --out folder that is not empty is left as it was', async () => {
+  it('an --out folder that is not empty is left as it was', async ({ expect }) => {
     const dir = path.join(scratch, 'occupied');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'keep.txt'), 'mine');
