@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createMetricsApp } from './app.ts';
 import { Batcher } from './batcher.ts';
@@ -7,6 +8,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import type { LoadedModel } from './serving.ts';
+import { DEFAULTS } from './settings.ts';
 
 const MODEL = 'ecg-autoencoder';
 const bundled = useBundledModel();
@@ -16,7 +18,7 @@ let anomalous: number[];
 beforeAll(() => ({ detector, normal, anomalous } = bundled));
 
 /** The real app around the real model; `state` can be changed by a test. */
-function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
+function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compressionThresholdBytes?: number } = {}) {
   const metrics = createMetrics();
   const logger = createLogger('test', { level: 'silent' });
   const model: LoadedModel = { detector, batcher: new Batcher(detector, { maxBatchSize: 64, maxQueuedRows: 1024, maxQueueWaitSeconds: 1, metrics, logger }) };
@@ -25,6 +27,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number } = {}) {
     state,
     modelName: MODEL,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    compressionThresholdBytes: options.compressionThresholdBytes ?? DEFAULTS.compressionThresholdBytes,
     maxBatchSize: 64,
     metrics,
     logger,
@@ -314,6 +317,28 @@ describe('bad requests get a status and a JSON error that says what and where', 
   it('keeps serving after every kind of bad request', async () => {
     const response = await predict(JSON.stringify({ instances: [anomalous] }));
     expect(response.status).toBe(200);
+  });
+});
+
+describe('compression (COMPRESSION_THRESHOLD_BYTES)', () => {
+  const predict = (request: ReturnType<typeof appWith>['request'], rows: number) =>
+    request(`/v1/models/${MODEL}:predict`, { body: { instances: Array.from({ length: rows }, () => normal) }, headers: { 'Content-Type': 'application/json', 'Accept-Encoding': 'gzip' } });
+
+  it('compresses an answer of at least the threshold for a client that accepts it, and not a smaller one', async () => {
+    const { request } = appWith();
+    const large = await predict(request, 64);
+    expect(large.headers.get('content-encoding')).toBe('gzip');
+    expect((JSON.parse(gunzipSync(await large.arrayBuffer()).toString()) as { predictions: unknown[] }).predictions).toHaveLength(64);
+    const small = await predict(request, 1);
+    expect(Number(small.headers.get('content-length'))).toBeLessThan(DEFAULTS.compressionThresholdBytes);
+    expect(small.headers.get('content-encoding')).toBeNull();
+  });
+
+  it('follows the setting: 0 compresses every answer, a threshold above an answer leaves it', async () => {
+    const all = appWith({ compressionThresholdBytes: 0 });
+    expect((await predict(all.request, 1)).headers.get('content-encoding')).toBe('gzip');
+    const none = appWith({ compressionThresholdBytes: 1024 * 1024 });
+    expect((await predict(none.request, 64)).headers.get('content-encoding')).toBeNull();
   });
 });
 

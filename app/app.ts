@@ -29,6 +29,8 @@ export interface AppDeps {
   readonly state: ServingState;
   readonly modelName: string;
   readonly maxBodyBytes: number;
+  /** Answers of at least this many bytes are compressed for a client that accepts it (COMPRESSION_THRESHOLD_BYTES). */
+  readonly compressionThresholdBytes: number;
   /** Most instances in one request (MAX_BATCH_SIZE): requests are checked against it before parsing. */
   readonly maxBatchSize: number;
   /** TensorFlow Serving version labels (MODEL_VERSION_LABELS). @default stable and latest: the served version */
@@ -66,8 +68,6 @@ const RETRY_AFTER_SECONDS = 1;
 /** Methods whose routes take no body: one sent with them is refused before anything else is read. */
 const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
-/** Answers smaller than this are sent as they are: compressing them saves too little. */
-const COMPRESSION_THRESHOLD_BYTES = 1024;
 /** JSON, text (/metrics, the page) and binary tensor data. */
 const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/i;
 
@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   // Accept-Encoding gzip or deflate, above a small size; only looked at when a client asks, so
   // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
-  const compression = compress({ threshold: COMPRESSION_THRESHOLD_BYTES, contentTypeFilter: COMPRESSIBLE });
+  const compression = compress({ threshold: deps.compressionThresholdBytes, contentTypeFilter: COMPRESSIBLE });
   app.use((c, next) => (c.req.header('accept-encoding') === undefined ? next() : compression(c, next)));
   if (deps.apiKeys) {
     // Before the body is read: a caller without a key costs a header lookup and a hash.
@@ -187,6 +187,7 @@ export interface MetricsAppDeps {
   readonly metricsView: MetricsView;
   readonly metrics: Metrics;
   readonly logger: Logger;
+
 }
 
 /**
@@ -195,8 +196,9 @@ export interface MetricsAppDeps {
  */
 export function createMetricsApp({ metricsView, metrics, logger }: MetricsAppDeps): Hono {
   const app = new Hono();
-  // Prometheus asks for gzip; the text is tens of kilobytes.
-  app.use(compress({ threshold: COMPRESSION_THRESHOLD_BYTES }));
+  // Prometheus asks for gzip; the text is tens of kilobytes (and streamed without a length, so
+  // compressed whatever its size).
+  app.use(compress());
   app.get(PATHS.metrics, async (c) => c.text(await metricsView.text(), 200, { 'Content-Type': metrics.registry.contentType }));
   app.notFound(noRoute);
   app.onError((error, c) => {

@@ -116,6 +116,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     state,
     modelName,
     maxBodyBytes: config.maxBodyBytes,
+    compressionThresholdBytes: config.compressionThresholdBytes,
     maxBatchSize: config.maxBatchSize,
     versionLabels: config.versionLabels,
     metrics,

@@ -88,6 +88,13 @@ export const SETTINGS = {
   ),
   maxQueueWaitSeconds: setting('MAX_QUEUE_WAIT_SECONDS', positiveSeconds, 1, 'a request that waited longer than this for its forward pass is shed the same way'),
   maxBodyBytes: setting('MAX_BODY_BYTES', integer(1024, 256 * 1024 * 1024), 1024 * 1024, 'largest request body'),
+  compressionThresholdBytes: setting(
+    'COMPRESSION_THRESHOLD_BYTES',
+    integer(0, 1024 * 1024 * 1024),
+    // Below about a kilobyte, gzip saves too little to pay for its CPU.
+    1024,
+    'answers of at least this many bytes are compressed, gzip or deflate, for a client that accepts it; `0` compresses every answer',
+  ),
   webConcurrency: setting('WEB_CONCURRENCY', integer(1, 64), 1, 'serving processes (node:cluster workers) on the one port'),
   logLevel: setting('LOG_LEVEL', z.enum(LOG_LEVELS), 'info', '`fatal`, `error`, `warn`, `info`, `debug` (a line per request and per rejection), `trace`, `silent`'),
   shutdownDelaySeconds: setting('SHUTDOWN_DELAY_SECONDS', seconds, 5, 'how long to keep serving after SIGTERM while load balancers notice'),
