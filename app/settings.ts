@@ -27,7 +27,10 @@ const real = z
   .regex(/^\d+(\.\d+)?(e[-+]?\d+)?$/i, 'expected a non-negative decimal number such as 0.05')
   .transform(Number)
   .pipe(z.number().finite());
-const seconds = real.pipe(z.number().max(3600));
+/** The largest values of the bounded settings (the benchmark's "unbounded" queue is these). */
+export const SETTING_MAXIMA = { queuedRows: 1_048_576, seconds: 3600 } as const;
+
+const seconds = real.pipe(z.number().max(SETTING_MAXIMA.seconds));
 const positiveSeconds = seconds.pipe(z.number().positive());
 
 interface Setting<T> {
@@ -81,7 +84,7 @@ export const SETTINGS = {
   maxBatchSize: setting('MAX_BATCH_SIZE', integer(1, 4096), 64, 'most rows in one forward pass, and so in one request'),
   maxQueuedRows: setting(
     'MAX_QUEUED_ROWS',
-    integer(1, 1_048_576),
+    integer(1, SETTING_MAXIMA.queuedRows),
     // 64 full batches: 64 clients each sending MAX_BATCH_SIZE rows at once are queued, not shed.
     4096,
     'rows waiting for a forward pass past which a request is shed: 503 with `Retry-After` (see [Reliability](reliability.md))',

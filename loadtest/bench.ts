@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/logger.ts';
 import { BUNDLED_MODEL_DIR, inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
-import { DEFAULTS, ENV } from '../app/settings.ts';
+import { DEFAULTS, environmentOf, SETTING_MAXIMA } from '../app/settings.ts';
 import { METRIC_PREFIX } from '../app/metrics.ts';
 import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
@@ -98,7 +98,7 @@ const OVERLOAD = [
   { workload: 'POST /predict, 1 beat', beats: 1, connections: 512 },
 ] as const;
 /** The queue without its bounds: the largest MAX_QUEUED_ROWS the server takes, and an hour's wait. */
-const UNBOUNDED_QUEUE = { [ENV.maxQueuedRows]: String(2 ** 20), [ENV.maxQueueWaitSeconds]: '3600' };
+const UNBOUNDED_QUEUE = environmentOf({ maxQueuedRows: SETTING_MAXIMA.queuedRows, maxQueueWaitSeconds: SETTING_MAXIMA.seconds });
 const settingsText = (settings: Record<string, string>) => Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ');
 /** The server's environment for the backend asked for. */
 const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
@@ -305,7 +305,7 @@ try {
             { name: 'bounded', server: boundedServer, target },
             { connections: overloadConnections, rate: offered },
           );
-          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (${settingsText({ [ENV.maxQueuedRows]: String(DEFAULTS.maxQueuedRows), [ENV.maxQueueWaitSeconds]: String(DEFAULTS.maxQueueWaitSeconds) })})`]] as const) {
+          for (const [m, queue] of [[overload.baseline, 'unbounded'], [overload.candidate, `bounded (${settingsText(environmentOf({ maxQueuedRows: DEFAULTS.maxQueuedRows, maxQueueWaitSeconds: DEFAULTS.maxQueueWaitSeconds }))})`]] as const) {
             overloadRows.push(
               `| ${workload} | ${queue} | ${overloadConnections} | ${offered.toLocaleString('en')} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ` +
                 `${Math.round(m.requestsPerSecond * (1 - m.shed / m.answered)).toLocaleString('en')} | ${((m.shed / m.answered) * 100).toFixed(1)}% | ` +
