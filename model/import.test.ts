@@ -75,6 +75,8 @@ const cases = [
   { name: 'keras3-h5-sequential', file: { format: 'h5', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'none', '--threshold', '1.5'] },
   { name: 'keras2-h5-functional', file: { format: 'h5', dialect: 'keras2', api: 'Functional', customNames: true }, extra: withExtras, args: ['--normalisation', 'min-max', '--data'] },
   { name: 'keras2-h5-sequential', file: { format: 'h5', dialect: 'keras2', api: 'Sequential' }, extra: [], args: ['--normalisation', 'standard', '--mean', '0', '--std', '2', '--threshold', '0.5'] },
+  { name: 'keras3-keras-nested', file: { format: 'keras', dialect: 'keras3', api: 'Sequential', nested: true }, extra: withExtras, args: ['--normalisation', 'none', '--threshold', '0.4'] },
+  { name: 'keras2-h5-nested', file: { format: 'h5', dialect: 'keras2', api: 'Sequential', nested: true, customNames: true }, extra: [], args: ['--normalisation', 'none', '--threshold', '0.4'] },
   { name: 'keras3-keras-lstm', file: { format: 'keras', dialect: 'keras3', api: 'Sequential' }, spec: lstm, args: ['--normalisation', 'min-max', '--data'] },
   { name: 'keras3-h5-lstm', file: { format: 'h5', dialect: 'keras3', api: 'Functional' }, spec: lstm, args: ['--normalisation', 'none', '--threshold', '1'] },
   { name: 'keras2-h5-lstm', file: { format: 'h5', dialect: 'keras2', api: 'Sequential', customNames: true }, spec: lstm, args: ['--normalisation', 'standard', '--data'] },

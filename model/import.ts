@@ -140,7 +140,9 @@ await runCli('import', USAGE, async (argv, logger) => {
 
   const backend = await backendFromEnvironment(logger);
   const keras = await readKerasFile(file);
-  const model = await buildModel(keras, file);
+  const { model, leftOut } = await buildModel(keras, file);
+  // Regularizers shape training, not scores.
+  if (leftOut.length > 0) logger.info({ leftOut }, 'left out what only training uses');
   try {
     const width = model.inputs[0]!.shape[1] as number;
     logger.info({ file, format: keras.format, kerasVersion: keras.kerasVersion, layers: model.layers.length, width, backend }, 'model read');

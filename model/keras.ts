@@ -59,10 +59,15 @@ function stringAttribute(entity: Group, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** A list-of-strings attribute, such as `layer_names` or `weight_names`; absent or empty is []. */
+/**
+ * A list-of-strings attribute, such as `layer_names` or `weight_names`; absent or empty is []. h5py
+ * writes an empty list as an empty float64 array (a layer without weights: InputLayer, Dropout),
+ * which h5wasm reads as an empty typed array.
+ */
 function stringListAttribute(entity: Group, name: string): string[] {
   const value = attribute(entity, name);
   if (value === undefined || value === null) return [];
+  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<unknown>, String);
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
@@ -104,15 +109,18 @@ function readH5(file: H5File, shownAs: string): Omit<KerasModelFile, 'sha256'> {
   for (const layer of stringListAttribute(weightsGroup, 'layer_names')) {
     const layerGroup = weightsGroup.get(layer);
     if (!(layerGroup instanceof Group)) throw new ArtifactError(`${shownAs}: model_weights lists layer "${layer}" but has no group for it`);
-    weights.set(
-      layer,
-      stringListAttribute(layerGroup, 'weight_names').map((weightName) => {
-        const dataset = layerGroup.get(weightName);
-        if (!(dataset instanceof Dataset)) throw new ArtifactError(`${shownAs}: layer "${layer}" lists weight "${weightName}" but the file has no such dataset`);
-        // "dense/kernel:0" (Keras 2) or "sequential/dense/kernel" (Keras 3): the variable is the last part.
-        return weightOf(dataset, weightName.split('/').at(-1)!.replace(/:\d+$/, ''), shownAs);
-      }),
-    );
+    const stored = stringListAttribute(layerGroup, 'weight_names').map((weightName) => {
+      const dataset = layerGroup.get(weightName);
+      if (!(dataset instanceof Dataset)) throw new ArtifactError(`${shownAs}: layer "${layer}" lists weight "${weightName}" but the file has no such dataset`);
+      // "dense/kernel:0" (Keras 2) or "sequential/dense/kernel" (Keras 3): the variable is the last part.
+      return { owner: weightName.split('/').at(-2), weight: weightOf(dataset, weightName.split('/').at(-1)!.replace(/:\d+$/, ''), shownAs) };
+    });
+    weights.set(layer, stored.map(({ weight }) => weight));
+    // A nested model's group holds its layers' weights, each named after its own layer.
+    for (const { owner, weight } of stored) {
+      if (owner === undefined || owner === layer) continue;
+      weights.set(`${layer}/layers/${owner}`, [...(weights.get(`${layer}/layers/${owner}`) ?? []), weight]);
+    }
   }
   return { format: 'h5', kerasVersion: stringAttribute(file, 'keras_version'), config, weights };
 }
@@ -152,22 +160,48 @@ function kerasSnakeCase(name: string): string {
     .toLowerCase();
 }
 
-/**
- * Where a `.keras` file keeps each layer's weights, by layer name: Keras 3 stores a model's layers
- * under names made from their classes in order (dense, dense_1, batch_normalization, ...), not
- * under the layers' own names, so that the file does not depend on names Keras made up.
- */
-function storageNames(layers: readonly ConfigObject[]): Map<string, string> {
-  const used = new Map<string, number>();
-  return new Map(
-    layers.map((layer) => {
-      const base = kerasSnakeCase(String(layer.class_name));
-      const count = used.get(base) ?? 0;
-      used.set(base, count + 1);
-      return [String((layer.config as ConfigObject).name), count === 0 ? base : `${base}_${count}`];
-    }),
-  );
+/** A layer of the model, and where each format keeps its weights. */
+interface PlacedLayer {
+  readonly layer: ConfigObject;
+  /**
+   * In a `.keras` file: Keras 3 stores a model's layers under names made from their classes in
+   * order (dense, dense_1, batch_normalization, ...), not under the layers' own names, so that the
+   * file does not depend on names Keras made up; a nested model's under "<its name>/layers/".
+   */
+  readonly storagePath: string;
+  /** In a `.h5` file: the layer's name, or "<nested model's name>/layers/<its name>". */
+  readonly namePath: string;
 }
+
+const isModel = (layer: ConfigObject) => layer.class_name === 'Sequential' || layer.class_name === 'Functional' || layer.class_name === 'Model';
+
+/**
+ * A model's layers and where their weights are. With `flatten` (a Sequential model), the layers of
+ * the Sequential models in it (an encoder and a decoder, say) take their place: a Sequential of
+ * Sequentials is one stack of layers, and a nested model's own InputLayer goes, but the first.
+ */
+function placeLayers(layers: readonly unknown[], flatten: boolean, storagePrefix = '', namePrefix = ''): PlacedLayer[] {
+  const used = new Map<string, number>();
+  const placed = layers.flatMap((layer): PlacedLayer[] => {
+    if (!isObject(layer) || typeof layer.class_name !== 'string' || !isObject(layer.config)) return [{ layer: layer as ConfigObject, storagePath: '', namePath: '' }];
+    const base = kerasSnakeCase(layer.class_name);
+    const count = used.get(base) ?? 0;
+    used.set(base, count + 1);
+    const storagePath = storagePrefix + (count === 0 ? base : `${base}_${count}`);
+    const namePath = namePrefix + String(layer.config.name);
+    if (flatten && layer.class_name === 'Sequential' && Array.isArray(layer.config.layers)) {
+      return placeLayers(layer.config.layers, true, `${storagePath}/layers/`, `${namePath}/layers/`);
+    }
+    return [{ layer, storagePath, namePath }];
+  });
+  return flatten ? placed.filter(({ layer }, index) => index === 0 || layer.class_name !== 'InputLayer') : placed;
+}
+
+/**
+ * Arguments that only training uses, which TensorFlow.js may not build (Keras 2's L1 regularizer;
+ * any activity regularizer in Keras 3's files): left out, and said so.
+ */
+const TRAINING_ONLY_ARGUMENTS = ['kernel_regularizer', 'bias_regularizer', 'activity_regularizer', 'recurrent_regularizer', 'beta_regularizer', 'gamma_regularizer'];
 
 /** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<class-based name>/vars/<i>). */
 async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<KerasModelFile, 'sha256'>> {
@@ -190,13 +224,23 @@ async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<Ke
     await writeFile(weightsFile, weightsBytes);
     const h5 = await openHdf5(weightsFile, `${shownAs} (model.weights.h5)`);
     try {
-      const layers = h5.get('layers');
       const weights = new Map<string, StoredWeight[]>();
-      if (layers instanceof Group) {
-        for (const name of layers.keys()) {
-          const layer = layers.get(name);
-          if (layer instanceof Group) weights.set(name, keras3Weights(layer, shownAs));
+      // Each layer by its storage path: "dense", and a nested model's "sequential/layers/dense".
+      const addLayers = (group: Group, prefix: string): void => {
+        for (const name of group.keys()) {
+          const layer = group.get(name);
+          if (!(layer instanceof Group)) continue;
+          weights.set(prefix + name, keras3Weights(layer, shownAs));
+          const inner = layer.get('layers');
+          if (inner instanceof Group) addLayers(inner, `${prefix}${name}/layers/`);
         }
+      };
+      const layers = h5.get('layers');
+      if (layers instanceof Group) addLayers(layers, '');
+      // tf_keras on Windows names each group by its whole path, at the root: "layers\dense".
+      for (const key of h5.keys().filter((key) => key.startsWith('layers\\'))) {
+        const layer = h5.get(key);
+        if (layer instanceof Group) weights.set(key.slice('layers\\'.length).replaceAll('\\', '/'), keras3Weights(layer, shownAs));
       }
       return { format: 'keras', kerasVersion, config, weights };
     } finally {
@@ -272,8 +316,9 @@ const tensorList = (value: unknown) => (Array.isArray(value) && typeof value[0] 
  * Translates a Keras configuration (Keras 3 or 2) into the dialect TensorFlow.js reads, and checks
  * every layer against the layers TensorFlow.js has (`supported`).
  */
-function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
+function tfjsTopology(config: ConfigObject, shownAs: string): { topology: ConfigObject; placed: PlacedLayer[]; leftOut: string[] } {
   const supported = supportedLayers();
+  const leftOut: string[] = [];
   const translate = (value: unknown, where: string): unknown => {
     if (Array.isArray(value)) return value.map((item) => translate(item, where));
     if (!isObject(value)) return value;
@@ -287,14 +332,20 @@ function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
   const translateLayer = (layer: unknown): ConfigObject => {
     if (!isObject(layer) || typeof layer.class_name !== 'string') throw new ArtifactError(`${shownAs}: a layer of the model has no class_name`);
     const where = describeLayer(layer);
-    if (layer.class_name === 'Sequential' || layer.class_name === 'Functional' || layer.class_name === 'Model') {
-      throw new ArtifactError(`${shownAs}: ${where} is a model inside the model; nested models are not supported: build the autoencoder as one Sequential or Functional model`);
+    if (isModel(layer)) {
+      throw new ArtifactError(
+        `${shownAs}: ${where} is a model inside the model; Sequential models of Sequential models are read as one stack, other nestings are not: build the autoencoder as one Sequential or Functional model`,
+      );
     }
     if (!supported.has(layer.class_name)) {
       throw new ArtifactError(`${shownAs}: ${where}: TensorFlow.js has no ${layer.class_name} layer (docs/model.md, "Serve your own Keras model", lists the layers it has)`);
     }
     const translated = translate(layer, where) as ConfigObject;
     const args = translated.config as ConfigObject;
+    for (const argument of TRAINING_ONLY_ARGUMENTS) {
+      if (args[argument] !== undefined && args[argument] !== null) leftOut.push(`${where}: ${argument} ${String((args[argument] as ConfigObject).class_name ?? '')}`.trim());
+      delete args[argument];
+    }
     for (const [from, to] of Object.entries(RENAMED_ARGUMENTS[layer.class_name] ?? {})) {
       if (from in args) {
         args[to] = args[from];
@@ -311,12 +362,13 @@ function tfjsTopology(config: ConfigObject, shownAs: string): ConfigObject {
   }
   const { layers, ...modelConfig } = config.config as ConfigObject;
   if (!Array.isArray(layers)) throw new ArtifactError(`${shownAs}: the model configuration lists no layers`);
-  const translated: ConfigObject = { ...(translate(modelConfig, 'the model') as ConfigObject), layers: layers.map(translateLayer) };
+  const placed = placeLayers(layers, className === 'Sequential');
+  const translated: ConfigObject = { ...(translate(modelConfig, 'the model') as ConfigObject), layers: placed.map(({ layer }) => translateLayer(layer)) };
   if (className !== 'Sequential') {
     translated.input_layers = tensorList(modelConfig.input_layers);
     translated.output_layers = tensorList(modelConfig.output_layers);
   }
-  return { class_name: className === 'Model' ? 'Functional' : className, config: translated };
+  return { topology: { class_name: className === 'Model' ? 'Functional' : className, config: translated }, placed, leftOut };
 }
 
 /**
@@ -374,11 +426,18 @@ async function failingLayer(topology: ConfigObject, message: string): Promise<st
 }
 
 /**
- * The model a Keras file holds, as a TensorFlow.js model with the file's weights. Its input and
- * output must be flat rows of one width, as the server's signature scores them.
+ * The model a Keras file holds, as a TensorFlow.js model with the file's weights, and what of the
+ * file was left out as training's alone (`leftOut`, to be said). Its input and output must be flat
+ * rows of one width, as the server's signature scores them.
  */
-export async function buildModel(file: KerasModelFile, shownAs: string): Promise<tf.LayersModel> {
-  const topology = tfjsTopology(file.config, shownAs);
+export async function buildModel(file: KerasModelFile, shownAs: string): Promise<{ model: tf.LayersModel; leftOut: string[] }> {
+  const { topology, placed, leftOut } = tfjsTopology(file.config, shownAs);
+  if ([...file.weights.values()].every((weights) => weights.length === 0)) {
+    throw new ArtifactError(
+      `${shownAs}: the file holds no weights at all: the model was saved before it was built or trained. ` +
+        'Build it (model.build((None, width))) and train it, then save it again',
+    );
+  }
   let model: tf.LayersModel;
   try {
     model = await tf.models.modelFromJSON({ modelTopology: topology as tf.io.ModelJSON['modelTopology'] });
@@ -396,9 +455,9 @@ export async function buildModel(file: KerasModelFile, shownAs: string): Promise
           'the model must take one input of shape [batch, width] and reconstruct it as one output of the same shape (reshape inside the model if its layers need another)',
       );
     }
-    const stored = file.format === 'keras' ? storageNames((topology.config as { layers: ConfigObject[] }).layers) : undefined;
-    assignWeights(model, (layer) => file.weights.get(stored?.get(layer) ?? layer) ?? [], shownAs);
-    return model;
+    const paths = new Map(placed.map(({ layer, storagePath, namePath }) => [String((layer.config as ConfigObject).name), file.format === 'keras' ? storagePath : namePath]));
+    assignWeights(model, (layer) => file.weights.get(paths.get(layer) ?? layer) ?? [], shownAs);
+    return { model, leftOut };
   } catch (error) {
     model.dispose();
     throw error;

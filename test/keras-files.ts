@@ -323,21 +323,40 @@ function layerConfig(layer: LayerSpec, name: string, dialect: KerasDialect, inpu
 }
 
 /** The model's configuration: what config.json (.keras) or the model_config attribute (.h5) holds. */
-export function modelConfig(spec: AutoencoderSpec, dialect: KerasDialect, api: ModelApi, customNames = false): Record<string, unknown> {
+/** An encoder and a decoder: the layers up to the narrowest Dense, and the rest. */
+function encoderAndDecoder(spec: AutoencoderSpec): [LayerSpec[], LayerSpec[]] {
+  const widths = spec.layers.map((layer) => (layer.kind === 'Dense' ? layer.units : Infinity));
+  const bottleneck = widths.indexOf(Math.min(...widths));
+  return [spec.layers.slice(0, bottleneck + 1), spec.layers.slice(bottleneck + 1)];
+}
+
+export function modelConfig(spec: AutoencoderSpec, dialect: KerasDialect, api: ModelApi, customNames = false, nested = false): Record<string, unknown> {
   const keras3 = dialect === 'keras3';
   const names = layerNames(spec, customNames);
   const batchShape = [null, spec.width] as unknown as number[];
   const inputName = keras3 ? 'input_layer' : api === 'Sequential' ? 'dense_input' : 'input_1';
-  const input = {
+  const inputLayer = (shape: number[], name: string) => ({
     module: 'keras.layers',
     class_name: 'InputLayer',
-    config: { [keras3 ? 'batch_shape' : 'batch_input_shape']: batchShape, dtype: 'float32', sparse: false, ...(keras3 ? {} : { ragged: false }), name: inputName },
+    config: { [keras3 ? 'batch_shape' : 'batch_input_shape']: shape, dtype: 'float32', sparse: false, ...(keras3 ? {} : { ragged: false }), name },
     registered_name: null,
-  };
+  });
+  const input = inputLayer(batchShape, inputName);
   const layers = spec.layers.map((layer, i) => layerConfig(layer, names[i]!, dialect, i === 0 ? batchShape : undefined));
   const dtype = keras3 ? { dtype: { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null } } : {};
   let config: Record<string, unknown>;
-  if (api === 'Sequential') {
+  if (api === 'Sequential' && nested) {
+    // Sequential([encoder, decoder]), each a Sequential with an input of its own, as Keras writes it.
+    const [encoder, decoder] = encoderAndDecoder(spec);
+    const part = (name: string, partLayers: LayerSpec[], offset: number, width: number) => {
+      const shape = [null, width] as unknown as number[];
+      const inner = partLayers.map((layer, i) => layerConfig(layer, names[offset + i]!, dialect, i === 0 ? shape : undefined));
+      const sequential = { class_name: 'Sequential', config: { name, trainable: true, ...dtype, layers: [inputLayer(shape, `${name}_input`), ...inner] } };
+      return keras3 ? { module: 'keras', ...sequential, registered_name: null, build_config: { input_shape: shape } } : sequential;
+    };
+    const bottleneck = (encoder.at(-1) as Extract<LayerSpec, { kind: 'Dense' }>).units;
+    config = { name: 'sequential', trainable: true, ...dtype, layers: [input, part('encoder', encoder, 0, spec.width), part('decoder', decoder, encoder.length, bottleneck)] };
+  } else if (api === 'Sequential') {
     config = { name: 'sequential', trainable: true, ...dtype, layers: [input, ...layers], ...(keras3 ? { build_input_shape: batchShape } : {}) };
   } else {
     // Each layer with the call that connects it: Keras 3 writes {args, kwargs} of __keras_tensor__s,
@@ -365,9 +384,14 @@ export function modelConfig(spec: AutoencoderSpec, dialect: KerasDialect, api: M
 const float32 = (values: number[] | number[][]) => new Float32Array(values.flat());
 const shapeOf = (values: number[] | number[][]) => (Array.isArray(values[0]) ? [values.length, (values[0] as number[]).length] : [values.length]);
 
-/** A list-of-strings attribute as h5py writes a list of bytes: fixed-length ASCII. */
-function bytesListAttribute(group: Group, name: string, values: string[]) {
-  group.create_attribute(name, values, [values.length], `S${Math.max(1, ...values.map((v) => v.length))}`);
+/**
+ * A list-of-strings attribute as h5py writes Keras's lists (keras/src/legacy/saving/
+ * legacy_h5_format.py), which real files show: variable-length strings, and an empty list as an
+ * empty float64 array (a layer without weights).
+ */
+function stringListAttribute(group: Group, name: string, values: string[]) {
+  if (values.length === 0) group.create_attribute(name, new Float64Array(0), [0], '<d');
+  else group.create_attribute(name, values, [values.length]);
 }
 
 /**
@@ -375,7 +399,7 @@ function bytesListAttribute(group: Group, name: string, values: string[]) {
  * string) and names weights "dense/kernel:0"; Keras 3's legacy format writes a UTF-8 string and
  * the variables' paths, "sequential/dense/kernel".
  */
-async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object | undefined, dialect: KerasDialect, api: ModelApi, customNames: boolean) {
+async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object | undefined, dialect: KerasDialect, api: ModelApi, customNames: boolean, nested: boolean) {
   await h5wasm.ready;
   const h5 = new h5wasm.File(file, 'w');
   try {
@@ -390,10 +414,27 @@ async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object 
     h5.create_attribute('training_config', JSON.stringify({ loss: 'mae', optimizer_config: { class_name: 'Adam', config: {} } }));
     const weights = h5.create_group('model_weights');
     const names = layerNames(spec, customNames);
+    if (nested) {
+      if (dialect !== 'keras2') throw new Error('nested models are written as Keras 2 .h5 files only');
+      // A nested model's group lists every variable of its layers, each under its layer's name.
+      const [encoder, decoder] = encoderAndDecoder(spec);
+      stringListAttribute(weights, 'layer_names', ['encoder', 'decoder']);
+      for (const [part, partLayers, offset] of [['encoder', encoder, 0], ['decoder', decoder, encoder.length]] as const) {
+        const group = weights.create_group(part);
+        const vars = partLayers.flatMap((layer, i) => variables(layer).map(([variable, values]) => [`${names[offset + i]}/${variable}:0`, values] as const));
+        stringListAttribute(group, 'weight_names', vars.map(([name]) => name));
+        for (const [name, values] of vars) {
+          const [layerName, variable] = name.split('/') as [string, string];
+          const parent = group.keys().includes(layerName) ? (group.get(layerName) as Group) : group.create_group(layerName);
+          parent.create_dataset({ name: variable, data: float32(values), shape: shapeOf(values), dtype: '<f4' });
+        }
+      }
+      return;
+    }
     // Sequential models list their layers without the input; Functional ones with it.
     const inputName = dialect === 'keras3' ? 'input_layer' : 'input_1';
     const listed = api === 'Functional' ? [inputName, ...names] : names;
-    bytesListAttribute(weights, 'layer_names', listed);
+    stringListAttribute(weights, 'layer_names', listed);
     weights.create_attribute('backend', 'tensorflow');
     weights.create_attribute('keras_version', version);
     for (const layerName of [...listed].sort()) {
@@ -402,7 +443,7 @@ async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object 
       const vars = layer ? variables(layer) : [];
       const scope = [layerName, ...(layer ? [innerScope(layer, dialect)?.h5] : [])].filter(Boolean).join('/');
       const path = (variable: string) => (dialect === 'keras3' ? `${api === 'Sequential' ? 'sequential' : 'functional'}/${scope}/${variable}` : `${scope}/${variable}:0`);
-      bytesListAttribute(group, 'weight_names', vars.map(([variable]) => path(variable)));
+      stringListAttribute(group, 'weight_names', vars.map(([variable]) => path(variable)));
       for (const [variable, values] of vars) {
         // h5py creates the groups a name's slashes imply; h5wasm needs them made first.
         const parts = path(variable).split('/');
@@ -418,21 +459,33 @@ async function writeH5(file: string, spec: AutoencoderSpec, modelConfig: object 
 }
 
 /** Writes the model as a Keras 3 `.keras` archive. */
-async function writeKeras(file: string, spec: AutoencoderSpec, config: object | undefined, api: ModelApi, scratch: string) {
+async function writeKeras(file: string, spec: AutoencoderSpec, config: object | undefined, api: ModelApi, scratch: string, nested: boolean) {
   await h5wasm.ready;
   const weightsFile = path.join(scratch, 'model.weights.h5');
   const h5 = new h5wasm.File(weightsFile, 'w');
   try {
-    const names = classNames(spec);
+    const writeLayers = (layers: Group, stack: LayerSpec[]) => {
+      const names = classNames({ width: spec.width, layers: stack });
+      stack.forEach((layer, i) => {
+        const group = layers.create_group(names[i]!);
+        const inner = innerScope(layer, 'keras3');
+        // A layer with an inner one keeps no variables of its own: its (empty) vars, then the inner's.
+        const vars = (inner ? (group.create_group('vars'), group.create_group(inner.keras)) : group).create_group('vars');
+        variables(layer).forEach(([, values], index) => vars.create_dataset({ name: String(index), data: float32(values), shape: shapeOf(values), dtype: '<f4' }));
+      });
+    };
     const layers = h5.create_group('layers');
     if (api === 'Functional') layers.create_group('input_layer').create_group('vars');
-    spec.layers.forEach((layer, i) => {
-      const group = layers.create_group(names[i]!);
-      const inner = innerScope(layer, 'keras3');
-      // A layer with an inner one keeps no variables of its own: its (empty) vars, then the inner's.
-      const vars = (inner ? (group.create_group('vars'), group.create_group(inner.keras)) : group).create_group('vars');
-      variables(layer).forEach(([, values], index) => vars.create_dataset({ name: String(index), data: float32(values), shape: shapeOf(values), dtype: '<f4' }));
-    });
+    if (nested) {
+      // Each nested model under a name by its class, its layers named within it.
+      encoderAndDecoder(spec).forEach((stack, i) => {
+        const model = layers.create_group(i === 0 ? 'sequential' : `sequential_${i}`);
+        model.create_group('vars');
+        writeLayers(model.create_group('layers'), stack);
+      });
+    } else {
+      writeLayers(layers, [...spec.layers]);
+    }
     h5.create_group('vars');
     const optimizer = h5.create_group('optimizer').create_group('vars');
     optimizer.create_dataset({ name: '0', data: new BigInt64Array([100n]), shape: [], dtype: '<q' });
@@ -457,16 +510,18 @@ export interface KerasFileOptions {
   readonly editConfig?: (config: Record<string, unknown>) => Record<string, unknown> | undefined;
   /** Layers named by the user rather than by Keras. @default false */
   readonly customNames?: boolean;
+  /** With 'Sequential': Sequential([encoder, decoder]), split after the narrowest Dense. @default false */
+  readonly nested?: boolean;
 }
 
 /** Writes `spec` as a Keras model file in the given format, dialect and API. */
 export async function writeKerasModel(file: string, spec: AutoencoderSpec, options: KerasFileOptions): Promise<void> {
-  const { format, dialect, api, scratch, editConfig = (c) => c, customNames = false } = options;
-  const config = editConfig(modelConfig(spec, dialect, api, customNames));
+  const { format, dialect, api, scratch, editConfig = (c) => c, customNames = false, nested = false } = options;
+  const config = editConfig(modelConfig(spec, dialect, api, customNames, nested));
   if (format === 'keras') {
     if (dialect !== 'keras3') throw new Error('.keras files are Keras 3');
-    await writeKeras(file, spec, config, api, scratch);
+    await writeKeras(file, spec, config, api, scratch, nested);
   } else {
-    await writeH5(file, spec, config, dialect, api, customNames);
+    await writeH5(file, spec, config, dialect, api, customNames, nested);
   }
 }

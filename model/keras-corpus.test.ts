@@ -1,0 +1,97 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { spawnServer } from '../lib/server-process.ts';
+import { loggedError, runCommand } from '../test/command.ts';
+import { describeIf } from '../test/describe-if.ts';
+
+/**
+ * Keras files that Keras wrote and people published, imported as a user imports them and served:
+ * the fixtures in a plain clone, and the whole corpus where ../shared/keras-corpus is (its README
+ * gives each file's source and licence). Each served score must equal the reference's, an
+ * independent float64 forward pass, to 1e-5, through both protocols.
+ */
+
+const FIXTURES = 'test/fixtures/keras-corpus';
+const CORPUS = process.env.KERAS_CORPUS ?? '../shared/keras-corpus';
+
+/** What each file is expected to give; a corpus file not listed here fails the suite. */
+const EXPECTED: Record<string, { readonly scores: true } | { readonly refused: RegExp }> = {
+  'telecom_dense_functional.keras': { scores: true },
+  'fraud_dense_bn_functional.keras': { scores: true },
+  'adsb_dense_functional_tfkeras_windows.keras': { scores: true },
+  'fraud_dense_bn_functional_legacy.h5': { scores: true },
+  'creditcard_dense_sequential_k2.h5': { scores: true },
+  'creditcard_dense_sequential_k3.h5': { scores: true },
+  'siem_nested_sequential.keras': { refused: /the file holds no weights at all: the model was saved before it was built or trained/ },
+  // Sequence models take [batch, T, F] windows, which the server does not score yet (issue 23, item 2).
+  'siem_lstm_sequential.keras': { refused: /the model maps \[\[null,50,78\]\] to \[\[null,50,78\]\]; the server scores flat rows/ },
+  'bearing_lstm_functional_k2.h5': { refused: /the model maps \[\[null,1,7\]\] to \[\[null,1,7\]\]; the server scores flat rows/ },
+  'adsb_lstm_functional_legacy.h5': { refused: /the model maps \[\[null,20,9\]\] to \[\[null,20,9\]\]; the server scores flat rows/ },
+};
+
+interface Reference {
+  readonly rows: number[][];
+  readonly mae: number[];
+}
+
+const modelFiles = (dir: string) => readdirSync(dir).filter((name) => /\.(keras|h5)$/.test(name));
+
+let scratch: string;
+beforeAll(async () => {
+  scratch = await mkdtemp(path.join(tmpdir(), 'keras-corpus-'));
+});
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+/** Imports `file` as the corpus README says, then scores its reference rows through both protocols. */
+function checkFile(dir: string, name: string): void {
+  const expected = EXPECTED[name];
+  it.concurrent(name, async ({ expect }) => {
+    expect(expected, `${name} is not in EXPECTED: say what it should give`).toBeDefined();
+    const out = path.join(scratch, `${path.basename(dir)}-${name}`);
+    const result = await runCommand('model/import.ts', [path.join(dir, name), '--out', out, '--name', 'corpus', '--normalisation', 'none', '--threshold', '0.05']);
+    if ('refused' in expected!) {
+      expect(result.code).toBe(2);
+      expect(loggedError(result.stderr)).toMatch(expected.refused);
+      expect(existsSync(out)).toBe(false);
+      return;
+    }
+    expect(result.code, result.stderr).toBe(0);
+    const reference = JSON.parse(readFileSync(path.join(dir, 'reference', `${name}.json`), 'utf8')) as Reference;
+    const server = await spawnServer({ MODEL_PATH: out });
+    try {
+      const { rows } = reference;
+      const tfServing = await fetch(`${server.url}/v1/models/corpus:predict`, { method: 'POST', body: JSON.stringify({ instances: rows }) });
+      expect(tfServing.status).toBe(200);
+      const { predictions } = (await tfServing.json()) as { predictions: { reconstruction_error: number }[] };
+      const width = rows[0]!.length;
+      const v2 = await fetch(`${server.url}/v2/models/corpus/infer`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [{ name: 'beat', shape: [rows.length, width], datatype: 'FP32', data: rows.flat() }] }),
+      });
+      expect(v2.status).toBe(200);
+      const { outputs } = (await v2.json()) as { outputs: { name: string; data: number[] }[] };
+      const v2Scores = outputs.find((output) => output.name === 'reconstruction_error')!.data;
+      reference.mae.forEach((score, i) => {
+        expect(Math.abs(predictions[i]!.reconstruction_error - score)).toBeLessThan(1e-5);
+        expect(Math.abs(v2Scores[i]! - score)).toBeLessThan(1e-5);
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+describe('real Keras files in the repository (test/fixtures/keras-corpus)', () => {
+  for (const name of modelFiles(FIXTURES)) checkFile(FIXTURES, name);
+});
+
+describeIf(existsSync(CORPUS), `no Keras corpus at ${CORPUS}: set KERAS_CORPUS, or put it at ../shared/keras-corpus`, 'the whole Keras corpus', () => {
+  const inFixtures = new Set(modelFiles(FIXTURES));
+  it('has every file listed in EXPECTED', ({ expect }) => {
+    expect(modelFiles(CORPUS).filter((name) => !(name in EXPECTED))).toEqual([]);
+  });
+  for (const name of modelFiles(CORPUS).filter((name) => !inFixtures.has(name))) checkFile(CORPUS, name);
+});
