@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -40,12 +42,31 @@ export function numberOption(name: string, value: string | undefined, check: (n:
   return number;
 }
 
+/** What the running command is writing and has not finished: removed if it is interrupted. */
+const unfinished = new Set<string>();
+
+/**
+ * Has `target` (a file or folder being written) removed if the command is interrupted (SIGINT,
+ * SIGTERM) before the returned function is called, when it is complete or gone.
+ */
+export function removeIfInterrupted(target: string): () => void {
+  unfinished.add(target);
+  return () => unfinished.delete(target);
+}
+
 /**
  * Runs a command's main function: bad input (arguments, data, model files) exits 2 with a message
  * that says what was wrong and where; anything else is a bug and exits 1 with its stack.
  */
 export async function runCli(name: string, usage: string, main: (argv: string[], logger: Logger) => Promise<void>) {
   const logger = createLogger(name, { stream: 'stderr', level: process.env.LOG_LEVEL });
+  const interrupted = (signal: NodeJS.Signals) => {
+    for (const target of unfinished) rmSync(target, { recursive: true, force: true });
+    logger.error({ removed: [...unfinished] }, `interrupted (${signal}): nothing half-written is left`);
+    process.exit(128 + constants.signals[signal]);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage);

@@ -1,7 +1,7 @@
 import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { artifactsOf, contentVersion, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type Normalisation } from './artifact.ts';
-import { numberOption, parseCommandLine, runCli, UsageError } from '../lib/cli.ts';
+import { numberOption, parseCommandLine, removeIfInterrupted, runCli, UsageError } from '../lib/cli.ts';
 import { backendFromEnvironment, checkNameOptions, labelLayoutOption } from './command-options.ts';
 import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
@@ -187,6 +187,7 @@ await runCli('import', USAGE, async (argv, logger) => {
 
     // Written beside --out and moved into place when complete: a failure leaves nothing half-written.
     const partial = `${path.resolve(out)}.partial-${process.pid}`;
+    const done = removeIfInterrupted(partial);
     try {
       await writeArtifact(partial, { artifacts, metadata });
       // The files as written, loaded the way the server loads them.
@@ -205,6 +206,8 @@ await runCli('import', USAGE, async (argv, logger) => {
     } catch (error) {
       await rm(partial, { recursive: true, force: true });
       throw error;
+    } finally {
+      done();
     }
     logger.info({ out, name, version: metadata.version, width }, 'model imported');
   } finally {

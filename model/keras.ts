@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync, strFromU8 } from 'fflate';
 import h5wasm, { Dataset, Group, type File as H5File } from 'h5wasm/node';
+import { removeIfInterrupted } from '../lib/cli.ts';
 import { ArtifactError } from './artifact.ts';
 
 /**
@@ -219,6 +220,7 @@ async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<Ke
   if (!weightsBytes) throw new ArtifactError(`${shownAs}: no model.weights.h5 in the archive: the model's weights are missing`);
   // h5wasm reads from the file system: the archive's weights go to a scratch file for the read.
   const scratch = await mkdtemp(path.join(tmpdir(), 'keras-import-'));
+  const removed = removeIfInterrupted(scratch);
   try {
     const weightsFile = path.join(scratch, 'model.weights.h5');
     await writeFile(weightsFile, weightsBytes);
@@ -248,6 +250,7 @@ async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<Ke
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    removed();
   }
 }
 

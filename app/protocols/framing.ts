@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import type { Context } from 'hono';
 import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
+import { structureBeyond } from '../../lib/json-structure.ts';
 
 /**
  * The framing of inference requests and responses, for both protocols: the body's encoding
@@ -144,13 +145,6 @@ const MAX_DEPTH = 32;
  */
 const containerBudget = (maxBatchSize: number) => 2 * maxBatchSize + 64;
 
-const OPEN_ARRAY = 0x5b;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_ARRAY = 0x5d;
-const CLOSE_OBJECT = 0x7d;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
 function countOf(text: string, character: string): number {
   let count = 0;
   for (let at = text.indexOf(character); at >= 0; at = text.indexOf(character, at + 1)) count++;
@@ -167,27 +161,13 @@ function countOf(text: string, character: string): number {
 function checkStructure(text: string, maxBatchSize: number): void {
   const budget = containerBudget(maxBatchSize);
   if (countOf(text, '[') + countOf(text, '{') <= budget) return;
-  let containers = 0;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (inString) {
-      if (code === BACKSLASH) i++;
-      else if (code === QUOTE) inString = false;
-    } else if (code === QUOTE) {
-      inString = true;
-    } else if (code === OPEN_ARRAY || code === OPEN_OBJECT) {
-      if (++depth > MAX_DEPTH) throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at position ${i})`);
-      if (++containers > budget) {
-        throw new InvalidRequestError(
-          `the request body holds more than ${budget} JSON arrays and objects (at position ${i}): ` +
-            `a request carries at most ${maxBatchSize} instances (MAX_BATCH_SIZE)`,
-        );
-      }
-    } else if (code === CLOSE_ARRAY || code === CLOSE_OBJECT) {
-      depth--;
-    }
+  const beyond = structureBeyond(text, { maxDepth: MAX_DEPTH, maxContainers: budget });
+  if (beyond?.bound === 'depth') throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at position ${beyond.position})`);
+  if (beyond) {
+    throw new InvalidRequestError(
+      `the request body holds more than ${budget} JSON arrays and objects (at position ${beyond.position}): ` +
+        `a request carries at most ${maxBatchSize} instances (MAX_BATCH_SIZE)`,
+    );
   }
 }
 
