@@ -6,7 +6,7 @@ import { backendFromEnvironment, checkNameOptions, labelLayoutOption } from './c
 import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';
-import { buildModel, readKerasFile } from './keras.ts';
+import { buildModel, DEFAULT_MAX_PARAMETERS, readKerasFile } from './keras.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
 
 const DEFAULTS = { inputName: 'beat', labelColumn: 'last', normalLabel: String(ECG5000_LAYOUT.normalLabel) } as const;
@@ -40,6 +40,8 @@ Options:
   --out DIR              the folder to write; it must not exist, or be empty
   --name NAME            the model's name in URLs
   --input-name NAME      the input's name in both protocols (default: ${DEFAULTS.inputName})
+  --max-parameters N     the most weight values the file may hold, all layers together; a file past
+                         it is refused before it is read (default: ${DEFAULT_MAX_PARAMETERS.toLocaleString('en')})
 Exit codes: 0 written; 2 bad arguments, an unreadable or unsupported model file, or bad data (with a
 message that says which), and nothing is written.
 Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend; LOG_LEVEL sets the log level.
@@ -118,6 +120,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     data: { type: 'string' },
     'label-column': { type: 'string', default: DEFAULTS.labelColumn },
     'normal-label': { type: 'string', default: DEFAULTS.normalLabel },
+    'max-parameters': { type: 'string', default: String(DEFAULT_MAX_PARAMETERS) },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the Keras model file to import' : `one model file at a time; got ${positionals.join(', ')}`);
   const [file] = positionals as [string];
@@ -136,10 +139,11 @@ await runCli('import', USAGE, async (argv, logger) => {
   }
   if (rule !== undefined && options.data === undefined) throw new UsageError('--threshold-rule picks the threshold from --data\'s rows: give --data CSV');
   const layout = labelLayoutOption(options, { unlabelled: true });
+  const maxParameters = numberOption('max-parameters', options['max-parameters'], (n) => Number.isSafeInteger(n) && n > 0, 'a whole number above 0');
   await checkOut(out);
 
   const backend = await backendFromEnvironment(logger);
-  const keras = await readKerasFile(file);
+  const keras = await readKerasFile(file, { maxParameters });
   const { model, leftOut } = await buildModel(keras, file);
   // Regularizers shape training, not scores.
   if (leftOut.length > 0) logger.info({ leftOut }, 'left out what only training uses');

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync, strFromU8 } from 'fflate';
-import h5wasm, { Dataset, Group, type File as H5File } from 'h5wasm/node';
 import { removeIfInterrupted } from '../lib/cli.ts';
+import { structureBeyond } from '../lib/json-structure.ts';
 import { ArtifactError } from './artifact.ts';
+import { hdf5, isDataset, isGroup, type Dataset, type Group, type H5File } from './hdf5.ts';
 
 /**
  * Reading the model files Keras writes, without Python: the `.keras` zip of Keras 3 (config.json,
@@ -33,20 +34,83 @@ export interface KerasModelFile {
   readonly kerasVersion: string | undefined;
   /** The model's configuration as Keras wrote it: `{class_name, config, ...}`. */
   readonly config: Record<string, unknown>;
-  /** Each layer's weights by where the file keeps them (.h5: the layer's name; .keras: see storageNames), in Keras's order. */
+  /** Each layer's weights by where the file keeps them (.h5: the layer's name; .keras: see PlacedLayer), in Keras's order. */
   readonly weights: ReadonlyMap<string, readonly StoredWeight[]>;
+  /** The weights' values the file holds, all layers together. */
+  readonly parameters: number;
 }
 
 type ConfigObject = Record<string, unknown>;
 const isObject = (value: unknown): value is ConfigObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** The weights' values a file may hold, all layers together, unless --max-parameters says more. */
+export const DEFAULT_MAX_PARAMETERS = 50_000_000;
+
+/**
+ * Past these a file is not an autoencoder Keras saved but something that would exhaust the reader:
+ * each is checked before the work it bounds (inflating, parsing, building).
+ */
+const FILE_BOUNDS = { archiveEntries: 64, configBytes: 16 * 2 ** 20, configDepth: 64, configContainers: 200_000, layers: 1000 } as const;
+
+/**
+ * The bytes a file (or its weights entry) may take for `maxParameters` values: float32 values, an
+ * optimizer's state of twice as many beside them (Keras saves it), and room for HDF5's own.
+ */
+const maxWeightBytes = (maxParameters: number) => 16 * maxParameters + 64 * 2 ** 20;
+
+const count = (n: number) => n.toLocaleString('en');
+
+/** What reading one file needs: its name for messages, and what is left of its parameter budget. */
+class Reading {
+  private left: number;
+
+  constructor(
+    readonly shownAs: string,
+    readonly maxParameters: number,
+  ) {
+    this.left = maxParameters;
+  }
+
+  /** The values a dataset holds, taken from the budget before they are read. */
+  take(dataset: Dataset): void {
+    const values = (dataset.shape ?? []).reduce((product, size) => product * size, 1);
+    this.left -= values;
+    if (this.left < 0) {
+      throw new ArtifactError(
+        `${this.shownAs}: weight ${dataset.path} holds ${count(values)} values, past the ${count(this.maxParameters)} the model's weights may hold in all (--max-parameters N raises it)`,
+      );
+    }
+  }
+
+  /** The values taken so far: every weight the file holds. */
+  get taken(): number {
+    return this.maxParameters - this.left;
+  }
+}
+
+/** The HDF5 library's first complaint, without its stack of diagnostics. */
+function hdf5Reason(error: unknown): string {
+  const message = (error as Error).message ?? String(error);
+  return /#000: .* in (\w+)\(\): (.*)/.exec(message)?.slice(1).join(': ') ?? message.split('\n')[0]!;
+}
+
+/** Runs `read` on an open HDF5 file, an error of the library's (a damaged or truncated file) said in one line. */
+function readingHdf5<T>(shownAs: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ArtifactError) throw error;
+    throw new ArtifactError(`${shownAs}: the HDF5 file is damaged or truncated (${hdf5Reason(error)})`);
+  }
+}
+
 /** Opens an HDF5 file, naming `shownAs` in the error when it is not one. */
 async function openHdf5(file: string, shownAs: string): Promise<H5File> {
-  await h5wasm.ready;
+  const { File } = await hdf5();
   try {
-    return new h5wasm.File(file, 'r');
+    return new File(file, 'r');
   } catch (error) {
-    throw new ArtifactError(`${shownAs}: not an HDF5 file (${(error as Error).message})`);
+    throw new ArtifactError(`${shownAs}: not an HDF5 file, or a damaged one (${hdf5Reason(error)})`);
   }
 }
 
@@ -72,16 +136,23 @@ function stringListAttribute(entity: Group, name: string): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
-function weightOf(dataset: Dataset, name: string | undefined, shownAs: string): StoredWeight {
+function weightOf(dataset: Dataset, name: string | undefined, reading: Reading): StoredWeight {
+  reading.take(dataset);
   const { value, shape } = dataset;
   if (!(value instanceof Float32Array || value instanceof Float64Array)) {
-    throw new ArtifactError(`${shownAs}: weight ${dataset.path} is of type ${JSON.stringify(dataset.dtype)}; TensorFlow.js runs float32 weights`);
+    throw new ArtifactError(`${reading.shownAs}: weight ${dataset.path} is of type ${JSON.stringify(dataset.dtype)}; TensorFlow.js runs float32 weights`);
   }
   return { name, path: dataset.path, shape: shape ?? [], values: Float32Array.from(value) };
 }
 
 function parseConfig(text: string | undefined, shownAs: string, what: string): ConfigObject {
   if (text === undefined) throw new ArtifactError(`${shownAs}: ${what}`);
+  if (text.length > FILE_BOUNDS.configBytes) throw new ArtifactError(`${shownAs}: the model configuration is ${count(text.length)} characters long; a model's is at most ${count(FILE_BOUNDS.configBytes)}`);
+  const beyond = structureBeyond(text, { maxDepth: FILE_BOUNDS.configDepth, maxContainers: FILE_BOUNDS.configContainers });
+  if (beyond) {
+    const bound = beyond.bound === 'depth' ? `is nested more than ${FILE_BOUNDS.configDepth} levels deep` : `holds more than ${count(FILE_BOUNDS.configContainers)} JSON arrays and objects`;
+    throw new ArtifactError(`${shownAs}: the model configuration ${bound} (at character ${beyond.position}): not a configuration Keras writes`);
+  }
   let config: unknown;
   try {
     config = JSON.parse(text);
@@ -98,23 +169,24 @@ function parseConfig(text: string | undefined, shownAs: string, what: string): C
  * A `.h5` file: the configuration in the root's `model_config` attribute; in `model_weights`, a
  * group per layer whose `weight_names` attribute lists its variables' datasets, in order.
  */
-function readH5(file: H5File, shownAs: string): Omit<KerasModelFile, 'sha256'> {
+function readH5(file: H5File, reading: Reading): Omit<KerasModelFile, 'sha256' | 'parameters'> {
+  const { shownAs } = reading;
   const config = parseConfig(
     stringAttribute(file, 'model_config'),
     shownAs,
     'no model_config attribute: this file holds weights alone (model.save_weights); save the whole model with model.save("model.h5") or model.save("model.keras")',
   );
   const weightsGroup = file.get('model_weights');
-  if (!(weightsGroup instanceof Group)) throw new ArtifactError(`${shownAs}: no model_weights group: the file holds a configuration but no weights`);
+  if (!isGroup(weightsGroup)) throw new ArtifactError(`${shownAs}: no model_weights group: the file holds a configuration but no weights`);
   const weights = new Map<string, StoredWeight[]>();
   for (const layer of stringListAttribute(weightsGroup, 'layer_names')) {
     const layerGroup = weightsGroup.get(layer);
-    if (!(layerGroup instanceof Group)) throw new ArtifactError(`${shownAs}: model_weights lists layer "${layer}" but has no group for it`);
+    if (!isGroup(layerGroup)) throw new ArtifactError(`${shownAs}: model_weights lists layer "${layer}" but has no group for it`);
     const stored = stringListAttribute(layerGroup, 'weight_names').map((weightName) => {
       const dataset = layerGroup.get(weightName);
-      if (!(dataset instanceof Dataset)) throw new ArtifactError(`${shownAs}: layer "${layer}" lists weight "${weightName}" but the file has no such dataset`);
+      if (!isDataset(dataset)) throw new ArtifactError(`${shownAs}: layer "${layer}" lists weight "${weightName}" but the file has no such dataset`);
       // "dense/kernel:0" (Keras 2) or "sequential/dense/kernel" (Keras 3): the variable is the last part.
-      return { owner: weightName.split('/').at(-2), weight: weightOf(dataset, weightName.split('/').at(-1)!.replace(/:\d+$/, ''), shownAs) };
+      return { owner: weightName.split('/').at(-2), weight: weightOf(dataset, weightName.split('/').at(-1)!.replace(/:\d+$/, ''), reading) };
     });
     weights.set(layer, stored.map(({ weight }) => weight));
     // A nested model's group holds its layers' weights, each named after its own layer.
@@ -131,16 +203,16 @@ function readH5(file: H5File, shownAs: string): Omit<KerasModelFile, 'sha256'> {
  * `vars/1`, ... and those of the layers it holds (an RNN's `cell`, a wrapper's `layer`, a
  * Bidirectional's `forward_layer` then `backward_layer`, the order TensorFlow.js keeps them in).
  */
-function keras3Weights(group: Group, shownAs: string): StoredWeight[] {
+function keras3Weights(group: Group, reading: Reading): StoredWeight[] {
   const vars = group.get('vars');
   const own =
-    vars instanceof Group
+    isGroup(vars)
       ? vars
           .keys()
           .sort((a, b) => Number(a) - Number(b))
           .map((index) => vars.get(index))
-          .filter((dataset) => dataset instanceof Dataset)
-          .map((dataset) => weightOf(dataset, undefined, shownAs))
+          .filter(isDataset)
+          .map((dataset) => weightOf(dataset, undefined, reading))
       : [];
   const order = (name: string) => (name === 'forward_layer' ? 0 : name === 'backward_layer' ? 1 : 2);
   const nested = group
@@ -148,8 +220,8 @@ function keras3Weights(group: Group, shownAs: string): StoredWeight[] {
     .filter((name) => name !== 'vars')
     .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
     .map((name) => group.get(name))
-    .filter((child) => child instanceof Group);
-  return [...own, ...nested.flatMap((child) => keras3Weights(child, shownAs))];
+    .filter(isGroup);
+  return [...own, ...nested.flatMap((child) => keras3Weights(child, reading))];
 }
 
 /** Keras's `naming.to_snake_case`: "BatchNormalization" → "batch_normalization", "LeakyReLU" → "leaky_re_lu". */
@@ -204,18 +276,47 @@ function placeLayers(layers: readonly unknown[], flatten: boolean, storagePrefix
  */
 const TRAINING_ONLY_ARGUMENTS = ['kernel_regularizer', 'bias_regularizer', 'activity_regularizer', 'recurrent_regularizer', 'beta_regularizer', 'gamma_regularizer'];
 
-/** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<class-based name>/vars/<i>). */
-async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<KerasModelFile, 'sha256'>> {
-  let entries: Record<string, Uint8Array>;
+/** An archive entry's name that would leave the folder it is extracted into: absolute, or with "..". */
+const leavesArchive = (name: string) => /^([/\\]|[A-Za-z]:)/.test(name) || name.split(/[/\\]/).includes('..');
+
+/** The entries of a `.keras` archive that the import reads, each inflated only after its bounds are checked. */
+function archiveEntries(bytes: Uint8Array, reading: Reading): Record<string, Uint8Array> {
+  const { shownAs } = reading;
+  const bounds: Record<string, number> = { 'config.json': FILE_BOUNDS.configBytes, 'metadata.json': FILE_BOUNDS.configBytes, 'model.weights.h5': maxWeightBytes(reading.maxParameters) };
+  let seen = 0;
   try {
-    entries = unzipSync(bytes);
+    return unzipSync(bytes, {
+      filter: ({ name, originalSize }) => {
+        if (++seen > FILE_BOUNDS.archiveEntries) throw new ArtifactError(`${shownAs}: the archive holds more than ${FILE_BOUNDS.archiveEntries} entries; a .keras file holds 3`);
+        if (leavesArchive(name)) throw new ArtifactError(`${shownAs}: the archive's entry ${JSON.stringify(name)} names a place outside it: not a file Keras writes`);
+        const bound = bounds[name];
+        if (bound === undefined) return false;
+        if (originalSize > bound) {
+          throw new ArtifactError(`${shownAs}: the archive's ${name} inflates to ${count(originalSize)} bytes, past the ${count(bound)} it may take${name.endsWith('.h5') ? ' (--max-parameters N raises it)' : ''}`);
+        }
+        // fflate inflates into a buffer of the declared size, and no further.
+        return true;
+      },
+    });
   } catch (error) {
-    throw new ArtifactError(`${shownAs}: not a zip file, as a .keras file is (${(error as Error).message})`);
+    if (error instanceof ArtifactError) throw error;
+    throw new ArtifactError(`${shownAs}: not a zip file, or a damaged one, as a .keras file is not (${(error as Error).message})`);
   }
+}
+
+/** A `.keras` file: a zip of config.json, metadata.json and model.weights.h5 (layers/<class-based name>/vars/<i>). */
+async function readKerasZip(bytes: Uint8Array, reading: Reading): Promise<Omit<KerasModelFile, 'sha256' | 'parameters'>> {
+  const { shownAs } = reading;
+  const entries = archiveEntries(bytes, reading);
   const text = (name: string) => (entries[name] ? strFromU8(entries[name]) : undefined);
   const config = parseConfig(text('config.json'), shownAs, 'no config.json in the archive: not a model saved by Keras 3 model.save("model.keras")');
   const metadata = text('metadata.json');
-  const kerasVersion = metadata ? (JSON.parse(metadata) as { keras_version?: string }).keras_version : undefined;
+  let kerasVersion: string | undefined;
+  try {
+    kerasVersion = metadata === undefined ? undefined : (JSON.parse(metadata) as { keras_version?: string } | null)?.keras_version;
+  } catch (error) {
+    throw new ArtifactError(`${shownAs}: the archive's metadata.json is not valid JSON: ${(error as Error).message}`);
+  }
   const weightsBytes = entries['model.weights.h5'];
   if (!weightsBytes) throw new ArtifactError(`${shownAs}: no model.weights.h5 in the archive: the model's weights are missing`);
   // h5wasm reads from the file system: the archive's weights go to a scratch file for the read.
@@ -224,27 +325,10 @@ async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<Ke
   try {
     const weightsFile = path.join(scratch, 'model.weights.h5');
     await writeFile(weightsFile, weightsBytes);
-    const h5 = await openHdf5(weightsFile, `${shownAs} (model.weights.h5)`);
+    const weightsShownAs = `${shownAs} (model.weights.h5)`;
+    const h5 = await openHdf5(weightsFile, weightsShownAs);
     try {
-      const weights = new Map<string, StoredWeight[]>();
-      // Each layer by its storage path: "dense", and a nested model's "sequential/layers/dense".
-      const addLayers = (group: Group, prefix: string): void => {
-        for (const name of group.keys()) {
-          const layer = group.get(name);
-          if (!(layer instanceof Group)) continue;
-          weights.set(prefix + name, keras3Weights(layer, shownAs));
-          const inner = layer.get('layers');
-          if (inner instanceof Group) addLayers(inner, `${prefix}${name}/layers/`);
-        }
-      };
-      const layers = h5.get('layers');
-      if (layers instanceof Group) addLayers(layers, '');
-      // tf_keras on Windows names each group by its whole path, at the root: "layers\dense".
-      for (const key of h5.keys().filter((key) => key.startsWith('layers\\'))) {
-        const layer = h5.get(key);
-        if (layer instanceof Group) weights.set(key.slice('layers\\'.length).replaceAll('\\', '/'), keras3Weights(layer, shownAs));
-      }
-      return { format: 'keras', kerasVersion, config, weights };
+      return readingHdf5(weightsShownAs, () => ({ format: 'keras' as const, kerasVersion, config, weights: keras3LayerWeights(h5, reading) }));
     } finally {
       h5.close();
     }
@@ -254,24 +338,55 @@ async function readKerasZip(bytes: Uint8Array, shownAs: string): Promise<Omit<Ke
   }
 }
 
-/** Reads a Keras model file, `.keras` or `.h5`, told apart by their first bytes. */
-export async function readKerasFile(file: string): Promise<KerasModelFile> {
+/** A `.keras` file's weights by each layer's storage path: "dense", and a nested model's "sequential/layers/dense". */
+function keras3LayerWeights(h5: H5File, reading: Reading): Map<string, StoredWeight[]> {
+  const weights = new Map<string, StoredWeight[]>();
+  const addLayers = (group: Group, prefix: string): void => {
+    for (const name of group.keys()) {
+      const layer = group.get(name);
+      if (!isGroup(layer)) continue;
+      weights.set(prefix + name, keras3Weights(layer, reading));
+      const inner = layer.get('layers');
+      if (isGroup(inner)) addLayers(inner, `${prefix}${name}/layers/`);
+    }
+  };
+  const layers = h5.get('layers');
+  if (isGroup(layers)) addLayers(layers, '');
+  // tf_keras on Windows names each group by its whole path, at the root: "layers\dense".
+  for (const key of h5.keys().filter((key) => key.startsWith('layers\\'))) {
+    const layer = h5.get(key);
+    if (isGroup(layer)) weights.set(key.slice('layers\\'.length).replaceAll('\\', '/'), keras3Weights(layer, reading));
+  }
+  return weights;
+}
+
+/**
+ * Reads a Keras model file, `.keras` or `.h5`, told apart by their first bytes. Its size, its
+ * archive's entries, its configuration and its weights are checked against their bounds before
+ * they are read: `maxParameters` bounds the weights' values, all layers together.
+ */
+export async function readKerasFile(file: string, { maxParameters = DEFAULT_MAX_PARAMETERS }: { maxParameters?: number } = {}): Promise<KerasModelFile> {
+  const reading = new Reading(file, maxParameters);
   let bytes: Buffer;
   try {
+    const { size } = await stat(file);
+    const bound = maxWeightBytes(maxParameters) + FILE_BOUNDS.configBytes;
+    if (size > bound) throw new ArtifactError(`${file}: ${count(size)} bytes, past the ${count(bound)} a model of ${count(maxParameters)} parameters takes (--max-parameters N raises it)`);
     bytes = await readFile(file);
   } catch (error) {
+    if (error instanceof ArtifactError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new ArtifactError(`${file}: cannot read the model file (${code === 'ENOENT' ? 'no such file' : code})`);
   }
   // A zip starts with "PK\x03\x04"; HDF5 with "\x89HDF\r\n\x1a\n".
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return { ...(await readKerasZip(bytes, file)), sha256 };
+  if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return { ...(await readKerasZip(bytes, reading)), sha256, parameters: reading.taken };
   if (!bytes.subarray(0, 8).equals(Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'))) {
     throw new ArtifactError(`${file}: neither a .keras archive nor an HDF5 .h5 file: save the model with model.save("model.keras") or model.save("model.h5")`);
   }
   const h5 = await openHdf5(file, file);
   try {
-    return { ...readH5(h5, file), sha256 };
+    return { ...readingHdf5(file, () => readH5(h5, reading)), sha256, parameters: reading.taken };
   } finally {
     h5.close();
   }
@@ -319,7 +434,7 @@ const tensorList = (value: unknown) => (Array.isArray(value) && typeof value[0] 
  * Translates a Keras configuration (Keras 3 or 2) into the dialect TensorFlow.js reads, and checks
  * every layer against the layers TensorFlow.js has (`supported`).
  */
-function tfjsTopology(config: ConfigObject, shownAs: string): { topology: ConfigObject; placed: PlacedLayer[]; leftOut: string[] } {
+function tfjsTopology(config: ConfigObject, parameters: number, shownAs: string): { topology: ConfigObject; placed: PlacedLayer[]; leftOut: string[] } {
   const supported = supportedLayers();
   const leftOut: string[] = [];
   const translate = (value: unknown, where: string): unknown => {
@@ -345,6 +460,12 @@ function tfjsTopology(config: ConfigObject, shownAs: string): { topology: Config
     }
     const translated = translate(layer, where) as ConfigObject;
     const args = translated.config as ConfigObject;
+    // A size no weights in the file could fill: building it would allocate for nothing.
+    for (const size of ['units', 'filters', 'output_dim', 'input_dim']) {
+      if (typeof args[size] === 'number' && args[size] > parameters) {
+        throw new ArtifactError(`${shownAs}: ${where}: ${size} ${count(args[size])} needs more weights than the file's ${count(parameters)} values`);
+      }
+    }
     for (const argument of TRAINING_ONLY_ARGUMENTS) {
       if (args[argument] !== undefined && args[argument] !== null) leftOut.push(`${where}: ${argument} ${String((args[argument] as ConfigObject).class_name ?? '')}`.trim());
       delete args[argument];
@@ -366,6 +487,7 @@ function tfjsTopology(config: ConfigObject, shownAs: string): { topology: Config
   const { layers, ...modelConfig } = config.config as ConfigObject;
   if (!Array.isArray(layers)) throw new ArtifactError(`${shownAs}: the model configuration lists no layers`);
   const placed = placeLayers(layers, className === 'Sequential');
+  if (placed.length > FILE_BOUNDS.layers) throw new ArtifactError(`${shownAs}: the model has ${count(placed.length)} layers, past the ${count(FILE_BOUNDS.layers)} an autoencoder may have`);
   const translated: ConfigObject = { ...(translate(modelConfig, 'the model') as ConfigObject), layers: placed.map(({ layer }) => translateLayer(layer)) };
   if (className !== 'Sequential') {
     translated.input_layers = tensorList(modelConfig.input_layers);
@@ -434,13 +556,13 @@ async function failingLayer(topology: ConfigObject, message: string): Promise<st
  * rows of one width, as the server's signature scores them.
  */
 export async function buildModel(file: KerasModelFile, shownAs: string): Promise<{ model: tf.LayersModel; leftOut: string[] }> {
-  const { topology, placed, leftOut } = tfjsTopology(file.config, shownAs);
-  if ([...file.weights.values()].every((weights) => weights.length === 0)) {
+  if (file.parameters === 0) {
     throw new ArtifactError(
       `${shownAs}: the file holds no weights at all: the model was saved before it was built or trained. ` +
         'Build it (model.build((None, width))) and train it, then save it again',
     );
   }
+  const { topology, placed, leftOut } = tfjsTopology(file.config, file.parameters, shownAs);
   let model: tf.LayersModel;
   try {
     model = await tf.models.modelFromJSON({ modelTopology: topology as tf.io.ModelJSON['modelTopology'] });
