@@ -93,6 +93,17 @@ export const normalisationSchema = z.discriminatedUnion('method', [
     .refine((n) => n.mean.length === n.std.length, 'normalisation.mean and normalisation.std must have one value per feature each'),
 ]);
 export type Normalisation = z.infer<typeof normalisationSchema>;
+
+/**
+ * How a row's reconstruction is scored, over its (normalised) values: the mean absolute error, or
+ * the mean squared error that most Keras autoencoders are trained and thresholded with.
+ */
+export const SCORE_FUNCTIONS = {
+  mae: 'the mean absolute error between the normalised row and its reconstruction',
+  mse: 'the mean squared error between the normalised row and its reconstruction',
+} as const;
+export type ScoreFunction = keyof typeof SCORE_FUNCTIONS;
+export const isScoreFunction = (value: string): value is ScoreFunction => Object.hasOwn(SCORE_FUNCTIONS, value);
 export const NORMALISATION_METHODS = ['none', 'min-max', 'standard'] as const satisfies readonly Normalisation['method'][];
 
 export const evaluationSchema = z.object({
@@ -119,6 +130,8 @@ export const metadataSchema = z.object({
   signature: signatureSchema,
   /** How raw input values are scaled before the model sees them (see normalisationSchema). */
   normalisation: normalisationSchema,
+  /** How a row is scored (see SCORE_FUNCTIONS); the threshold is on that scale. @default 'mae' */
+  score: z.enum(Object.keys(SCORE_FUNCTIONS) as [ScoreFunction, ...ScoreFunction[]]).optional(),
   threshold: z.object({
     /** A row whose reconstruction error is above this is an anomaly. */
     value: z.number().nonnegative(),
@@ -178,6 +191,9 @@ export const metadataSchema = z.object({
     .optional(),
 });
 export type ModelMetadata = z.infer<typeof metadataSchema>;
+
+/** The model's score function: metadata.json's `score`, `mae` when it names none. */
+export const scoreOf = (metadata: Pick<ModelMetadata, 'score'>): ScoreFunction => metadata.score ?? 'mae';
 
 /** The model the repository and the image bundle, relative to the working directory (the repository's root). */
 export const BUNDLED_MODEL_DIR = 'model/artifacts';
@@ -309,11 +325,13 @@ async function weightBytes(artifacts: tf.io.ModelArtifacts): Promise<Uint8Array>
  * The model version: a hash of everything that decides a prediction (architecture, weights,
  * normalisation, threshold), so two models that score differently never share a version.
  */
-export async function contentVersion(artifacts: tf.io.ModelArtifacts, metadata: Pick<ModelMetadata, 'normalisation' | 'threshold'>): Promise<string> {
+export async function contentVersion(artifacts: tf.io.ModelArtifacts, metadata: Pick<ModelMetadata, 'normalisation' | 'threshold' | 'score'>): Promise<string> {
+  // The score function joins the hash when it is not the one every earlier version implied.
+  const score = scoreOf(metadata) === 'mae' ? [] : [scoreOf(metadata)];
   return createHash('sha256')
     .update(JSON.stringify(artifacts.modelTopology))
     .update(await weightBytes(artifacts))
-    .update(JSON.stringify([metadata.normalisation, metadata.threshold.value]))
+    .update(JSON.stringify([metadata.normalisation, metadata.threshold.value, ...score]))
     .digest('hex')
     .slice(0, 12);
 }

@@ -1,6 +1,6 @@
 import { numberOption, UsageError } from '../lib/cli.ts';
 import type { Logger } from '../lib/logger.ts';
-import { nameSchema } from './artifact.ts';
+import { isScoreFunction, nameSchema, SCORE_FUNCTIONS, type ScoreFunction } from './artifact.ts';
 import { fallbackNotice, isBackendName, selectBackend, type BackendName } from './backend.ts';
 import type { LabelLayout } from './data.ts';
 
@@ -25,6 +25,16 @@ export function labelLayoutOption(options: LabelOptions, { unlabelled }: { unlab
       ? column
       : numberOption('label-column', column, (n) => Number.isInteger(n) && n > 0, unlabelled ? 'a column number from 1, "last" or "none"' : 'a column number from 1, or "last"');
   return { labelColumn, normalLabel: numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number') };
+}
+
+/** The usage line of --score, for the commands that take it. */
+export const SCORE_USAGE = `  --score ${Object.keys(SCORE_FUNCTIONS).join(' | ')}         how a row is scored: ${Object.entries(SCORE_FUNCTIONS).map(([name, what]) => `${name}, ${what}`).join('; ')} (default: mae)`;
+
+/** --score: the model's score function. */
+export function scoreOption(value: string | undefined): ScoreFunction {
+  const score = value ?? 'mae';
+  if (!isScoreFunction(score)) throw new UsageError(`--score must be one of ${Object.keys(SCORE_FUNCTIONS).join(', ')}, got ${JSON.stringify(value)}`);
+  return score;
 }
 
 /** Checks options that name something in URLs and requests (--name, --input-name) against nameSchema. */

@@ -41,6 +41,7 @@ describe('bad input to the commands: a message naming the file, row and column, 
     [['--epochs', 'many'], /--epochs must be a positive integer, got "many"/],
     [['--test-fraction', '1.5'], /--test-fraction must be between 0 and 1, got "1.5"/],
     [['--threshold-rule', 'guess'], /--threshold-rule must be one of mean\+std, max-accuracy, got "guess"/],
+    [['--score', 'rmse'], /--score must be one of mae, mse, got "rmse"/],
     [['--no-such-option'], /Unknown option '--no-such-option'/],
   ])('train %j: usage and exit code 2', async (args, message) => {
     const result = await run('train', args);
@@ -90,6 +91,27 @@ describe('train and evaluate on any CSV of numbers with a label column', () => {
     const evaluated = await run('evaluate', ['--data', data, '--model', out]);
     expect(evaluated.code).toBe(0);
     expect(JSON.parse(evaluated.stdout.trim().split('\n').at(-1)!)).toEqual(metadata.evaluation);
+  });
+
+  it('--score mse: trained on the squared error, scored and thresholded on it, recorded in metadata.json and the version', async () => {
+    const data = path.join(scratch, 'pumps-mse.csv');
+    await writeFile(data, rows.join('\n') + '\n');
+    const common = ['--data', data, '--label-column', '1', '--normal-label', '7', '--epochs', '2'];
+    const [mse, mae] = await Promise.all([
+      run('train', [...common, '--out', path.join(scratch, 'pumps-mse'), '--score', 'mse']),
+      run('train', [...common, '--out', path.join(scratch, 'pumps-mae')]),
+    ]);
+    expect(mse.code, mse.stderr).toBe(0);
+    expect(mae.code, mae.stderr).toBe(0);
+    const read = async (dir: string) => metadataSchema.parse(JSON.parse(await readFile(path.join(scratch, dir, 'metadata.json'), 'utf8')));
+    const [squared, absolute] = [await read('pumps-mse'), await read('pumps-mae')];
+    expect([squared.score, absolute.score]).toEqual(['mse', 'mae']);
+    expect(squared.version).not.toBe(absolute.version);
+    // The same weights start (the seed), another loss: the squared errors of rows in [0, 1] are the smaller.
+    expect(squared.threshold.value).toBeLessThan(absolute.threshold.value);
+    const evaluated = await run('evaluate', ['--data', data, '--model', path.join(scratch, 'pumps-mse')]);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(JSON.parse(evaluated.stdout.trim().split('\n').at(-1)!)).toEqual(squared.evaluation);
   });
 
   it.each([

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { FP32_MAX, validateInstances } from './instances.ts';
-import { ArtifactError, inputOf, readArtifact, type ModelMetadata, type Normalisation, type Signature } from './artifact.ts';
+import { ArtifactError, inputOf, readArtifact, scoreOf, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
 
 export interface Score {
   /**
-   * Mean absolute error between the normalised input and its reconstruction. One that overflows
+   * The model's score of the row (metadata.json's `score`: the mean absolute or squared error
+   * between the normalised input and its reconstruction). One that overflows
    * (inputs within FP32's range can still take the model's arithmetic past it) reads as FP32_MAX.
    */
   readonly reconstructionError: number;
@@ -103,14 +104,15 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
 }
 
 /**
- * Normalises rows, reconstructs them in one forward pass and measures each row's mean absolute
- * error: the score, as training and serving both compute it.
+ * Normalises rows, reconstructs them in one forward pass and scores each row by `score`, the mean
+ * absolute or squared error: the score, as training, import and serving all compute it.
  */
 export function reconstruct(
   forward: ForwardPass,
   rows: readonly (readonly number[])[],
   width: number,
   normalisation: Normalisation,
+  score: ScoreFunction,
 ): { errors: number[]; reconstructions: (row: number) => number[] } {
   if (rows.length === 0) return { errors: [], reconstructions: () => [] };
   const input = normaliseRows(rows, width, normalisation);
@@ -119,9 +121,13 @@ export function reconstruct(
   const output = reconstruction.dataSync() as Float32Array;
   reconstruction.dispose();
   const errors = new Array<number>(rows.length);
+  const squared = score === 'mse';
   for (let row = 0, at = 0; row < rows.length; row++) {
     let sum = 0;
-    for (const end = at + width; at < end; at++) sum += Math.abs(input[at]! - output[at]!);
+    for (const end = at + width; at < end; at++) {
+      const difference = input[at]! - output[at]!;
+      sum += squared ? difference * difference : Math.abs(difference);
+    }
     errors[row] = sum / width;
   }
   return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width), finiteFp32) };
@@ -180,7 +186,7 @@ export class Detector {
    * checks each request's rows as it queues them, so that a bad row rejects its request alone.
    */
   scoreValid(rows: readonly (readonly number[])[], options: ScoreOptions = {}): Score[] {
-    const { errors, reconstructions } = reconstruct(this.forward, rows, this.inputLength, this.metadata.normalisation);
+    const { errors, reconstructions } = reconstruct(this.forward, rows, this.inputLength, this.metadata.normalisation, scoreOf(this.metadata));
     return errors.map((error, row) => {
       // A score that overflowed is as far from normal as a score can be: NaN fails `<=` too.
       const isAnomaly = !(error <= this.threshold);

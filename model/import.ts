@@ -2,7 +2,7 @@ import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { artifactsOf, contentVersion, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type Normalisation } from './artifact.ts';
 import { numberOption, parseCommandLine, removeIfInterrupted, runCli, UsageError } from '../lib/cli.ts';
-import { backendFromEnvironment, checkNameOptions, labelLayoutOption } from './command-options.ts';
+import { backendFromEnvironment, checkNameOptions, labelLayoutOption, SCORE_USAGE, scoreOption } from './command-options.ts';
 import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';
@@ -32,6 +32,7 @@ What the file does not hold, give here:
                          kept in metadata.json)
   --threshold-rule RULE  ${Object.keys(THRESHOLD_RULES).join(' | ')} (default: max-accuracy when
                          --data has anomalous rows, else mean+std)
+${SCORE_USAGE}; the threshold is on its scale
   --label-column N       --data's label column, 1-based, "last", or "none" when it has no labels
                          (every row normal) (default: ${DEFAULTS.labelColumn})
   --normal-label X       the label of a normal row; any other is anomalous (default: ${DEFAULTS.normalLabel})
@@ -121,6 +122,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     'label-column': { type: 'string', default: DEFAULTS.labelColumn },
     'normal-label': { type: 'string', default: DEFAULTS.normalLabel },
     'max-parameters': { type: 'string', default: String(DEFAULT_MAX_PARAMETERS) },
+    score: { type: 'string' },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the Keras model file to import' : `one model file at a time; got ${positionals.join(', ')}`);
   const [file] = positionals as [string];
@@ -139,6 +141,7 @@ await runCli('import', USAGE, async (argv, logger) => {
   }
   if (rule !== undefined && options.data === undefined) throw new UsageError('--threshold-rule picks the threshold from --data\'s rows: give --data CSV');
   const layout = labelLayoutOption(options, { unlabelled: true });
+  const score = scoreOption(options.score);
   const maxParameters = numberOption('max-parameters', options['max-parameters'], (n) => Number.isSafeInteger(n) && n > 0, 'a whole number above 0');
   await checkOut(out);
 
@@ -165,7 +168,7 @@ await runCli('import', USAGE, async (argv, logger) => {
       if (chosen === 'max-accuracy' && anomalousRows.length === 0) {
         throw new UsageError(`--threshold-rule max-accuracy needs anomalous rows in --data, and ${options.data} has none (label column ${layout.labelColumn}, normal label ${layout.normalLabel}); use mean+std`);
       }
-      const { errors } = reconstruct(forwardPass(model), data!.rows, width, normalisation);
+      const { errors } = reconstruct(forwardPass(model), data!.rows, width, normalisation, score);
       const scores = { normal: errors.filter((_, row) => !isAnomalous(data!, row)), anomalous: errors.filter((_, row) => isAnomalous(data!, row)) };
       threshold = { value: chooseThreshold(chosen, scores), rule: chosen, description: THRESHOLD_RULES[chosen] };
     }
@@ -177,6 +180,7 @@ await runCli('import', USAGE, async (argv, logger) => {
       version: '',
       signature: signatureFor(width, { input: options['input-name'] }),
       normalisation,
+      score,
       threshold,
       imported: {
         file: path.basename(file),

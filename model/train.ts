@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { Detector, forwardPass, normaliseRows, reconstruct } from './detector.ts';
-import { artifactsOf, BUNDLED_MODEL_DIR, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata } from './artifact.ts';
+import { artifactsOf, BUNDLED_MODEL_DIR, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type ScoreFunction } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
-import { backendFromEnvironment, checkNameOptions, defaultDataPath, labelLayoutOption } from './command-options.ts';
+import { backendFromEnvironment, checkNameOptions, defaultDataPath, labelLayoutOption, SCORE_USAGE, scoreOption } from './command-options.ts';
 import { classificationMetrics } from './classification-metrics.ts';
 import { classExamples, ECG5000_LAYOUT, fitMinMax, isAnomalous, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
 import { evaluateTestSplit } from './evaluation.ts';
@@ -44,6 +44,7 @@ Options:
   --seed N               seeds the split, the weights and the shuffling (default: ${DEFAULTS.seed})
   --test-fraction X      share of each label held out for evaluation (default: ${DEFAULTS.testFraction})
   --threshold-rule RULE  ${Object.keys(THRESHOLD_RULES).join(' | ')} (default: ${DEFAULTS.thresholdRule})
+${SCORE_USAGE}
   --validate X           model selection: train on the training part less a stratified share X of
                          it, print every threshold rule's metrics on that share, and write nothing
 Environment: BACKEND=tensorflow|wasm|cpu forces a TensorFlow.js backend; LOG_LEVEL sets the log level.
@@ -58,6 +59,7 @@ interface Hyperparameters {
 
 interface TrainedModel {
   readonly model: tf.LayersModel;
+  readonly score: ScoreFunction;
   readonly normalisation: Normalisation;
   readonly normalRows: number[][];
   readonly anomalousRows: number[][];
@@ -70,7 +72,7 @@ interface TrainedModel {
  * Fits the normalisation to some rows of the data, trains the autoencoder on the normal ones, and
  * lets each threshold rule pick a threshold from their scores.
  */
-async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyperparameters, logger: Logger): Promise<TrainedModel> {
+async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyperparameters, score: ScoreFunction, logger: Logger): Promise<TrainedModel> {
   const { width } = data;
   const values = rows.map((row) => data.rows[row]!);
   const normalRows = values.filter((_, i) => !isAnomalous(data, rows[i]!));
@@ -79,7 +81,7 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   const normalisation = fitMinMax(values);
   logger.info({ rows: rows.length, normalRows: normalRows.length, width, ...hyper }, 'training on the normal rows of the training part');
 
-  const model = buildAutoencoder({ inputLength: width, learningRate: hyper.learningRate, seed: hyper.seed });
+  const model = buildAutoencoder({ inputLength: width, learningRate: hyper.learningRate, seed: hyper.seed, loss: score });
   const normalised = normaliseRows(normalRows, width, normalisation);
   const random = seededRandom(hyper.seed);
   const order = normalRows.map((_, i) => i);
@@ -94,16 +96,16 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   }
 
   const scores = {
-    normal: reconstruct(forwardPass(model), normalRows, width, normalisation).errors,
-    anomalous: reconstruct(forwardPass(model), anomalousRows, width, normalisation).errors,
+    normal: reconstruct(forwardPass(model), normalRows, width, normalisation, score).errors,
+    anomalous: reconstruct(forwardPass(model), anomalousRows, width, normalisation, score).errors,
   };
   const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
   const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
-  return { model, normalisation, normalRows, anomalousRows, finalLoss, thresholds };
+  return { model, score, normalisation, normalRows, anomalousRows, finalLoss, thresholds };
 }
 
 /** Model selection on the training part only: every rule's metrics on a held-out share of it. */
-async function validate(data: LabelledData, trainRows: number[], share: number, hyper: Hyperparameters, logger: Logger) {
+async function validate(data: LabelledData, trainRows: number[], share: number, hyper: Hyperparameters, score: ScoreFunction, logger: Logger) {
   const inner = stratifiedSplit(
     trainRows.map((row) => data.labels[row]!),
     hyper.seed,
@@ -111,12 +113,13 @@ async function validate(data: LabelledData, trainRows: number[], share: number, 
   );
   const fitRows = inner.train.map((i) => trainRows[i]!);
   const heldOut = inner.test.map((i) => trainRows[i]!);
-  const trained = await trainOn(data, fitRows, hyper, logger);
+  const trained = await trainOn(data, fitRows, hyper, score, logger);
   const errors = reconstruct(
     forwardPass(trained.model),
     heldOut.map((row) => data.rows[row]!),
     data.width,
     trained.normalisation,
+    trained.score,
   ).errors;
   trained.model.dispose();
   for (const [rule, threshold] of Object.entries(trained.thresholds)) {
@@ -141,6 +144,7 @@ await runCli('train', USAGE, async (argv, logger) => {
     seed: { type: 'string', default: DEFAULTS.seed },
     'test-fraction': { type: 'string', default: DEFAULTS.testFraction },
     'threshold-rule': { type: 'string', default: DEFAULTS.thresholdRule },
+    score: { type: 'string' },
     validate: { type: 'string' },
   });
   const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
@@ -152,6 +156,7 @@ await runCli('train', USAGE, async (argv, logger) => {
     seed: numberOption('seed', options.seed, Number.isSafeInteger, 'an integer'),
   };
   const testFraction = numberOption('test-fraction', options['test-fraction'], fraction, 'between 0 and 1');
+  const score = scoreOption(options.score);
   const thresholdRule = options['threshold-rule'];
   if (!isThresholdRule(thresholdRule)) {
     throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(thresholdRule)}`);
@@ -166,11 +171,11 @@ await runCli('train', USAGE, async (argv, logger) => {
   const split = stratifiedSplit(data.labels, hyper.seed, testFraction);
   logger.info({ backend, data: dataFile, rows: data.rows.length, width: data.width, trainRows: split.train.length, testRows: split.test.length }, 'split');
   if (options.validate !== undefined) {
-    await validate(data, split.train, numberOption('validate', options.validate, fraction, 'between 0 and 1'), hyper, logger);
+    await validate(data, split.train, numberOption('validate', options.validate, fraction, 'between 0 and 1'), hyper, score, logger);
     return;
   }
 
-  const trained = await trainOn(data, split.train, hyper, logger);
+  const trained = await trainOn(data, split.train, hyper, score, logger);
   const threshold = trained.thresholds[thresholdRule];
   logger.info({ rule: thresholdRule, threshold }, 'threshold');
   const artifacts = await artifactsOf(trained.model);
@@ -180,6 +185,7 @@ await runCli('train', USAGE, async (argv, logger) => {
     version: '',
     signature: signatureFor(data.width, { input: options['input-name'] }),
     normalisation: trained.normalisation,
+    score,
     threshold: { value: threshold, rule: thresholdRule, description: THRESHOLD_RULES[thresholdRule] },
     training: { ...hyper, rows: trained.normalRows.length, finalLoss: trained.finalLoss, backend },
     split: {

@@ -8,7 +8,7 @@
  * @typedef {InputSpec & { role: 'score' | 'verdict' | 'reconstruction' }} OutputSpec
  * @typedef {{ method: 'none' } | { method: 'min-max'; min: number; max: number }
  *   | { method: 'standard'; mean: number[]; std: number[] }} Normalisation
- * @typedef {{ name: string; version: string; backend: string; threshold: number;
+ * @typedef {{ name: string; version: string; backend: string; threshold: number; score: 'mae' | 'mse';
  *   signature: { inputs: InputSpec[]; outputs: OutputSpec[] };
  *   normalisation: Normalisation; examples: Example[] }} ModelInfo
  * @typedef {{ name: string; shape: number[]; datatype: string; data: (number | boolean)[] }} OutputTensor
@@ -213,6 +213,7 @@ async function main() {
   /** @type {ModelInfo} */
   const model = await response.json();
   element('model-info').textContent = `Model ${model.name}, version ${model.version}, on the ${model.backend} backend`;
+  element('gap-legend').textContent = model.score === 'mse' ? 'the gap: the mean of its square is the reconstruction error' : 'the gap: its mean is the reconstruction error';
   // The page speaks of the model's input by its name ("beat" for the bundled model).
   noun = inputOf(model).name;
   for (const span of document.querySelectorAll('.input-name')) span.textContent = noun;

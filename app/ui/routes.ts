@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
+import { scoreOf } from '../../model/artifact.ts';
 import { PATHS } from '../contract.ts';
 import { NotReadyError } from '../errors.ts';
 import type { ServingState } from '../serving.ts';
@@ -30,6 +31,7 @@ export function uiRoutes({ state, modelName }: UiDeps): Hono {
       version: detector.version,
       backend: detector.backend,
       threshold: detector.threshold,
+      score: scoreOf(detector.metadata),
       signature: detector.signature,
       normalisation: detector.metadata.normalisation,
       examples: detector.metadata.examples ?? [],
