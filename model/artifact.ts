@@ -91,6 +91,11 @@ export const normalisationSchema = z.discriminatedUnion('method', [
   z
     .object({ method: z.literal('standard'), mean: z.array(z.number()), std: z.array(z.number().positive()) })
     .refine((n) => n.mean.length === n.std.length, 'normalisation.mean and normalisation.std must have one value per feature each'),
+  // scikit-learn's MinMaxScaler: each feature by its own range; a constant one (max = min) by 1, as there.
+  z
+    .object({ method: z.literal('min-max-per-feature'), min: z.array(z.number()), max: z.array(z.number()) })
+    .refine((n) => n.min.length === n.max.length, 'normalisation.min and normalisation.max must have one value per feature each')
+    .refine((n) => n.max.every((max, i) => max >= n.min[i]!), 'normalisation.max must be at least normalisation.min, feature by feature'),
 ]);
 export type Normalisation = z.infer<typeof normalisationSchema>;
 
@@ -104,7 +109,7 @@ export const SCORE_FUNCTIONS = {
 } as const;
 export type ScoreFunction = keyof typeof SCORE_FUNCTIONS;
 export const isScoreFunction = (value: string): value is ScoreFunction => Object.hasOwn(SCORE_FUNCTIONS, value);
-export const NORMALISATION_METHODS = ['none', 'min-max', 'standard'] as const satisfies readonly Normalisation['method'][];
+export const NORMALISATION_METHODS = ['none', 'min-max', 'standard', 'min-max-per-feature'] as const satisfies readonly Normalisation['method'][];
 
 export const evaluationSchema = z.object({
   rows: z.number().int().positive(),

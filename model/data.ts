@@ -145,6 +145,19 @@ export function fitMinMax(rows: readonly number[][]): Extract<Normalisation, { m
   return { method: 'min-max', min, max };
 }
 
+/** Per-feature min-max scaling parameters, as scikit-learn's MinMaxScaler fits them: each column's minimum and maximum. */
+export function fitMinMaxPerFeature(rows: readonly number[][]): Extract<Normalisation, { method: 'min-max-per-feature' }> {
+  const min = [...rows[0]!];
+  const max = [...rows[0]!];
+  for (const row of rows) {
+    row.forEach((value, i) => {
+      if (value < min[i]!) min[i] = value;
+      if (value > max[i]!) max[i] = value;
+    });
+  }
+  return { method: 'min-max-per-feature', min, max };
+}
+
 /** The column-wise mean of some rows. */
 export function meanRow(rows: readonly number[][]): number[] {
   const sums = new Array<number>(rows[0]?.length ?? 0).fill(0);

@@ -34,6 +34,9 @@ export interface DetectorOptions {
  * Scales rows as the model was trained to see them, into one flat buffer ready for a [rows, width]
  * tensor. Training, import and serving all call this, so they cannot drift apart.
  */
+/** Each feature's range, as MinMaxScaler divides by it: a constant feature's (zero) as 1. */
+export const featureRanges = ({ min, max }: { readonly min: readonly number[]; readonly max: readonly number[] }) => max.map((value, i) => value - min[i]! || 1);
+
 export function normaliseRows(rows: readonly (readonly number[])[], width: number, normalisation: Normalisation): Float32Array {
   const flat = new Float32Array(rows.length * width);
   // Plain loops: this runs for every value served, and a callback per row costs half again.
@@ -55,6 +58,15 @@ export function normaliseRows(rows: readonly (readonly number[])[], width: numbe
       for (let r = 0, at = 0; r < rows.length; r++) {
         const row = rows[r]!;
         for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - mean[i]!) / std[i]!;
+      }
+      break;
+    }
+    case 'min-max-per-feature': {
+      const { min } = normalisation;
+      const range = featureRanges(normalisation);
+      for (let r = 0, at = 0; r < rows.length; r++) {
+        const row = rows[r]!;
+        for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - min[i]!) / range[i]!;
       }
       break;
     }

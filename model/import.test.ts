@@ -8,6 +8,7 @@ import { supportedLayers } from './keras.ts';
 import { chooseThreshold } from './threshold.ts';
 import { loggedError, runCommand } from '../test/command.ts';
 import { spawnServer } from '../lib/server-process.ts';
+import { SCALER_PYTHON } from './scaler.ts';
 import { forwardByHand, randomAutoencoder, randomLstmAutoencoder, writeKerasModel, type AutoencoderSpec, type KerasFileOptions } from '../test/keras-files.ts';
 
 const WIDTH = 12;
@@ -37,6 +38,8 @@ function normaliseByHand(normalisation: Normalisation, row: readonly number[]): 
       return row.map((v) => (v - normalisation.min) / (normalisation.max - normalisation.min));
     case 'standard':
       return row.map((v, i) => (v - normalisation.mean[i]!) / normalisation.std[i]!);
+    case 'min-max-per-feature':
+      return row.map((v, i) => (v - normalisation.min[i]!) / (normalisation.max[i]! - normalisation.min[i]! || 1));
   }
 }
 
@@ -75,6 +78,7 @@ const cases = [
   { name: 'keras3-h5-sequential', file: { format: 'h5', dialect: 'keras3', api: 'Sequential' }, extra: [], args: ['--normalisation', 'none', '--threshold', '1.5'] },
   { name: 'keras2-h5-functional', file: { format: 'h5', dialect: 'keras2', api: 'Functional', customNames: true }, extra: withExtras, args: ['--normalisation', 'min-max', '--data'] },
   { name: 'keras2-h5-sequential', file: { format: 'h5', dialect: 'keras2', api: 'Sequential' }, extra: [], args: ['--normalisation', 'standard', '--mean', '0', '--std', '2', '--threshold', '0.5'] },
+  { name: 'keras3-h5-per-feature', file: { format: 'h5', dialect: 'keras3', api: 'Functional' }, extra: [], args: ['--normalisation', 'min-max-per-feature', '--data'] },
   { name: 'keras3-keras-nested', file: { format: 'keras', dialect: 'keras3', api: 'Sequential', nested: true }, extra: withExtras, args: ['--normalisation', 'none', '--threshold', '0.4'] },
   { name: 'keras2-h5-nested', file: { format: 'h5', dialect: 'keras2', api: 'Sequential', nested: true, customNames: true }, extra: [], args: ['--normalisation', 'none', '--threshold', '0.4'] },
   { name: 'keras3-keras-lstm', file: { format: 'keras', dialect: 'keras3', api: 'Sequential' }, spec: lstm, args: ['--normalisation', 'min-max', '--data'] },
@@ -144,6 +148,36 @@ describe.concurrent('npm run import: Keras files served through both protocols, 
     expect(zip.code, zip.stderr).toBe(0);
     expect(h5.code, h5.stderr).toBe(0);
     expect(readMetadata(zip.out).version).toBe(readMetadata(h5.out).version);
+  });
+
+  it('--scaler: a fitted MinMaxScaler, StandardScaler or RobustScaler, as the line of Python in the docs writes it, scales as it did', async ({ expect }) => {
+    expect(await readFile('docs/model.md', 'utf8')).toContain(SCALER_PYTHON);
+    const spec = randomAutoencoder(WIDTH, [5], 17);
+    const columns = (at: number) => Array.from({ length: WIDTH }, (_, i) => Math.round((at + i * 0.37) * 1000) / 1000);
+    const scalers = {
+      MinMaxScaler: [{ data_min_: columns(-2), data_max_: columns(3).map((v, i) => (i === 3 ? columns(-2)[3]! : v)), feature_range: [0, 1] }, (s: Record<string, number[]>) => ({ method: 'min-max-per-feature', min: s.data_min_, max: s.data_max_ })],
+      StandardScaler: [{ mean_: columns(0.5), scale_: columns(1.5) }, (s: Record<string, number[]>) => ({ method: 'standard', mean: s.mean_, std: s.scale_ })],
+      RobustScaler: [{ center_: columns(0.2), scale_: columns(2) }, (s: Record<string, number[]>) => ({ method: 'standard', mean: s.center_, std: s.scale_ })],
+    } as const;
+    await Promise.all(
+      Object.entries(scalers).map(async ([scaler, [attributes, expected]]) => {
+        const file = path.join(scratch, `${scaler}.json`);
+        await writeFile(file, JSON.stringify({ scaler, ...attributes }));
+        const result = await importModel(`scaler-${scaler}`, spec, { format: 'keras', dialect: 'keras3', api: 'Sequential' }, ['--scaler', file, '--threshold', '0.2']);
+        expect(result.code, result.stderr).toBe(0);
+        const metadata = readMetadata(result.out);
+        expect(metadata.normalisation).toEqual(expected(attributes as unknown as Record<string, number[]>));
+        const server = await spawnServer({ MODEL_PATH: result.out });
+        try {
+          const rows = [data.rows[1]!, data.rows[7]!];
+          const answer = await fetch(`${server.url}/v1/models/scaler-${scaler}:predict`, { method: 'POST', body: JSON.stringify({ instances: rows }) });
+          const { predictions } = (await answer.json()) as { predictions: { reconstruction_error: number }[] };
+          rows.forEach((row, i) => expect(Math.abs(predictions[i]!.reconstruction_error - scoreByHand(spec, metadata.normalisation, row))).toBeLessThan(1e-5));
+        } finally {
+          await server.stop();
+        }
+      }),
+    );
   });
 
   it('unlabelled --data (--label-column none): mean+std of its scores, no evaluation', async ({ expect }) => {
@@ -244,6 +278,19 @@ describe.concurrent('what cannot be imported: a message naming the file, layer a
     expect(siblings.filter((entry) => entry.startsWith('imported'))).toEqual([]);
   });
 
+  it.for([
+    ['a scaler of another class', { scaler: 'QuantileTransformer' }, /scaler "QuantileTransformer": one of MinMaxScaler, StandardScaler, RobustScaler is read/],
+    ['a scaler of another width', { scaler: 'StandardScaler', mean_: [0, 1], scale_: [1, 1] }, /mean_ must be 12 numbers, one a feature of the model's input/],
+    ['a MinMaxScaler to another range', { scaler: 'MinMaxScaler', data_min_: Array(WIDTH).fill(0), data_max_: Array(WIDTH).fill(1), feature_range: [-1, 1] }, /feature_range \[-1,1\]: only MinMaxScaler's default, \(0, 1\), is read/],
+    ['a scaler that is not JSON', 'scale_=[1, 2]', /a-scaler-that-is-not-JSON\.json: not JSON/],
+  ] as const)('%s', async ([title, scaler, message], { expect }) => {
+    const file = path.join(scratch, `${title.replace(/\W+/g, '-')}.json`);
+    await writeFile(file, typeof scaler === 'string' ? scaler : JSON.stringify(scaler));
+    const result = await importModel(`scaler-fails-${title.replace(/\W+/g, '-')}`, randomAutoencoder(WIDTH, [6], 1), plain, ['--scaler', file, '--threshold', '1']);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(message);
+  });
+
   it('a file that is not a Keras model', async ({ expect }) => {
     const result = await runImport([dataFile, '--out', path.join(scratch, 'not-keras'), '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
     expect(result.code).toBe(2);
@@ -251,7 +298,7 @@ describe.concurrent('what cannot be imported: a message naming the file, layer a
   });
 
   const usage: [title: string, args: string[], message: RegExp][] = [
-    ['no --normalisation', ['--threshold', '1'], /--normalisation is required \(none, min-max, standard\)/],
+    ['no --normalisation', ['--threshold', '1'], /--normalisation is required \(none, min-max, standard, min-max-per-feature\), or --scaler/],
     ['no threshold and no data', ['--normalisation', 'none'], /give --threshold X, or --data CSV/],
     ['min-max without its range or data', ['--normalisation', 'min-max', '--threshold', '1'], /--normalisation min-max needs --min and --max, or --data/],
     ['a statistic of another method', ['--normalisation', 'none', '--min', '0', '--threshold', '1'], /--min does not apply to --normalisation none/],

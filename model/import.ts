@@ -3,10 +3,11 @@ import path from 'node:path';
 import { artifactsOf, contentVersion, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type Normalisation } from './artifact.ts';
 import { numberOption, parseCommandLine, removeIfInterrupted, runCli, UsageError } from '../lib/cli.ts';
 import { backendFromEnvironment, checkNameOptions, labelLayoutOption, SCORE_USAGE, scoreOption } from './command-options.ts';
-import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
+import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitMinMaxPerFeature, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';
 import { buildModel, DEFAULT_MAX_PARAMETERS, readKerasFile } from './keras.ts';
+import { readScaler, SCALERS } from './scaler.ts';
 import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
 
 const DEFAULTS = { inputName: 'beat', labelColumn: 'last', normalLabel: String(ECG5000_LAYOUT.normalLabel) } as const;
@@ -19,10 +20,13 @@ writes a folder the server serves (MODEL_PATH=DIR npm start). No Python and no c
 The model must take rows of one width, [batch, width], and reconstruct them in the same shape.
 
 What the file does not hold, give here:
-  --normalisation none | min-max | standard
+  --normalisation none | min-max | standard | min-max-per-feature
                          how the rows were scaled for training: not at all, by one global min and
-                         max, or each feature by its mean and standard deviation (StandardScaler)
-  --min X --max Y        min-max's range (default: the smallest and largest value in --data)
+                         max, each feature by its mean and standard deviation (StandardScaler), or
+                         each feature by its own min and max (MinMaxScaler)
+  --scaler FILE          instead of --normalisation: the fitted scikit-learn scaler as JSON
+                         (${Object.keys(SCALERS).join(', ')}; docs/model.md has the line of Python that writes it)
+  --min X --max Y        min-max's range, or min-max-per-feature's lists (default: from --data)
   --mean LIST --std LIST standard's statistics, comma-separated, one a feature or one for all
                          (default: each column's mean and standard deviation in --data)
   --threshold X          the reconstruction error above which a row is anomalous, or:
@@ -92,6 +96,13 @@ function normalisationFrom(options: NormalisationOptions, width: number, data: L
         mean: featureList('mean', options.mean!, width, Number.isFinite, 'numbers'),
         std: featureList('std', options.std!, width, (n) => n > 0, 'positive numbers'),
       };
+    case 'min-max-per-feature': {
+      if (!only(['min', 'max'])) return fitMinMaxPerFeature(data!.rows);
+      const min = featureList('min', options.min!, width, Number.isFinite, 'numbers');
+      const max = featureList('max', options.max!, width, Number.isFinite, 'numbers');
+      if (max.some((value, i) => value < min[i]!)) throw new UsageError('--max must be at least --min, feature by feature');
+      return { method, min, max };
+    }
     default:
       throw new UsageError(`--normalisation must be one of ${NORMALISATION_METHODS.join(', ')}: how the rows were scaled for training; got ${JSON.stringify(method)}`);
   }
@@ -123,6 +134,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     'normal-label': { type: 'string', default: DEFAULTS.normalLabel },
     'max-parameters': { type: 'string', default: String(DEFAULT_MAX_PARAMETERS) },
     score: { type: 'string' },
+    scaler: { type: 'string' },
   });
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the Keras model file to import' : `one model file at a time; got ${positionals.join(', ')}`);
   const [file] = positionals as [string];
@@ -130,9 +142,12 @@ await runCli('import', USAGE, async (argv, logger) => {
   if (out === undefined) throw new UsageError('--out DIR is required: the folder to write the model into');
   if (name === undefined) throw new UsageError('--name NAME is required: the model\'s name in URLs');
   checkNameOptions(options, ['name', 'input-name']);
-  if (options.normalisation === undefined) {
-    throw new UsageError(`--normalisation is required (${NORMALISATION_METHODS.join(', ')}): the file does not record how the rows were scaled for training`);
+  if (options.normalisation === undefined && options.scaler === undefined) {
+    throw new UsageError(`--normalisation is required (${NORMALISATION_METHODS.join(', ')}), or --scaler: the file does not record how the rows were scaled for training`);
   }
+  if (options.normalisation !== undefined && options.scaler !== undefined) throw new UsageError('give --normalisation or --scaler, not both: the scaler says how the rows were scaled');
+  const stray = (['min', 'max', 'mean', 'std'] as const).find((key) => options.scaler !== undefined && options[key] !== undefined);
+  if (stray) throw new UsageError(`--${stray} does not apply with --scaler: the scaler holds its statistics`);
   const rule = options['threshold-rule'];
   if (rule !== undefined && !isThresholdRule(rule)) throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(rule)}`);
   if (options.threshold !== undefined && rule !== undefined) throw new UsageError('give --threshold or --threshold-rule, not both');
@@ -156,7 +171,7 @@ await runCli('import', USAGE, async (argv, logger) => {
 
     const data = options.data === undefined ? undefined : await readLabelledCsv(options.data, layout);
     if (data && data.width !== width) throw new DataFileError(`${options.data}: rows have ${data.width} values; the model's input has ${width}`);
-    const normalisation = normalisationFrom(options, width, data);
+    const normalisation = options.scaler === undefined ? normalisationFrom(options, width, data) : await readScaler(options.scaler, width);
     const rows = data?.rows.map((_, row) => row) ?? [];
     const anomalousRows = data ? rows.filter((row) => isAnomalous(data, row)) : [];
 

@@ -7,7 +7,8 @@
  * @typedef {{ name: string; datatype: string; shape: number[] }} InputSpec
  * @typedef {InputSpec & { role: 'score' | 'verdict' | 'reconstruction' }} OutputSpec
  * @typedef {{ method: 'none' } | { method: 'min-max'; min: number; max: number }
- *   | { method: 'standard'; mean: number[]; std: number[] }} Normalisation
+ *   | { method: 'standard'; mean: number[]; std: number[] }
+ *   | { method: 'min-max-per-feature'; min: number[]; max: number[] }} Normalisation
  * @typedef {{ name: string; version: string; backend: string; threshold: number; score: 'mae' | 'mse';
  *   signature: { inputs: InputSpec[]; outputs: OutputSpec[] };
  *   normalisation: Normalisation; examples: Example[] }} ModelInfo
@@ -112,6 +113,8 @@ function normalise(normalisation, row) {
       return row.map((v) => (v - normalisation.min) / (normalisation.max - normalisation.min));
     case 'standard':
       return row.map((v, i) => (v - (normalisation.mean[i] ?? 0)) / (normalisation.std[i] ?? 1));
+    case 'min-max-per-feature':
+      return row.map((v, i) => (v - (normalisation.min[i] ?? 0)) / ((normalisation.max[i] ?? 1) - (normalisation.min[i] ?? 0) || 1));
     default:
       return row;
   }
