@@ -376,6 +376,7 @@ describe('the web page', () => {
       version: detector.version,
       backend: detector.backend,
       threshold: detector.threshold,
+      score: 'mae',
       signature: detector.signature,
       normalisation: detector.metadata.normalisation,
       examples: detector.metadata.examples,

@@ -191,7 +191,8 @@ describe('WEB_CONCURRENCY=2: ready means every worker that takes a connection ca
       while (!stop) {
         const outcome = await predict(server.url, [normal]);
         outcomes.push(outcome);
-        if (outcome.error) await sleep(5);
+        // A client that lost a connection waits before its next, as a client with retries would.
+        if (outcome.error) await sleep(100);
       }
     });
     const readyWorkers = () => [...new Set(server.logs.filter((l) => l.msg === 'model loaded (ready)').map((l) => l.pid as number))];
@@ -203,10 +204,11 @@ describe('WEB_CONCURRENCY=2: ready means every worker that takes a connection ca
     await Promise.all(clients);
     expect(await server.stop()).toBe(0);
     expect(outcomes.filter((o) => o.status === 503)).toEqual([]);
-    // A connection the killed worker held is lost with it (reset; or, handed to it by the primary
-    // as it died, never answered: node:cluster's round-robin); every other request is answered.
+    // A connection the killed worker held is lost with it (reset), and so is one the primary hands
+    // it in the moment before it sees the death (node:cluster's round-robin): at most two a client,
+    // its request in flight and its next; every other request is answered.
     const lost = outcomes.filter((o) => o.error === 'ECONNRESET' || o.error === 'TIMEOUT');
-    expect(lost.length).toBeLessThanOrEqual(4);
+    expect(lost.length).toBeLessThanOrEqual(8);
     expect(outcomes.filter((o) => o.status !== 200 && !lost.includes(o)).map((o) => o.status ?? o.error)).toEqual([]);
     expect(outcomes.filter((o) => o.status === 200).length).toBeGreaterThan(50);
   });
