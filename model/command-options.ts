@@ -27,8 +27,9 @@ export function labelLayoutOption(options: LabelOptions, { unlabelled }: { unlab
   return { labelColumn, normalLabel: numberOption('normal-label', options['normal-label'], Number.isFinite, 'a number') };
 }
 
-/** The usage line of --score, for the commands that take it. */
-export const SCORE_USAGE = `  --score ${Object.keys(SCORE_FUNCTIONS).join(' | ')}         how a row is scored: ${Object.entries(SCORE_FUNCTIONS).map(([name, what]) => `${name}, ${what}`).join('; ')} (default: mae)`;
+/** The usage lines of --score, for the commands that take it. */
+export const SCORE_USAGE = `  --score ${Object.keys(SCORE_FUNCTIONS).join(' | ')}      how a row is scored: its mean absolute (mae) or mean squared (mse) error
+                         between the scaled row and its reconstruction (default: mae)`;
 
 /** --score: the model's score function. */
 export function scoreOption(value: string | undefined): ScoreFunction {
