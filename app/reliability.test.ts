@@ -9,6 +9,7 @@ import { loadConfig } from './settings.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Score } from '../model/detector.ts';
 import { bundledExample } from '../test/bundled-model.ts';
+import { post, type Outcome } from '../test/http-post.ts';
 import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 import { PROCESS_TITLE } from './shutdown-signals.ts';
@@ -23,27 +24,8 @@ const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous
 const MODEL = 'ecg-autoencoder';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Outcome {
-  readonly status?: number;
-  readonly error?: string;
-  readonly headers?: http.IncomingHttpHeaders;
-  readonly body?: string;
-}
-
-/** One POST; resolves with the status and body, or the socket error's code. */
-function post(url: string, route: string, body: string, agent?: http.Agent, headers: Record<string, string> = {}): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const request = http.request(`${url}${route}`, { method: 'POST', agent, headers: { 'Content-Type': 'application/json', ...headers } }, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, body: text }));
-    });
-    request.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
-    request.setTimeout(5_000, () => request.destroy(Object.assign(new Error('no answer in 5 s'), { code: 'TIMEOUT' })));
-    request.end(body);
-  });
-}
-const predict = (url: string, rows: unknown[], agent?: http.Agent, headers?: Record<string, string>) => post(url, '/predict', JSON.stringify({ instances: rows }), agent, headers);
+const predict = (url: string, rows: unknown[], agent?: http.Agent, headers?: Record<string, string>) =>
+  post(`${url}/predict`, JSON.stringify({ instances: rows }), { agent, headers, timeoutMs: 5_000 });
 
 const metricsText = async (server: { metricsUrl: string }) => (await fetch(`${server.metricsUrl}/metrics`)).text();
 const metricValue = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);

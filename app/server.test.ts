@@ -6,22 +6,16 @@ import { loadConfig } from './settings.ts';
 import { createLogger } from '../lib/logger.ts';
 import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { spawnServer, type ServerProcess, type SpawnOptions } from '../lib/server-process.ts';
+import { post } from '../test/http-post.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 
 const [normal, anomalous] = [bundledExample('normal'), bundledExample('anomalous')];
 const predictBody = (rows: unknown[]) => JSON.stringify({ instances: rows });
 
-/** One POST on a keep-alive agent; resolves with the status, or the socket error's code. */
-function post(url: string, body: string, agent?: http.Agent): Promise<{ status?: number; error?: string; json?: unknown }> {
-  return new Promise((resolve) => {
-    const request = http.request(`${url}/predict`, { method: 'POST', agent, headers: { 'Content-Type': 'application/json' } }, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode, json: JSON.parse(text) }));
-    });
-    request.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
-    request.end(body);
-  });
+/** One POST of a prediction; resolves with the status and the answer's JSON, or the socket error's code. */
+async function predictPost(url: string, body: string, agent?: http.Agent): Promise<{ status?: number; error?: string; json?: unknown }> {
+  const { status, error, body: text } = await post(`${url}/predict`, body, { agent });
+  return { status, error, json: text === undefined ? undefined : JSON.parse(text) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,7 +31,7 @@ function clientsUntilAfterSignal(url: string, count: number, msAfterSignal: numb
     Array.from({ length: count }, async (_, i) => {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       while (Date.now() < signalledAt + msAfterSignal) {
-        const result = await post(url, predictBody([i % 2 ? normal : anomalous]), agent);
+        const result = await predictPost(url, predictBody([i % 2 ? normal : anomalous]), agent);
         outcomes.push({ ...result, afterSignal: Date.now() > signalledAt });
       }
       agent.destroy();
@@ -75,7 +69,7 @@ describe('a real listening server (in process)', () => {
   it('is live and ready, and scores over HTTP', async () => {
     expect((await fetch(`${server.url}/v2/health/live`)).status).toBe(200);
     expect((await fetch(`${server.url}/v2/health/ready`)).status).toBe(200);
-    const result = await post(server.url, predictBody([normal, anomalous]));
+    const result = await predictPost(server.url, predictBody([normal, anomalous]));
     expect(result.status).toBe(200);
     expect((result.json as { predictions: { is_anomaly: boolean }[] }).predictions.map((p) => p.is_anomaly)).toEqual([false, true]);
   });
@@ -94,7 +88,7 @@ describe('a real listening server (in process)', () => {
     const before = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     const requests = Array.from({ length: 200 }, (_, i) => (i === 17 ? [normal.slice(1)] : i % 2 ? [anomalous] : [normal, anomalous]));
-    const results = await Promise.all(requests.map((rows) => post(server.url, predictBody(rows), agent)));
+    const results = await Promise.all(requests.map((rows) => predictPost(server.url, predictBody(rows), agent)));
     agent.destroy();
     results.forEach((result, i) => {
       if (i === 17) {
@@ -151,7 +145,7 @@ describe('the server process', () => {
     const body = predictBody([anomalous]);
     slow.write(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`);
     await expect.poll(() => logged('draining: no longer accepting connections, finishing in-flight requests'), { timeout: 5_000 }).toBe(true);
-    expect((await post(server.url, body)).error).toBe('ECONNREFUSED');
+    expect((await predictPost(server.url, body)).error).toBe('ECONNREFUSED');
     slow.end(body.slice(100));
 
     expect(await server.exited).toBe(0);
@@ -228,8 +222,8 @@ describe('the server process', () => {
     const fallback = server.logs.filter((l) => String(l.msg).startsWith('@tensorflow/tfjs-node is not available'));
     expect(fallback).toHaveLength(started.backend === 'tensorflow' ? 0 : 1);
     if (started.backend !== 'tensorflow') expect(fallback[0]).toMatchObject({ level: 'warn', backend: started.backend, skipped: [{ backend: 'tensorflow' }] });
-    await post(server.url, predictBody([normal]));
-    await post(server.url, predictBody([[1, 2]]));
+    await predictPost(server.url, predictBody([normal]));
+    await predictPost(server.url, predictBody([[1, 2]]));
     expect(await server.stop()).toBe(0);
     const requests = server.logs.filter((l) => l.msg === 'request');
     expect(requests.map((l) => [l.level, l.method, l.route, l.status])).toEqual([
@@ -279,7 +273,7 @@ describe('WEB_CONCURRENCY=2', () => {
 
   it('serves from two workers on one port, aggregates their metrics, drains both on SIGTERM, and keeps TensorFlow.js out of the primary', async () => {
     const server = await cluster({ NODE_DEBUG: 'module' });
-    const results = await Promise.all(Array.from({ length: 40 }, () => post(server.url, predictBody([anomalous]))));
+    const results = await Promise.all(Array.from({ length: 40 }, () => predictPost(server.url, predictBody([anomalous]))));
     expect(results.every((r) => r.status === 200)).toBe(true);
     const metrics = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     expect(metricValue(metrics, 'anomaly_serve_instances_scored_total')).toBe(40);
@@ -332,7 +326,7 @@ describe('WEB_CONCURRENCY=2', () => {
 
   it('replaces a killed worker, keeps what it counted in the summed counters, and still exits 0 on SIGTERM', async () => {
     const server = await cluster();
-    await Promise.all(Array.from({ length: 40 }, () => post(server.url, predictBody([normal]))));
+    await Promise.all(Array.from({ length: 40 }, () => predictPost(server.url, predictBody([normal]))));
     expect(await scored(server)).toBe(40);
 
     const [victim] = readyWorkers(server);
@@ -341,7 +335,7 @@ describe('WEB_CONCURRENCY=2', () => {
     expect(server.logs.find((l) => l.msg === 'a worker exited: starting another')).toMatchObject({ pid: victim, signal: 'SIGKILL' });
     // Prometheus reads a counter that goes down as a reset: the dead worker's 40-odd count stays.
     expect(await scored(server)).toBe(40);
-    await Promise.all(Array.from({ length: 10 }, () => post(server.url, predictBody([normal]))));
+    await Promise.all(Array.from({ length: 10 }, () => predictPost(server.url, predictBody([normal]))));
     expect(await scored(server)).toBe(50);
 
     expect(await server.stop()).toBe(0);
