@@ -1,6 +1,6 @@
 import type { Detector, Score } from '../model/detector.ts';
 import type { Logger } from '../lib/logger.ts';
-import { validateInstances } from '../model/instances.ts';
+import { flattenWindows, validateInstances } from '../model/instances.ts';
 import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -59,10 +59,13 @@ export class Batcher {
    * the promise resolves with exactly this request's scores, in order. Rejects with
    * OverloadedError when the queue is full or the request waited too long.
    */
-  async score(instances: readonly unknown[], reconstruction = false): Promise<Score[]> {
+  async score(given: readonly unknown[], reconstruction = false): Promise<Score[]> {
     const { maxBatchSize, metrics } = this.options;
-    checkInstanceCount(instances.length, maxBatchSize);
-    validateInstances(instances, this.detector.inputLength);
+    checkInstanceCount(given.length, maxBatchSize);
+    const { dims, inputLength } = this.detector;
+    const window = dims.length === 2 ? dims : undefined;
+    const instances = window ? flattenWindows(given, window) : given;
+    validateInstances(instances, inputLength, window);
     if (instances.length === 0) return [];
     this.admit(instances.length);
     metrics.inFlight.inc();

@@ -29,6 +29,9 @@ export function outputValues(role: OutputRole, scores: readonly Score[]): (numbe
   }
 }
 
+/** The JSON arrays and objects an instance of the model may take: a row and its naming object, and a window's list a step. */
+export const containersPerInstance = (detector: Detector) => 2 + (detector.dims.length === 2 ? detector.dims[0] : 0);
+
 export function isReady(state: ServingState): boolean {
   return state.model !== undefined && !state.draining;
 }

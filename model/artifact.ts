@@ -33,40 +33,55 @@ export const DEFAULT_OUTPUT_ROLES: readonly OutputRole[] = ['score', 'verdict'];
 const FP32 = z.literal('FP32');
 const rows = z.literal(-1);
 
+const size = z.number().int().positive();
+/** An instance's shape after the batch: a row of `width` values, or a window of `steps` × `features`. */
+const instanceShape = z.union([z.tuple([rows, size]), z.tuple([rows, size, size])]);
+
 /**
  * The model's interface, in the Open Inference Protocol's terms: one FP32 input of shape
- * [-1, width], and its three outputs with their datatypes and shapes (which follow from their role).
+ * [-1, width] (a row) or [-1, steps, features] (a window of a sequence), and its three outputs with
+ * their datatypes and shapes (which follow from their role); a window is scored as a whole.
  */
 const signatureSchema = z
   .object({
-    inputs: z.tuple([z.object({ name: nameSchema, datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) })]),
+    inputs: z.tuple([z.object({ name: nameSchema, datatype: FP32, shape: instanceShape })]),
     outputs: z.tuple([
       z.object({ name: nameSchema, role: z.literal('score'), datatype: FP32, shape: z.tuple([rows]) }),
       z.object({ name: nameSchema, role: z.literal('verdict'), datatype: z.literal('BOOL'), shape: z.tuple([rows]) }),
-      z.object({ name: nameSchema, role: z.literal('reconstruction'), datatype: FP32, shape: z.tuple([rows, z.number().int().positive()]) }),
+      z.object({ name: nameSchema, role: z.literal('reconstruction'), datatype: FP32, shape: instanceShape }),
     ]),
   })
-  .refine((s) => s.outputs[2].shape[1] === s.inputs[0].shape[1], 'the reconstruction has the width of the input')
+  .refine((s) => JSON.stringify(s.outputs[2].shape) === JSON.stringify(s.inputs[0].shape), 'the reconstruction has the shape of the input')
   .refine((s) => new Set([s.inputs[0].name, ...s.outputs.map((o) => o.name)]).size === 4, 'the input and the outputs have four different names');
 export type Signature = z.infer<typeof signatureSchema>;
 
-/** A signature for an input of `width` values; the outputs' names default to the ones the bundled model has. */
+/** An instance's dimensions: [width] for a row, [steps, features] for a window. */
+export type InstanceDims = [number] | [number, number];
+
+/** A signature for instances of `dims` (a width, or steps and features); the outputs' names default to the ones the bundled model has. */
 export function signatureFor(
-  width: number,
+  dims: number | InstanceDims,
   names: { readonly input: string; readonly score?: string; readonly verdict?: string; readonly reconstruction?: string },
 ): Signature {
+  const shape = [-1, ...(typeof dims === 'number' ? [dims] : dims)] as Signature['inputs'][0]['shape'];
   return {
-    inputs: [{ name: names.input, datatype: 'FP32', shape: [-1, width] }],
+    inputs: [{ name: names.input, datatype: 'FP32', shape }],
     outputs: [
       { name: names.score ?? 'reconstruction_error', role: 'score', datatype: 'FP32', shape: [-1] },
       { name: names.verdict ?? 'is_anomaly', role: 'verdict', datatype: 'BOOL', shape: [-1] },
-      { name: names.reconstruction ?? 'reconstruction', role: 'reconstruction', datatype: 'FP32', shape: [-1, width] },
+      { name: names.reconstruction ?? 'reconstruction', role: 'reconstruction', datatype: 'FP32', shape },
     ],
   };
 }
 
-/** The input's name and width. */
-export const inputOf = (signature: Signature) => ({ name: signature.inputs[0].name, width: signature.inputs[0].shape[1] });
+/**
+ * The input's name, its dimensions after the batch, `width` (the values of one instance, flat, in
+ * row-major order) and `features` (the last dimension, which per-feature normalisation is over).
+ */
+export function inputOf(signature: Signature) {
+  const [, ...dims] = signature.inputs[0].shape;
+  return { name: signature.inputs[0].name, dims: dims as InstanceDims, width: dims.reduce((product, size) => product * size, 1), features: dims.at(-1)! };
+}
 
 /** The name of the output with `role`. */
 export const outputName = (signature: Signature, role: OutputRole): string => signature.outputs.find((o) => o.role === role)!.name;
@@ -241,10 +256,11 @@ export function readMetadata(dir: string): ModelMetadata {
     const problem = parsed.error.issues[0];
     throw new ArtifactError(`${file}: ${problem?.path.join('.') || '(root)'}: ${problem?.message}`);
   }
-  const { width } = inputOf(parsed.data.signature);
+  const { width, features } = inputOf(parsed.data.signature);
   const { normalisation } = parsed.data;
-  if (normalisation.method === 'standard' && normalisation.mean.length !== width) {
-    throw new ArtifactError(`${file}: normalisation has ${normalisation.mean.length} means and standard deviations; the input has ${width} values`);
+  const perFeature = normalisation.method === 'standard' ? normalisation.mean : normalisation.method === 'min-max-per-feature' ? normalisation.min : undefined;
+  if (perFeature && perFeature.length !== features) {
+    throw new ArtifactError(`${file}: normalisation has ${perFeature.length} values a statistic; the input has ${features} features`);
   }
   for (const example of parsed.data.examples ?? []) {
     if (example.values.length !== width) throw new ArtifactError(`${file}: example "${example.name}" has ${example.values.length} values; the input has ${width}`);

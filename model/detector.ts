@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FP32_MAX, validateInstances } from './instances.ts';
-import { ArtifactError, inputOf, readArtifact, scoreOf, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
+import { ArtifactError, inputOf, readArtifact, scoreOf, type InstanceDims, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
 
 export interface Score {
   /**
@@ -30,14 +30,16 @@ export interface DetectorOptions {
   readonly threshold?: number;
 }
 
-/**
- * Scales rows as the model was trained to see them, into one flat buffer ready for a [rows, width]
- * tensor. Training, import and serving all call this, so they cannot drift apart.
- */
 /** Each feature's range, as MinMaxScaler divides by it: a constant feature's (zero) as 1. */
 export const featureRanges = ({ min, max }: { readonly min: readonly number[]; readonly max: readonly number[] }) => max.map((value, i) => value - min[i]! || 1);
 
-export function normaliseRows(rows: readonly (readonly number[])[], width: number, normalisation: Normalisation): Float32Array {
+/**
+ * Scales rows as the model was trained to see them, into one flat buffer ready for a tensor of the
+ * instances' shape. A row of a window model holds its steps one after the other, so a per-feature
+ * statistic applies to every `features`-th value. Training, import and serving all call this, so
+ * they cannot drift apart.
+ */
+export function normaliseRows(rows: readonly (readonly number[])[], width: number, normalisation: Normalisation, features = width): Float32Array {
   const flat = new Float32Array(rows.length * width);
   // Plain loops: this runs for every value served, and a callback per row costs half again.
   switch (normalisation.method) {
@@ -57,7 +59,7 @@ export function normaliseRows(rows: readonly (readonly number[])[], width: numbe
       const { mean, std } = normalisation;
       for (let r = 0, at = 0; r < rows.length; r++) {
         const row = rows[r]!;
-        for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - mean[i]!) / std[i]!;
+        for (let i = 0, f = 0; i < width; i++, at++, f = f + 1 === features ? 0 : f + 1) flat[at] = (row[i]! - mean[f]!) / std[f]!;
       }
       break;
     }
@@ -66,7 +68,7 @@ export function normaliseRows(rows: readonly (readonly number[])[], width: numbe
       const range = featureRanges(normalisation);
       for (let r = 0, at = 0; r < rows.length; r++) {
         const row = rows[r]!;
-        for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - min[i]!) / range[i]!;
+        for (let i = 0, f = 0; i < width; i++, at++, f = f + 1 === features ? 0 : f + 1) flat[at] = (row[i]! - min[f]!) / range[f]!;
       }
       break;
     }
@@ -75,7 +77,7 @@ export function normaliseRows(rows: readonly (readonly number[])[], width: numbe
 }
 
 /** A model's forward pass: normalised rows in, their reconstructions out. */
-export type ForwardPass = (rows: tf.Tensor2D) => tf.Tensor;
+export type ForwardPass = (rows: tf.Tensor) => tf.Tensor;
 
 /**
  * How tfjs-layers' Dense computes each activation, op for op, so that this forward pass gives the
@@ -112,7 +114,8 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
     if (FUSED_ACTIVATIONS.has(activation)) return (x) => tf.fused.matMul({ a: x, b: kernel, bias, activation: activation as tf.fused.Activation }) as tf.Tensor2D;
     return (x) => SEPARATE_ACTIVATIONS[activation]!(tf.add(tf.fused.matMul({ a: x, b: kernel }), bias) as tf.Tensor2D);
   });
-  return (rows) => steps.reduce((x, step) => step(x), rows);
+  // A stack of Dense layers takes rows: [rows, width].
+  return (rows) => steps.reduce((x, step) => step(x), rows as tf.Tensor2D);
 }
 
 /**
@@ -122,13 +125,14 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
 export function reconstruct(
   forward: ForwardPass,
   rows: readonly (readonly number[])[],
-  width: number,
+  dims: InstanceDims,
   normalisation: Normalisation,
   score: ScoreFunction,
 ): { errors: number[]; reconstructions: (row: number) => number[] } {
   if (rows.length === 0) return { errors: [], reconstructions: () => [] };
-  const input = normaliseRows(rows, width, normalisation);
-  const reconstruction = tf.tidy(() => forward(tf.tensor2d(input, [rows.length, width])));
+  const width = dims.reduce((product, size) => product * size, 1);
+  const input = normaliseRows(rows, width, normalisation, dims.at(-1));
+  const reconstruction = tf.tidy(() => forward(tf.tensor(input, [rows.length, ...dims])));
   // Read outside tidy(), which would walk every element of a returned typed array.
   const output = reconstruction.dataSync() as Float32Array;
   reconstruction.dispose();
@@ -153,14 +157,14 @@ export class Detector {
   static async load(dir: string, options: DetectorOptions = {}): Promise<Detector> {
     const { artifacts, metadata } = await readArtifact(dir);
     const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-    const { width } = inputOf(metadata.signature);
-    const [input] = model.inputs;
-    const output = model.outputs[0]?.shape;
-    if (model.inputs.length !== 1 || input!.shape.length !== 2 || input!.shape[1] !== width || output?.length !== 2 || output[1] !== width) {
+    const { dims } = inputOf(metadata.signature);
+    const expected = JSON.stringify([null, ...dims]);
+    if (model.inputs.length !== 1 || model.outputs.length !== 1 || JSON.stringify(model.inputs[0]!.shape) !== expected || JSON.stringify(model.outputs[0]!.shape) !== expected) {
       model.dispose();
+      const [from, to] = dims.length === 1 ? [`rows of ${dims[0]} values`, `rows of ${dims[0]}`] : [`windows of ${dims[0]} steps of ${dims[1]} features`, 'windows of that shape'];
       throw new ArtifactError(
-        `${dir}: metadata.json's signature says the model maps rows of ${width} values to rows of ${width}; ` +
-          `model.json's model maps ${JSON.stringify(model.inputs.map((i) => i.shape))} to ${JSON.stringify(output)}`,
+        `${dir}: metadata.json's signature says the model maps ${from} to ${to}; ` +
+          `model.json's model maps ${JSON.stringify(model.inputs.map((i) => i.shape))} to ${JSON.stringify(model.outputs[0]?.shape)}`,
       );
     }
     return new Detector(model, metadata, options.threshold ?? metadata.threshold.value);
@@ -169,8 +173,10 @@ export class Detector {
   readonly name: string;
   readonly version: string;
   readonly signature: Signature;
-  /** The values in a row: the input's width. */
+  /** The values in an instance, flat: the input's width (a window's steps × features). */
   readonly inputLength: number;
+  /** An instance's dimensions: [width], or [steps, features]. */
+  readonly dims: InstanceDims;
   readonly backend: string;
   private readonly forward: ForwardPass;
 
@@ -182,7 +188,7 @@ export class Detector {
     this.name = metadata.name;
     this.version = metadata.version;
     this.signature = metadata.signature;
-    this.inputLength = inputOf(metadata.signature).width;
+    ({ width: this.inputLength, dims: this.dims } = inputOf(metadata.signature));
     this.backend = tf.getBackend();
     this.forward = forwardPass(model);
   }
@@ -198,7 +204,7 @@ export class Detector {
    * checks each request's rows as it queues them, so that a bad row rejects its request alone.
    */
   scoreValid(rows: readonly (readonly number[])[], options: ScoreOptions = {}): Score[] {
-    const { errors, reconstructions } = reconstruct(this.forward, rows, this.inputLength, this.metadata.normalisation, scoreOf(this.metadata));
+    const { errors, reconstructions } = reconstruct(this.forward, rows, this.dims, this.metadata.normalisation, scoreOf(this.metadata));
     return errors.map((error, row) => {
       // A score that overflowed is as far from normal as a score can be: NaN fails `<=` too.
       const isAnomaly = !(error <= this.threshold);

@@ -320,7 +320,7 @@ describe.concurrent('what cannot be imported: a message naming the file, layer a
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'keep.txt'), 'mine');
     const modelFile = path.join(scratch, 'occupied.keras');
-    await writeKerasModel(modelFile, randomAutoencoder(WIDTH, [6], 1), { ...plain, scratch });
+    await writeKerasModel(modelFile, randomAutoencoder(WIDTH, [6], 1), { ...plain, scratch: await mkdtemp(path.join(scratch, 'writer-')) });
     const result = await runImport([modelFile, '--out', dir, '--name', 'x', '--normalisation', 'none', '--threshold', '1']);
     expect(result.code).toBe(2);
     expect(loggedError(result.stderr)).toMatch(/--out .*occupied is not empty/);

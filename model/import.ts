@@ -1,9 +1,9 @@
 import { readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { artifactsOf, contentVersion, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type Normalisation } from './artifact.ts';
+import { artifactsOf, contentVersion, inputOf, type InstanceDims, type ModelMetadata, type Normalisation, NORMALISATION_METHODS, signatureFor, writeArtifact, writeMetadata } from './artifact.ts';
 import { numberOption, parseCommandLine, removeIfInterrupted, runCli, UsageError } from '../lib/cli.ts';
 import { backendFromEnvironment, checkNameOptions, labelLayoutOption, SCORE_USAGE, scoreOption } from './command-options.ts';
-import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitMinMaxPerFeature, fitStandard, isAnomalous, readLabelledCsv, type LabelledData } from './data.ts';
+import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitMinMaxPerFeature, fitStandard, isAnomalous, readLabelledCsv } from './data.ts';
 import { Detector, forwardPass, reconstruct } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';
 import { buildModel, DEFAULT_MAX_PARAMETERS, readKerasFile } from './keras.ts';
@@ -68,8 +68,11 @@ interface NormalisationOptions {
   readonly std?: string;
 }
 
-/** The normalisation the options give, with what they leave out computed from the data. */
-function normalisationFrom(options: NormalisationOptions, width: number, data: LabelledData | undefined): Normalisation {
+/**
+ * The normalisation the options give, with what they leave out computed from the data: `rows` of
+ * `width` features (a window model's steps, each a row of its features).
+ */
+function normalisationFrom(options: NormalisationOptions, width: number, data: readonly number[][] | undefined): Normalisation {
   const method = options.normalisation;
   const given = (['min', 'max', 'mean', 'std'] as const).filter((key) => options[key] !== undefined);
   const only = (keys: readonly string[]) => {
@@ -84,20 +87,20 @@ function normalisationFrom(options: NormalisationOptions, width: number, data: L
       only([]);
       return { method };
     case 'min-max': {
-      if (!only(['min', 'max'])) return fitMinMax(data!.rows);
+      if (!only(['min', 'max'])) return fitMinMax(data!);
       const min = numberOption('min', options.min, Number.isFinite, 'a number');
       const max = numberOption('max', options.max, (n) => n > min, `a number greater than --min (${min})`);
       return { method, min, max };
     }
     case 'standard':
-      if (!only(['mean', 'std'])) return fitStandard(data!.rows);
+      if (!only(['mean', 'std'])) return fitStandard(data!);
       return {
         method,
         mean: featureList('mean', options.mean!, width, Number.isFinite, 'numbers'),
         std: featureList('std', options.std!, width, (n) => n > 0, 'positive numbers'),
       };
     case 'min-max-per-feature': {
-      if (!only(['min', 'max'])) return fitMinMaxPerFeature(data!.rows);
+      if (!only(['min', 'max'])) return fitMinMaxPerFeature(data!);
       const min = featureList('min', options.min!, width, Number.isFinite, 'numbers');
       const max = featureList('max', options.max!, width, Number.isFinite, 'numbers');
       if (max.some((value, i) => value < min[i]!)) throw new UsageError('--max must be at least --min, feature by feature');
@@ -166,12 +169,17 @@ await runCli('import', USAGE, async (argv, logger) => {
   // Regularizers shape training, not scores.
   if (leftOut.length > 0) logger.info({ leftOut }, 'left out what only training uses');
   try {
-    const width = model.inputs[0]!.shape[1] as number;
-    logger.info({ file, format: keras.format, kerasVersion: keras.kerasVersion, layers: model.layers.length, width, backend }, 'model read');
+    const dims = model.inputs[0]!.shape.slice(1) as InstanceDims;
+    const { width, features } = inputOf(signatureFor(dims, { input: options['input-name'] }));
+    logger.info({ file, format: keras.format, kerasVersion: keras.kerasVersion, layers: model.layers.length, shape: dims, backend }, 'model read');
 
     const data = options.data === undefined ? undefined : await readLabelledCsv(options.data, layout);
-    if (data && data.width !== width) throw new DataFileError(`${options.data}: rows have ${data.width} values; the model's input has ${width}`);
-    const normalisation = options.scaler === undefined ? normalisationFrom(options, width, data) : await readScaler(options.scaler, width);
+    if (data && data.width !== width) {
+      throw new DataFileError(`${options.data}: rows have ${data.width} values; the model's input has ${width}${dims.length > 1 ? ` (a window of ${dims.join(' × ')}, its steps one after the other)` : ''}`);
+    }
+    // A statistic per feature is over every step of every window.
+    const featureRows = data?.rows.flatMap((row) => Array.from({ length: width / features }, (_, step) => row.slice(step * features, (step + 1) * features)));
+    const normalisation = options.scaler === undefined ? normalisationFrom(options, features, featureRows) : await readScaler(options.scaler, features);
     const rows = data?.rows.map((_, row) => row) ?? [];
     const anomalousRows = data ? rows.filter((row) => isAnomalous(data, row)) : [];
 
@@ -183,7 +191,7 @@ await runCli('import', USAGE, async (argv, logger) => {
       if (chosen === 'max-accuracy' && anomalousRows.length === 0) {
         throw new UsageError(`--threshold-rule max-accuracy needs anomalous rows in --data, and ${options.data} has none (label column ${layout.labelColumn}, normal label ${layout.normalLabel}); use mean+std`);
       }
-      const { errors } = reconstruct(forwardPass(model), data!.rows, width, normalisation, score);
+      const { errors } = reconstruct(forwardPass(model), data!.rows, dims, normalisation, score);
       const scores = { normal: errors.filter((_, row) => !isAnomalous(data!, row)), anomalous: errors.filter((_, row) => isAnomalous(data!, row)) };
       threshold = { value: chooseThreshold(chosen, scores), rule: chosen, description: THRESHOLD_RULES[chosen] };
     }
@@ -193,7 +201,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     const metadata: ModelMetadata = {
       name,
       version: '',
-      signature: signatureFor(width, { input: options['input-name'] }),
+      signature: signatureFor(dims, { input: options['input-name'] }),
       normalisation,
       score,
       threshold,

@@ -44,17 +44,31 @@ export function describeValue(value: unknown): string {
 export const FP32_MAX = 3.4028234663852886e38;
 
 /**
+ * The instances of a window model ([steps, features]) as flat rows, each window's steps one after
+ * the other: a window comes as `steps` lists of `features` values (TensorFlow Serving's instances,
+ * V2's nested data), or already flat. Anything else is left for validateInstances to name.
+ */
+export function flattenWindows(instances: readonly unknown[], [steps, features]: readonly [number, number]): unknown[] {
+  return instances.map((instance) => {
+    if (!Array.isArray(instance) || instance.length !== steps || !instance.every((step) => Array.isArray(step) && step.length === features)) return instance;
+    return (instance as unknown[][]).flat();
+  });
+}
+
+/**
  * Checks that every instance is an array of `inputLength` numbers that FP32 holds as finite values,
  * and names the first instance (and value) that is not. A JSON number such as 1e40 is finite in
- * JavaScript but Infinity as FP32, which no score can be computed from.
+ * JavaScript but Infinity as FP32, which no score can be computed from. `window`, for a window
+ * model, says what else an instance could have been.
  */
-export function validateInstances(instances: readonly unknown[], inputLength: number): asserts instances is number[][] {
+export function validateInstances(instances: readonly unknown[], inputLength: number, window?: readonly [number, number]): asserts instances is number[][] {
+  const expected = window ? `${window[0]} lists of ${window[1]} numbers (or ${inputLength} numbers, the steps one after the other)` : `an array of ${inputLength} numbers`;
   instances.forEach((instance, index) => {
     if (!Array.isArray(instance)) {
-      throw new InvalidInstanceError(index, `expected an array of ${inputLength} numbers, got ${describeValue(instance)}`);
+      throw new InvalidInstanceError(index, `expected ${expected}, got ${describeValue(instance)}`);
     }
     if (instance.length !== inputLength) {
-      throw new InvalidInstanceError(index, `expected ${inputLength} values, got ${instance.length}`);
+      throw new InvalidInstanceError(index, window ? `expected ${expected}, got ${describeValue(instance)}` : `expected ${inputLength} values, got ${instance.length}`);
     }
     for (let position = 0; position < inputLength; position++) {
       const value: unknown = instance[position];

@@ -56,7 +56,8 @@ async function importPeak(file: string, extra: string[] = []) {
 /** A `.keras` archive of the given entries (a real model's, unless replaced). */
 async function archive(name: string, entries: Record<string, Uint8Array>): Promise<string> {
   const model = path.join(scratch, `${name}-model.keras`);
-  await writeKerasModel(model, randomAutoencoder(WIDTH, [6], 1), { format: 'keras', dialect: 'keras3', api: 'Functional', scratch });
+  // A scratch folder of its own: the writer's model.weights.h5 would be shared by the tests beside it.
+  await writeKerasModel(model, randomAutoencoder(WIDTH, [6], 1), { format: 'keras', dialect: 'keras3', api: 'Functional', scratch: await mkdtemp(path.join(scratch, 'writer-')) });
   const { unzipSync } = await import('fflate');
   const file = path.join(scratch, `${name}.keras`);
   await writeFile(file, zipSync({ ...unzipSync(await readFile(model)), ...entries }));

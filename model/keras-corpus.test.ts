@@ -27,16 +27,24 @@ const EXPECTED: Record<string, { readonly scores: true; readonly leftOut?: RegEx
   'creditcard_dense_sequential_k2.h5': { scores: true, leftOut: /layer "dense_4" \(Dense\): activity_regularizer L1$/ },
   'creditcard_dense_sequential_k3.h5': { scores: true, leftOut: /layer "dense_5" \(Dense\): activity_regularizer L1L2$/ },
   'siem_nested_sequential.keras': { refused: /the file holds no weights at all: the model was saved before it was built or trained/ },
-  // Sequence models take [batch, T, F] windows, which the server does not score yet (issue 23, item 2).
-  'siem_lstm_sequential.keras': { refused: /the model maps \[\[null,50,78\]\] to \[\[null,50,78\]\]; the server scores flat rows/ },
-  'bearing_lstm_functional_k2.h5': { refused: /the model maps \[\[null,1,7\]\] to \[\[null,1,7\]\]; the server scores flat rows/ },
-  'adsb_lstm_functional_legacy.h5': { refused: /the model maps \[\[null,20,9\]\] to \[\[null,20,9\]\]; the server scores flat rows/ },
+  // Sequence autoencoders: windows of [steps, features].
+  'siem_lstm_sequential.keras': { scores: true },
+  'bearing_lstm_functional_k2.h5': { scores: true },
+  'adsb_lstm_functional_legacy.h5': { scores: true },
 };
 
-interface Reference {
-  readonly rows: number[][];
-  readonly mae: number[];
-  readonly mse: number[];
+/** A reference: rows with their scores, or (a sequence model's) windows `x` with their reconstructions `y`. */
+type Reference = { readonly rows: number[][]; readonly mae: number[]; readonly mse: number[] } | { readonly x: number[][][]; readonly y: number[][][] };
+
+/** The instances a reference sends (rows, or windows as lists of steps) and the score each should get. */
+function expectations(reference: Reference, score: 'mae' | 'mse'): { instances: unknown[]; shape: number[]; scores: number[] } {
+  if ('rows' in reference) return { instances: reference.rows, shape: [reference.rows.length, reference.rows[0]!.length], scores: reference[score] };
+  const { x, y } = reference;
+  const scores = x.map((window, i) => {
+    const [values, reconstruction] = [window.flat(), y[i]!.flat()];
+    return values.reduce((sum, v, j) => sum + (score === 'mae' ? Math.abs(v - reconstruction[j]!) : (v - reconstruction[j]!) ** 2), 0) / values.length;
+  });
+  return { instances: x, shape: [x.length, x[0]!.length, x[0]![0]!.length], scores };
 }
 
 /** The model files of a folder; none where it is missing (a skipped suite still collects its tests). */
@@ -54,7 +62,7 @@ afterAll(() => rm(scratch, { recursive: true, force: true }));
  */
 function checkFile(dir: string, name: string, score: 'mae' | 'mse'): void {
   const expected = EXPECTED[name];
-  if (score === 'mse' && expected && 'refused' in expected) return;
+  if (score === 'mse' && expected !== undefined && 'refused' in expected) return;
   it.concurrent(`${name} (${score})`, async ({ expect }) => {
     expect(expected, `${name} is not in EXPECTED: say what it should give`).toBeDefined();
     const out = path.join(scratch, `${path.basename(dir)}-${score}-${name}`);
@@ -72,19 +80,19 @@ function checkFile(dir: string, name: string, score: 'mae' | 'mse'): void {
     const reference = JSON.parse(readFileSync(path.join(dir, 'reference', `${name}.json`), 'utf8')) as Reference;
     const server = await spawnServer({ MODEL_PATH: out });
     try {
-      const { rows } = reference;
-      const tfServing = await fetch(`${server.url}/v1/models/corpus:predict`, { method: 'POST', body: JSON.stringify({ instances: rows }) });
-      expect(tfServing.status).toBe(200);
+      // TensorFlow Serving's instances as they come (a window as its list of steps), V2's data flat.
+      const { instances, shape, scores } = expectations(reference, score);
+      const tfServing = await fetch(`${server.url}/v1/models/corpus:predict`, { method: 'POST', body: JSON.stringify({ instances }) });
+      expect(tfServing.status, await tfServing.clone().text()).toBe(200);
       const { predictions } = (await tfServing.json()) as { predictions: { reconstruction_error: number }[] };
-      const width = rows[0]!.length;
       const v2 = await fetch(`${server.url}/v2/models/corpus/infer`, {
         method: 'POST',
-        body: JSON.stringify({ inputs: [{ name: 'beat', shape: [rows.length, width], datatype: 'FP32', data: rows.flat() }] }),
+        body: JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', data: instances.flat(2) }] }),
       });
-      expect(v2.status).toBe(200);
+      expect(v2.status, await v2.clone().text()).toBe(200);
       const { outputs } = (await v2.json()) as { outputs: { name: string; data: number[] }[] };
       const v2Scores = outputs.find((output) => output.name === 'reconstruction_error')!.data;
-      reference[score].forEach((expectedScore, i) => {
+      scores.forEach((expectedScore, i) => {
         expect(Math.abs(predictions[i]!.reconstruction_error - expectedScore)).toBeLessThan(1e-5);
         expect(Math.abs(v2Scores[i]! - expectedScore)).toBeLessThan(1e-5);
       });
@@ -96,6 +104,40 @@ function checkFile(dir: string, name: string, score: 'mae' | 'mse'): void {
 
 describe('real Keras files in the repository (test/fixtures/keras-corpus)', () => {
   for (const name of modelFiles(FIXTURES)) for (const score of ['mae', 'mse'] as const) checkFile(FIXTURES, name, score);
+
+  it('a window model through V2 as nested and binary data, and a window of another shape refused naming the model\'s', async ({ expect }) => {
+    const name = 'bearing_lstm_functional_k2.h5';
+    const out = path.join(scratch, 'windows');
+    const result = await runCommand('model/import.ts', [path.join(FIXTURES, name), '--out', out, '--name', 'corpus', '--normalisation', 'none', '--threshold', '0.05']);
+    expect(result.code, result.stderr).toBe(0);
+    const { instances, shape, scores } = expectations(JSON.parse(readFileSync(path.join(FIXTURES, 'reference', `${name}.json`), 'utf8')) as Reference, 'mae');
+    const server = await spawnServer({ MODEL_PATH: out });
+    try {
+      const infer = (init: RequestInit) => fetch(`${server.url}/v2/models/corpus/infer`, { method: 'POST', ...init });
+      const nested = await infer({ body: JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', data: instances }] }) });
+      expect(nested.status, await nested.clone().text()).toBe(200);
+      const nestedScores = ((await nested.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+      const header = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', parameters: { binary_data_size: shape.reduce((a, b) => a * b, 4) } }] });
+      const binary = await infer({
+        headers: { 'Inference-Header-Content-Length': String(Buffer.byteLength(header)) },
+        body: Buffer.concat([Buffer.from(header), Buffer.from(new Float32Array((instances as number[][][]).flat(2)).buffer)]),
+      });
+      expect(binary.status, await binary.clone().text()).toBe(200);
+      const binaryScores = ((await binary.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+      scores.forEach((expected, i) => {
+        expect(Math.abs(nestedScores[i]! - expected)).toBeLessThan(1e-5);
+        expect(Math.abs(binaryScores[i]! - expected)).toBeLessThan(1e-5);
+      });
+      const flat = await infer({ body: JSON.stringify({ inputs: [{ name: 'beat', shape: [1, 7], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7] }] }) });
+      expect(flat.status).toBe(400);
+      expect(((await flat.json()) as { error: string }).error).toMatch(/inputs\[0\]\.shape is \[1, 7\], which does not match the model's input; it takes \[N, 1, 7\]/);
+      const wrong = await fetch(`${server.url}/v1/models/corpus:predict`, { method: 'POST', body: JSON.stringify({ instances: [[[1, 2, 3]]] }) });
+      expect(wrong.status).toBe(400);
+      expect(((await wrong.json()) as { error: string }).error).toMatch(/instances\[0\]: expected 1 lists of 7 numbers \(or 7 numbers, the steps one after the other\)/);
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describeIf(existsSync(CORPUS), `no Keras corpus at ${CORPUS}: set KERAS_CORPUS, or put it at ../shared/keras-corpus`, 'the whole Keras corpus', () => {

@@ -552,8 +552,8 @@ async function failingLayer(topology: ConfigObject, message: string): Promise<st
 
 /**
  * The model a Keras file holds, as a TensorFlow.js model with the file's weights, and what of the
- * file was left out as training's alone (`leftOut`, to be said). Its input and output must be flat
- * rows of one width, as the server's signature scores them.
+ * file was left out as training's alone (`leftOut`, to be said). Its input and output must be rows
+ * of one width or windows of one shape, as the server's signature scores them.
  */
 export async function buildModel(file: KerasModelFile, shownAs: string): Promise<{ model: tf.LayersModel; leftOut: string[] }> {
   if (file.parameters === 0) {
@@ -573,11 +573,12 @@ export async function buildModel(file: KerasModelFile, shownAs: string): Promise
   try {
     const input = model.inputs.map((tensor) => tensor.shape);
     const output = model.outputs.map((tensor) => tensor.shape);
-    const width = input[0]?.[1];
-    if (input.length !== 1 || input[0]!.length !== 2 || output.length !== 1 || output[0]!.length !== 2 || typeof width !== 'number' || output[0]![1] !== width) {
+    const dims = input[0]?.slice(1) ?? [];
+    const sized = dims.every((size) => typeof size === 'number' && size > 0);
+    if (input.length !== 1 || output.length !== 1 || dims.length < 1 || dims.length > 2 || !sized || JSON.stringify(output[0]) !== JSON.stringify(input[0])) {
       throw new ArtifactError(
-        `${shownAs}: the model maps ${JSON.stringify(input)} to ${JSON.stringify(output)}; the server scores flat rows: ` +
-          'the model must take one input of shape [batch, width] and reconstruct it as one output of the same shape (reshape inside the model if its layers need another)',
+        `${shownAs}: the model maps ${JSON.stringify(input)} to ${JSON.stringify(output)}; the server scores rows and windows: ` +
+          'the model must take one input of shape [batch, width] or [batch, steps, features], each size fixed, and reconstruct it as one output of the same shape',
       );
     }
     const paths = new Map(placed.map(({ layer, storagePath, namePath }) => [String((layer.config as ConfigObject).name), file.format === 'keras' ? storagePath : namePath]));

@@ -96,8 +96,8 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   }
 
   const scores = {
-    normal: reconstruct(forwardPass(model), normalRows, width, normalisation, score).errors,
-    anomalous: reconstruct(forwardPass(model), anomalousRows, width, normalisation, score).errors,
+    normal: reconstruct(forwardPass(model), normalRows, [width], normalisation, score).errors,
+    anomalous: reconstruct(forwardPass(model), anomalousRows, [width], normalisation, score).errors,
   };
   const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
   const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
@@ -117,7 +117,7 @@ async function validate(data: LabelledData, trainRows: number[], share: number, 
   const errors = reconstruct(
     forwardPass(trained.model),
     heldOut.map((row) => data.rows[row]!),
-    data.width,
+    [data.width],
     trained.normalisation,
     trained.score,
   ).errors;

@@ -21,7 +21,15 @@ export interface FramingLimits {
   readonly maxBodyBytes: number;
   /** MAX_BATCH_SIZE: bounds the arrays and objects the JSON may hold (see checkStructure). */
   readonly maxBatchSize: number;
+  /**
+   * The arrays and objects one instance may take: a row and the object naming it, and a window's
+   * list a step. @default 2
+   */
+  readonly containersPerInstance?: number;
 }
+
+/** What bounds a request's JSON before it is parsed. */
+type JsonLimits = Pick<FramingLimits, 'maxBatchSize' | 'containersPerInstance'>;
 
 /** An inference request's body: its JSON, and the binary tensor data after it, if any. */
 export interface FramedRequest {
@@ -71,10 +79,10 @@ function headerLength(value: string, bodyLength: number): number {
 export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
   const decoded = await decodedBody(c, limits);
   const declared = binary ? c.req.header(INFERENCE_HEADER_LENGTH) : undefined;
-  if (declared === undefined) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits.maxBatchSize), binary: undefined };
+  if (declared === undefined) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits), binary: undefined };
   const body = decoded ?? Buffer.from(await c.req.arrayBuffer());
   const length = headerLength(declared, body.length);
-  return { json: parseJsonObject(body.toString('utf8', 0, length), limits.maxBatchSize), binary: new BinaryData(body.subarray(length)) };
+  return { json: parseJsonObject(body.toString('utf8', 0, length), limits), binary: new BinaryData(body.subarray(length)) };
 }
 
 /** The binary tensor data of a request: each tensor takes its bytes in turn. */
@@ -143,7 +151,7 @@ const MAX_DEPTH = 32;
  * How many arrays and objects a request may hold: two a row (a TF Serving named instance is an
  * object around an array) and room for the request's own structure.
  */
-const containerBudget = (maxBatchSize: number) => 2 * maxBatchSize + 64;
+const containerBudget = ({ maxBatchSize, containersPerInstance = 2 }: JsonLimits) => containersPerInstance * maxBatchSize + 64;
 
 function countOf(text: string, character: string): number {
   let count = 0;
@@ -158,8 +166,9 @@ function countOf(text: string, character: string): number {
  * more of them than the budget (some may be inside strings) is read character by character, to
  * be sure, and there a nesting deeper than any request's is named as such.
  */
-function checkStructure(text: string, maxBatchSize: number): void {
-  const budget = containerBudget(maxBatchSize);
+function checkStructure(text: string, limits: JsonLimits): void {
+  const { maxBatchSize } = limits;
+  const budget = containerBudget(limits);
   if (countOf(text, '[') + countOf(text, '{') <= budget) return;
   const beyond = structureBeyond(text, { maxDepth: MAX_DEPTH, maxContainers: budget });
   if (beyond?.bound === 'depth') throw new InvalidRequestError(`the request body is nested more than ${MAX_DEPTH} levels deep (at position ${beyond.position})`);
@@ -175,8 +184,8 @@ function checkStructure(text: string, maxBatchSize: number): void {
  * A request's JSON as an object; anything else is an error that says what was sent. Its shape is
  * bounded before it is parsed (see checkStructure), so that no oversized request costs memory.
  */
-export function parseJsonObject(text: string, maxBatchSize: number): Record<string, unknown> {
-  checkStructure(text, maxBatchSize);
+export function parseJsonObject(text: string, limits: JsonLimits): Record<string, unknown> {
+  checkStructure(text, limits);
   if (text.trim() === '') throw new InvalidRequestError('the request body is empty; send a JSON object');
   let body: unknown;
   try {

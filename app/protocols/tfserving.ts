@@ -4,7 +4,7 @@ import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
 import { DEFAULT_OUTPUT_ROLES, inputOf, outputName, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
-import { outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { containersPerInstance, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
 
 /**
@@ -106,7 +106,7 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
     loaded.batcher.admit();
-    const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: false });
+    const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(loaded.detector) }, { binary: false });
     const { signature } = loaded.detector;
     const input = inputOf(signature);
     const request = parsePredictRequest(json, input.name, maxBatchSize);

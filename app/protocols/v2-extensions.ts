@@ -103,7 +103,7 @@ export function v2ExtensionRoutes({ state, modelName, maxBatchSize, metricsView,
   app.post('/v2/repository/index', async (c) => {
     // tritonclient posts an empty body; a JSON one may ask for ready models only.
     const body = await c.req.text();
-    const { ready } = body.trim() === '' ? {} : parseJsonObject(body, maxBatchSize);
+    const { ready } = body.trim() === '' ? {} : parseJsonObject(body, { maxBatchSize });
     const detector = state.model?.detector;
     const entry = detector
       ? { name: modelName, version: detector.version, state: 'READY', reason: '' }

@@ -5,7 +5,7 @@ import { describeValue } from '../../model/instances.ts';
 import { DEFAULT_OUTPUT_ROLES, inputOf, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { PATHS } from '../contract.ts';
-import { isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { containersPerInstance, isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 
 /**
@@ -76,8 +76,9 @@ function parseOutputs(value: unknown, binaryByDefault: boolean, signature: Signa
 }
 
 /**
- * The rows of an input's data, sent flat in row-major order or nested as its shape [rows, width],
- * as the protocol allows. Nothing deeper is walked: a value nested further is an error of its row.
+ * The rows of an input's data, sent flat in row-major order or nested as its shape ([rows, width],
+ * or [rows, steps, features] for a window model, whose windows the batcher flattens), as the
+ * protocol allows. Nothing deeper is walked here.
  */
 function rowsOf(data: unknown[], rows: number, width: number, shape: string): unknown[][] {
   if (Array.isArray(data[0])) {
@@ -110,10 +111,10 @@ function binaryValues(input: Record<string, unknown>, binary: BinaryData | undef
   return values;
 }
 
-/** Reads an inference request: the signature's one FP32 input of shape [N, width], as JSON (flat or nested) or binary data. */
+/** Reads an inference request: the signature's one FP32 input of shape [N, ...its dimensions], as JSON (flat or nested) or binary data. */
 function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | undefined, signature: Signature, maxBatchSize: number): InferInput {
   if (body.id !== undefined && typeof body.id !== 'string') throw new InvalidRequestError('"id" must be a string');
-  const { name: inputName, width: inputLength } = inputOf(signature);
+  const { name: inputName, width: inputLength, dims } = inputOf(signature);
   const { inputs } = body;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
     throw new InvalidRequestError(`"inputs" must be a list of one input tensor, "${inputName}"`);
@@ -127,14 +128,8 @@ function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | u
     throw new InvalidRequestError(`inputs[0].datatype is ${describeValue(input.datatype)}, which does not match the model's input; it takes FP32`);
   }
   const { shape } = input;
-  if (
-    !Array.isArray(shape) ||
-    shape.length !== 2 ||
-    !Number.isInteger(shape[0]) ||
-    (shape[0] as number) < 1 ||
-    shape[1] !== inputLength
-  ) {
-    throw new InvalidRequestError(`inputs[0].shape is ${describeValue(shape)}, which does not match the model's input; it takes [N, ${inputLength}] with N >= 1`);
+  if (!Array.isArray(shape) || shape.length !== 1 + dims.length || !Number.isInteger(shape[0]) || (shape[0] as number) < 1 || dims.some((size, i) => shape[i + 1] !== size)) {
+    throw new InvalidRequestError(`inputs[0].shape is ${describeValue(shape)}, which does not match the model's input; it takes [N, ${dims.join(', ')}] with N >= 1`);
   }
   const rows = shape[0] as number;
   checkInstanceCount(rows, maxBatchSize);
@@ -187,7 +182,7 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
     const loaded = model(c);
     const { detector } = loaded;
     loaded.batcher.admit();
-    const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes }, { binary: true });
+    const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(detector) }, { binary: true });
     const request = parseInferRequest(json, binary, detector.signature, maxBatchSize);
     const reconstruction = request.outputs.some(({ output }) => output.role === 'reconstruction');
     const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, reconstruction);

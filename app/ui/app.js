@@ -73,8 +73,15 @@ function showError(message) {
   values.setAttribute('aria-invalid', message ? 'true' : 'false');
 }
 
-/** @param {ModelInfo} model the model's input: its name and its width */
-const inputOf = (model) => ({ name: model.signature.inputs[0]?.name ?? 'input', width: model.signature.inputs[0]?.shape[1] ?? 0 });
+/**
+ * The model's input: its name, its dimensions after the batch ([width], or [steps, features] for a
+ * window), and its width, the values of one instance, flat (a window's steps one after the other).
+ * @param {ModelInfo} model
+ */
+const inputOf = (model) => {
+  const dims = model.signature.inputs[0]?.shape.slice(1) ?? [];
+  return { name: model.signature.inputs[0]?.name ?? 'input', dims, width: dims.reduce((product, size) => product * size, 1) };
+};
 
 /** @param {ModelInfo} model @param {OutputSpec['role']} role the name of the output with that role */
 const outputNamed = (model, role) => model.signature.outputs.find((output) => output.role === role)?.name ?? role;
@@ -152,7 +159,7 @@ async function score(model) {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...keyHeaders() },
     body: JSON.stringify({
-      inputs: [{ name: input.name, shape: [1, input.width], datatype: 'FP32', data: row }],
+      inputs: [{ name: input.name, shape: [1, ...input.dims], datatype: 'FP32', data: row }],
       outputs: model.signature.outputs.map(({ name }) => ({ name })),
     }),
   }).catch((/** @type {Error} */ failure) => failure);
@@ -220,7 +227,9 @@ async function main() {
   // The page speaks of the model's input by its name ("beat" for the bundled model).
   noun = inputOf(model).name;
   for (const span of document.querySelectorAll('.input-name')) span.textContent = noun;
-  element('input-length').textContent = String(inputOf(model).width);
+  const { dims, width } = inputOf(model);
+  // A window is drawn as it is sent: its steps one after the other, each its features in order.
+  element('input-length').textContent = dims.length > 1 ? `${width} (a window of ${dims[0]} steps of ${dims[1]} features, step after step)` : String(width);
   clearResult();
   const examples = element('examples');
   if (model.examples.length === 0) element('examples-fieldset').hidden = true;
