@@ -1,8 +1,9 @@
+import { execFile } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { createLogger } from '../lib/logger.ts';
 import { BUNDLED_MODEL_DIR, inputOf, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
@@ -18,7 +19,8 @@ import { drive, predictTarget, type Measurement, type Target } from './drive.ts'
  * of 1.3 million empty instances, which the server must reject before building them), and what
  * asking for an API key costs (the same server with API_KEYS_FILE, each request with a key), and a
  * server offered twice its capacity with its queue bounded and unbounded: the share shed and the
- * latency of the requests it admitted, and what clients that never read their answers cost it. `--soak`
+ * latency of the requests it admitted, and what clients that never read their answers cost it, and
+ * the capacity of a model of windows (an LSTM) beside the row model. `--soak`
  * sends two million requests to the server and compares the floor of its resident memory in the
  * second half with that in the first.
  */
@@ -167,6 +169,26 @@ function v2Infer(rows: number, binary: boolean): Target {
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 /**
+ * A model of windows to measure: the LSTM autoencoder of bearing vibrations that the corpus test
+ * serves (a real Keras file, windows of 1 step of 7 features), imported as a user imports it.
+ */
+const WINDOW_MODEL = 'test/fixtures/keras-corpus/bearing_lstm_functional_k2.h5';
+
+async function importWindowModel(): Promise<{ dir: string; dims: number[] }> {
+  const dir = path.join(await mkdtemp(path.join(tmpdir(), 'bench-windows-')), 'model');
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'model/import.ts', WINDOW_MODEL, '--out', dir, '--name', 'windows', '--normalisation', 'none', '--threshold', '1']);
+  return { dir, dims: readMetadata(dir).signature.inputs[0].shape.slice(1) };
+}
+
+/** A V2 request of `windows` windows of `dims`, as binary tensor data. */
+function windowInfer(windows: number, dims: readonly number[]): Target {
+  const shape = [windows, ...dims];
+  const data = Buffer.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5).buffer);
+  const header = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', parameters: { binary_data_size: data.length } }] });
+  return { path: '/v2/models/windows/infer', body: Buffer.concat([Buffer.from(header), data]), headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) } };
+}
+
+/**
  * Clients that never read their answers, and the write timeout the server cuts them off after.
  * Each asks for more than the kernel's socket buffers take (Linux lets a connection's send buffer
  * grow to 4 MiB, tcp_wmem), so that the rest waits in the server until the timeout.
@@ -278,6 +300,27 @@ try {
           formats.push(`| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${rowsPerSecond} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`);
         }
       }
+      // A model of windows (an LSTM) against the row model (Dense layers), as many instances a request.
+      const windowModel = await importWindowModel();
+      const windowServer = await spawnServer({ MODEL_PATH: windowModel.dir, ...backendEnv });
+      const windowRows: string[] = [];
+      try {
+        for (const rows of [1, 64]) {
+          const pair = await paired(
+            { name: `row model (Dense), ${rows} ${rows === 1 ? 'beat' : 'beats'}`, server, target: v2Infer(rows, true) },
+            { name: `window model (LSTM, windows of ${windowModel.dims.join(' × ')}), ${rows} ${rows === 1 ? 'window' : 'windows'}`, server: windowServer, target: windowInfer(rows, windowModel.dims) },
+          );
+          for (const [m, ratio] of [[pair.baseline, '1.00 (baseline)'], [pair.candidate, rangeText(pair.ratio, pair.ratios)]] as const) {
+            windowRows.push(
+              `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${Math.round(m.requestsPerSecond * rows).toLocaleString('en')} | ` +
+                `${(m.cpuMicrosPerRequest / rows).toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratio} |`,
+            );
+          }
+        }
+      } finally {
+        await windowServer.stop();
+        await rm(path.dirname(windowModel.dir), { recursive: true, force: true });
+      }
       // The same server asking for a key, against the open one: what bearerAuth and the digest cost.
       const keysDir = await mkdtemp(path.join(tmpdir(), 'bench-keys-'));
       const key = 'bench-key-0123456789abcdef';
@@ -338,6 +381,12 @@ try {
           "| request | requests/s | beats/s | p50 ms | p99 ms | errors | throughput vs JSON of as many beats (rounds' range) |",
           '|---|---|---|---|---|---|---|',
           ...formats,
+          '',
+          `A model of windows (${WINDOW_MODEL}, imported) against the bundled row model, V2 binary tensor data, as many instances a request:`,
+          '',
+          "| model, request | requests/s | instances/s | server CPU µs an instance | p50 ms | p99 ms | errors | throughput vs the row model (rounds' range) |",
+          '|---|---|---|---|---|---|---|---|',
+          ...windowRows,
           '',
           'POST /predict, one beat, the server open against the same server asking for an API key (API_KEYS_FILE, one key, sent as a Bearer token):',
           '',
