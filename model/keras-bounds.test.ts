@@ -137,6 +137,7 @@ describe.concurrent('hostile files: refused before the work, exit 2, little memo
       /layer "dense" \(Dense\): units 400,000,000 needs more weights than the file's 162 values/,
     ],
     ['invalid JSON in metadata.json', () => archive('bad-metadata', { 'metadata.json': strToU8('{"keras_version": 3.') }), /the archive's metadata\.json is not valid JSON/],
+    ['invalid JSON in config.json', () => archive('bad-config', { 'config.json': strToU8('{"class_name": "Sequential",') }), /the archive's config\.json is not valid JSON/],
     ['a weights entry that is not HDF5', () => archive('not-hdf5', { 'model.weights.h5': strToU8('not HDF5 at all') }), /\(model\.weights\.h5\): not an HDF5 file, or a damaged one/],
     ['an entry named outside the archive', () => archive('traversal', { '../../evil.sh': strToU8('#!/bin/sh') }), /the archive's entry "\.\.\/\.\.\/evil\.sh" names a place outside it/],
     [

@@ -145,8 +145,12 @@ function weightOf(dataset: Dataset, name: string | undefined, reading: Reading):
   return { name, path: dataset.path, shape: shape ?? [], values: Float32Array.from(value) };
 }
 
-function parseConfig(text: string | undefined, shownAs: string, what: string): ConfigObject {
-  if (text === undefined) throw new ArtifactError(`${shownAs}: ${what}`);
+/**
+ * The model's configuration, `source` naming where it was (the `.h5`'s attribute, the archive's
+ * config.json), checked against its bounds before it is parsed; `missing` says what an absent one means.
+ */
+function parseConfig(text: string | undefined, shownAs: string, missing: string, source: string): ConfigObject {
+  if (text === undefined) throw new ArtifactError(`${shownAs}: ${missing}`);
   if (text.length > FILE_BOUNDS.configBytes) throw new ArtifactError(`${shownAs}: the model configuration is ${count(text.length)} characters long; a model's is at most ${count(FILE_BOUNDS.configBytes)}`);
   const beyond = structureBeyond(text, { maxDepth: FILE_BOUNDS.configDepth, maxContainers: FILE_BOUNDS.configContainers });
   if (beyond) {
@@ -157,7 +161,7 @@ function parseConfig(text: string | undefined, shownAs: string, what: string): C
   try {
     config = JSON.parse(text);
   } catch (error) {
-    throw new ArtifactError(`${shownAs}: the model configuration is not valid JSON: ${(error as Error).message}`);
+    throw new ArtifactError(`${shownAs}: ${source} is not valid JSON: ${(error as Error).message}`);
   }
   if (!isObject(config) || typeof config.class_name !== 'string' || !isObject(config.config)) {
     throw new ArtifactError(`${shownAs}: the model configuration has no class_name and config`);
@@ -175,6 +179,7 @@ function readH5(file: H5File, reading: Reading): Omit<KerasModelFile, 'sha256' |
     stringAttribute(file, 'model_config'),
     shownAs,
     'no model_config attribute: this file holds weights alone (model.save_weights); save the whole model with model.save("model.h5") or model.save("model.keras")',
+    'the model_config attribute',
   );
   const weightsGroup = file.get('model_weights');
   if (!isGroup(weightsGroup)) throw new ArtifactError(`${shownAs}: no model_weights group: the file holds a configuration but no weights`);
@@ -309,7 +314,7 @@ async function readKerasZip(bytes: Uint8Array, reading: Reading): Promise<Omit<K
   const { shownAs } = reading;
   const entries = archiveEntries(bytes, reading);
   const text = (name: string) => (entries[name] ? strFromU8(entries[name]) : undefined);
-  const config = parseConfig(text('config.json'), shownAs, 'no config.json in the archive: not a model saved by Keras 3 model.save("model.keras")');
+  const config = parseConfig(text('config.json'), shownAs, 'no config.json in the archive: not a model saved by Keras 3 model.save("model.keras")', "the archive's config.json");
   const metadata = text('metadata.json');
   let kerasVersion: string | undefined;
   try {

@@ -229,7 +229,7 @@ async function main() {
   for (const span of document.querySelectorAll('.input-name')) span.textContent = noun;
   const { dims, width } = inputOf(model);
   // A window is drawn as it is sent: its steps one after the other, each its features in order.
-  element('input-length').textContent = dims.length > 1 ? `${width} (a window of ${dims[0]} steps of ${dims[1]} features, step after step)` : String(width);
+  element('input-length').textContent = dims.length > 1 ? `${width} (a window of ${dims[0]} ${dims[0] === 1 ? 'step' : 'steps'} of ${dims[1]} features, step after step)` : String(width);
   clearResult();
   const examples = element('examples');
   if (model.examples.length === 0) element('examples-fieldset').hidden = true;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithCommand } from '../../test/describe-if.ts';
 import { bundledExample, bundledMetadata as metadata } from '../../test/bundled-model.ts';
 import { spawnServer, type ServerProcess } from '../../lib/server-process.ts';
+import { runCommand } from '../../test/command.ts';
 
 /** Where docs/http-api.md's screenshot is written: SCREENSHOT_PATH, or a temporary folder. */
 const SCREENSHOT_PATH = process.env.SCREENSHOT_PATH;
@@ -119,6 +120,28 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     }
     expect(reached).toEqual(expect.arrayContaining(['Normal beat', 'Anomalous beat', 'values', 'csv-file', 'csv-row', 'score']));
     await page.close();
+  });
+
+  it('scores a window of a sequence model: its values drawn step after step, the hint saying so, the legend by its score', async () => {
+    const out = path.join(scratch, 'windows');
+    const imported = await runCommand('model/import.ts', ['test/fixtures/keras-corpus/bearing_lstm_functional_k2.h5', '--out', out, '--name', 'bearing', '--input-name', 'window', '--normalisation', 'none', '--threshold', '0.05', '--score', 'mse']);
+    expect(imported.code, imported.stderr).toBe(0);
+    const windows = await spawnServer({ MODEL_PATH: out });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${windows.url}/`);
+      await expect.poll(() => page.locator('#model-info').textContent()).toMatch(/^Model bearing, version /);
+      expect(await page.locator('#input-length').textContent()).toBe('7 (a window of 1 step of 7 features, step after step)');
+      expect(await page.locator('#gap-legend').textContent()).toBe('the gap: the mean of its square is the reconstruction error');
+      await page.getByLabel("Or paste the window's values").fill('0.1, 0.9, 0.3, 0.7, 0.5, 0.2, 0.8');
+      await page.getByRole('button', { name: 'Score this window' }).click();
+      await expect.poll(() => page.locator('#verdict').textContent()).toMatch(/^(normal|anomaly)$/);
+      expect(await pointCount(page, '#input-line')).toBe(7);
+      expect(await pointCount(page, '#reconstruction-line')).toBe(7);
+    } finally {
+      await page.close();
+      await windows.stop();
+    }
   });
 
   it('asks for the API key of a server that needs one, says when it is refused, and scores with it', async () => {
