@@ -182,6 +182,17 @@ describe.concurrent('hostile files: refused before the work, exit 2, little memo
     expect(existsSync(out)).toBe(false);
   });
 
+  it('counts each weight of a nested model once against --max-parameters', async ({ expect }) => {
+    const file = path.join(scratch, 'nested.keras');
+    const spec = randomAutoencoder(WIDTH, [6, 3], 1);
+    await writeKerasModel(file, spec, { format: 'keras', dialect: 'keras3', api: 'Sequential', nested: true, scratch: await mkdtemp(path.join(scratch, 'writer-')) });
+    const values = spec.layers.reduce((sum, layer) => sum + (layer.kind === 'Dense' ? layer.kernel.flat().length + layer.bias.length : 0), 0);
+    const exact = await importPeak(file, ['--max-parameters', String(values)]);
+    expect(exact.code, exact.stderr).toBe(0);
+    const under = await importPeak(file, ['--max-parameters', String(values - 1)]);
+    expect(under.code).toBe(2);
+  });
+
   it('takes a file past the default budget when --max-parameters allows it', async ({ expect }) => {
     const file = path.join(scratch, 'budget.h5');
     await copyFile('test/fixtures/keras-corpus/creditcard_dense_sequential_k2.h5', file);

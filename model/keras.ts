@@ -220,9 +220,10 @@ function keras3Weights(group: Group, reading: Reading): StoredWeight[] {
           .map((dataset) => weightOf(dataset, undefined, reading))
       : [];
   const order = (name: string) => (name === 'forward_layer' ? 0 : name === 'backward_layer' ? 1 : 2);
+  // A nested model's `layers` are layers of their own, each read once where it is placed.
   const nested = group
     .keys()
-    .filter((name) => name !== 'vars')
+    .filter((name) => name !== 'vars' && name !== 'layers')
     .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
     .map((name) => group.get(name))
     .filter(isGroup);
