@@ -9,7 +9,7 @@ import { BACKEND_NAMES } from '../model/backend.ts';
  * docs/configuration.md's table is generated from it (scripts/docs.ts).
  */
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
  * Numbers are read in decimal only: `Number()` would also take "0x1F90", "0b1", "1e3" or

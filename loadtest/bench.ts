@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { createLogger } from '../lib/logger.ts';
-import { BUNDLED_MODEL_DIR, inputOf, readMetadata } from '../model/artifact.ts';
+import { BUNDLED_MODEL_DIR, inputOf, instanceWidth, readMetadata } from '../model/artifact.ts';
 import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
 import { DEFAULTS, environmentOf, SETTING_MAXIMA } from '../app/settings.ts';
 import { METRIC_PREFIX } from '../app/metrics.ts';
@@ -177,13 +177,13 @@ const WINDOW_MODEL = 'test/fixtures/keras-corpus/bearing_lstm_functional_k2.h5';
 async function importWindowModel(): Promise<{ dir: string; dims: number[] }> {
   const dir = path.join(await mkdtemp(path.join(tmpdir(), 'bench-windows-')), 'model');
   await promisify(execFile)(process.execPath, ['--import', 'tsx', 'model/import.ts', WINDOW_MODEL, '--out', dir, '--name', 'windows', '--normalisation', 'none', '--threshold', '1']);
-  return { dir, dims: readMetadata(dir).signature.inputs[0].shape.slice(1) };
+  return { dir, dims: inputOf(readMetadata(dir).signature).dims };
 }
 
 /** A V2 request of `windows` windows of `dims`, as binary tensor data. */
 function windowInfer(windows: number, dims: readonly number[]): Target {
   const shape = [windows, ...dims];
-  const data = Buffer.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5).buffer);
+  const data = Buffer.from(new Float32Array(windows * instanceWidth(dims)).fill(0.5).buffer);
   const header = JSON.stringify({ inputs: [{ name: 'beat', shape, datatype: 'FP32', parameters: { binary_data_size: data.length } }] });
   return { path: '/v2/models/windows/infer', body: Buffer.concat([Buffer.from(header), data]), headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) } };
 }

@@ -74,13 +74,16 @@ export function signatureFor(
   };
 }
 
+/** The values of one instance of `dims`, flat, in row-major order. */
+export const instanceWidth = (dims: readonly number[]) => dims.reduce((product, size) => product * size, 1);
+
 /**
- * The input's name, its dimensions after the batch, `width` (the values of one instance, flat, in
- * row-major order) and `features` (the last dimension, which per-feature normalisation is over).
+ * The input's name, its dimensions after the batch, `width` (the values of one instance, flat) and
+ * `features` (the last dimension, which per-feature normalisation is over).
  */
 export function inputOf(signature: Signature) {
   const [, ...dims] = signature.inputs[0].shape;
-  return { name: signature.inputs[0].name, dims: dims as InstanceDims, width: dims.reduce((product, size) => product * size, 1), features: dims.at(-1)! };
+  return { name: signature.inputs[0].name, dims: dims as InstanceDims, width: instanceWidth(dims), features: dims.at(-1)! };
 }
 
 /** The name of the output with `role`. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FP32_MAX, validateInstances } from './instances.ts';
-import { ArtifactError, inputOf, readArtifact, scoreOf, type InstanceDims, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
+import { ArtifactError, inputOf, instanceWidth, readArtifact, scoreOf, type InstanceDims, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
 
 export interface Score {
   /**
@@ -31,7 +31,7 @@ export interface DetectorOptions {
 }
 
 /** Each feature's range, as MinMaxScaler divides by it: a constant feature's (zero) as 1. */
-export const featureRanges = ({ min, max }: { readonly min: readonly number[]; readonly max: readonly number[] }) => max.map((value, i) => value - min[i]! || 1);
+const featureRanges = ({ min, max }: { readonly min: readonly number[]; readonly max: readonly number[] }) => max.map((value, i) => value - min[i]! || 1);
 
 /**
  * Scales rows as the model was trained to see them, into one flat buffer ready for a tensor of the
@@ -130,7 +130,7 @@ export function reconstruct(
   score: ScoreFunction,
 ): { errors: number[]; reconstructions: (row: number) => number[] } {
   if (rows.length === 0) return { errors: [], reconstructions: () => [] };
-  const width = dims.reduce((product, size) => product * size, 1);
+  const width = instanceWidth(dims);
   const input = normaliseRows(rows, width, normalisation, dims.at(-1));
   const reconstruction = tf.tidy(() => forward(tf.tensor(input, [rows.length, ...dims])));
   // Read outside tidy(), which would walk every element of a returned typed array.

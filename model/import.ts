@@ -170,7 +170,8 @@ await runCli('import', USAGE, async (argv, logger) => {
   if (leftOut.length > 0) logger.info({ leftOut }, 'left out what only training uses');
   try {
     const dims = model.inputs[0]!.shape.slice(1) as InstanceDims;
-    const { width, features } = inputOf(signatureFor(dims, { input: options['input-name'] }));
+    const signature = signatureFor(dims, { input: options['input-name'] });
+    const { width, features } = inputOf(signature);
     logger.info({ file, format: keras.format, kerasVersion: keras.kerasVersion, layers: model.layers.length, shape: dims, backend }, 'model read');
 
     const data = options.data === undefined ? undefined : await readLabelledCsv(options.data, layout);
@@ -201,7 +202,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     const metadata: ModelMetadata = {
       name,
       version: '',
-      signature: signatureFor(dims, { input: options['input-name'] }),
+      signature,
       normalisation,
       score,
       threshold,
