@@ -6,6 +6,7 @@ import type { Detector } from '../model/detector.ts';
 import { useBundledModel } from '../test/bundled-model.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetrics, localMetrics } from './metrics.ts';
+import { DriftMonitor } from './drift.ts';
 import { tfServingVersion } from './protocols/tfserving.ts';
 import type { LoadedModel } from './serving.ts';
 import { DEFAULTS } from './settings.ts';
@@ -21,7 +22,9 @@ beforeAll(() => ({ detector, normal, anomalous } = bundled));
 function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compressionThresholdBytes?: number } = {}) {
   const metrics = createMetrics();
   const logger = createLogger('test', { level: 'silent' });
-  const model: LoadedModel = { detector, batcher: new Batcher(detector, { maxBatchSize: 64, maxQueuedRows: 1024, maxQueueWaitSeconds: 1, metrics, logger }) };
+  const drift = new DriftMonitor(DEFAULTS.driftWindowSize, DEFAULTS.driftWindowSeconds);
+  drift.reference = detector;
+  const model: LoadedModel = { detector, batcher: new Batcher(detector, { maxBatchSize: 64, maxQueuedRows: 1024, maxQueueWaitSeconds: 1, metrics, drift, logger }) };
   const state = { model: options.loaded === false ? undefined : model, draining: false };
   const app = createApp({
     state,
@@ -32,7 +35,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compression
     metrics,
     logger,
     server: { name: 'anomaly-serve', version: 'test' },
-    metricsView: localMetrics(metrics.registry),
+    metricsView: localMetrics(metrics.registry, drift),
   });
   const request = (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
     app.request(path, {
@@ -40,7 +43,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compression
       headers: init.headers ?? { 'Content-Type': 'application/json' },
       body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
     });
-  const metricsApp = createMetricsApp({ metricsView: localMetrics(metrics.registry), metrics, logger: createLogger('test', { level: 'silent' }) });
+  const metricsApp = createMetricsApp({ metricsView: localMetrics(metrics.registry, drift), metrics, logger: createLogger('test', { level: 'silent' }) });
   return { app, metricsApp, state, metrics, request };
 }
 
@@ -114,6 +117,19 @@ describe('TensorFlow Serving REST', () => {
     await expectError(await request(`/v1/models/${MODEL}/labels/constructor:predict`, { body: { instances: [normal] } }), 404, 'model "ecg-autoencoder" has no version label "constructor"; its labels are "stable", "latest"');
   });
 
+  it('answers the attribution and the p-value with signature_name "explain", in the row and the columnar format', async () => {
+    const [expected] = detector.score([anomalous], { attribution: true, pValue: true });
+    const rows = await request(`/v1/models/${MODEL}:predict`, { body: { signature_name: 'explain', instances: [anomalous] } });
+    expect(await rows.json()).toEqual({
+      predictions: [{ reconstruction_error: expected!.reconstructionError, is_anomaly: true, attribution: expected!.attribution, p_value: expected!.pValue }],
+    });
+    const columns = await request(`/v1/models/${MODEL}:predict`, { body: { signature_name: 'explain', inputs: [normal, anomalous] } });
+    const { outputs } = (await columns.json()) as { outputs: Record<string, unknown[]> };
+    expect(Object.keys(outputs)).toEqual(['reconstruction_error', 'is_anomaly', 'attribution', 'p_value']);
+    expect(outputs.attribution![1]).toEqual(expected!.attribution);
+    expect(outputs.p_value![1]).toBe(expected!.pValue);
+  });
+
   it('reports the model status and metadata, and predicts on the versioned path', async () => {
     const version = tfServingVersion(detector);
     expect(version).toMatch(/^\d+$/);
@@ -123,7 +139,7 @@ describe('TensorFlow Serving REST', () => {
     expect((await request(`/v1/models/${MODEL}/versions/${version}`)).status).toBe(200);
     const metadata = (await (await request(`/v1/models/${MODEL}/metadata`)).json()) as {
       model_spec: { name: string; version: string };
-      metadata: { signature_def: { signature_def: Record<string, { inputs: Record<string, { dtype: string; tensor_shape: unknown }> }> } };
+      metadata: { signature_def: { signature_def: Record<string, { inputs: Record<string, { dtype: string; tensor_shape: unknown }>; outputs: Record<string, unknown> }> } };
     };
     expect(metadata.model_spec).toMatchObject({ name: MODEL, version });
     expect(metadata.metadata.signature_def.signature_def.serving_default!.inputs.beat).toEqual({
@@ -131,6 +147,10 @@ describe('TensorFlow Serving REST', () => {
       tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '140', name: '' }], unknown_rank: false },
       name: 'beat',
     });
+    const signatures = metadata.metadata.signature_def.signature_def;
+    expect(Object.keys(signatures)).toEqual(['serving_default', 'explain']);
+    expect(Object.keys(signatures.serving_default!.outputs)).toEqual(['reconstruction_error', 'is_anomaly']);
+    expect(Object.keys(signatures.explain!.outputs)).toEqual(['reconstruction_error', 'is_anomaly', 'attribution', 'p_value']);
     const predicted = await request(`/v1/models/${MODEL}/versions/${version}:predict`, { body: { instances: [normal] } });
     expect(predicted.status).toBe(200);
     await expectError(await request(`/v1/models/${MODEL}/versions/7:predict`, { body: { instances: [normal] } }), 404, `has no version "7"; it serves version "${version}"`);
@@ -156,6 +176,8 @@ describe('Open Inference Protocol (KServe V2)', () => {
         { name: 'reconstruction_error', datatype: 'FP32', shape: [-1] },
         { name: 'is_anomaly', datatype: 'BOOL', shape: [-1] },
         { name: 'reconstruction', datatype: 'FP32', shape: [-1, 140] },
+        { name: 'attribution', datatype: 'FP32', shape: [-1, 140] },
+        { name: 'p_value', datatype: 'FP32', shape: [-1] },
       ],
     });
   });
@@ -187,13 +209,33 @@ describe('Open Inference Protocol (KServe V2)', () => {
     expect(body.outputs[1]!.data).toEqual(detector.score([anomalous], { reconstruction: true })[0]!.reconstruction);
   });
 
+  it('answers the p-value and the attribution by name: the share of calibration scores at or above, and each value\'s error, whose mean is the score', async () => {
+    const response = await request(`/v2/models/${MODEL}/infer`, {
+      body: { ...input([normal, anomalous], [2, 140]), outputs: [{ name: 'reconstruction_error' }, { name: 'p_value' }, { name: 'attribution' }] },
+    });
+    const body = (await response.json()) as { outputs: { name: string; shape: number[]; data: number[] }[] };
+    const [scores, pValues, attribution] = body.outputs;
+    expect([pValues!.shape, attribution!.shape]).toEqual([[2], [2, 140]]);
+    const calibration = detector.metadata.calibration!;
+    const share = (score: number) => calibration.scores.filter((s) => s >= score).length / calibration.rows;
+    expect(pValues!.data).toEqual(scores!.data.map(share));
+    // The anomalous example is rarer than the threshold's false-positive rate; the normal one is common.
+    expect(pValues!.data[0]).toBeGreaterThan(0.5);
+    expect(pValues!.data[1]).toBeLessThan(detector.metadata.threshold.targetFpr!);
+    for (const row of [0, 1]) {
+      const own = attribution!.data.slice(row * 140, (row + 1) * 140);
+      expect(own.every((value) => value >= 0)).toBe(true);
+      expect(own.reduce((sum, value) => sum + value, 0) / 140).toBeCloseTo(scores!.data[row]!, 6);
+    }
+  });
+
   it.each([
     ['a datatype other than FP32', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'INT32', data: [] }] }, /inputs\[0\]\.datatype is the string "INT32", which does not match .* FP32/],
     ['a shape of the wrong width', { inputs: [{ name: 'beat', shape: [1, 139], datatype: 'FP32', data: [] }] }, /inputs\[0\]\.shape is \[1, 139\], which does not match the model's input; it takes \[N, 140\]/],
     ['data that does not fill the shape', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.data has 140 values; shape \[2, 140\] needs 280/],
     ['an unknown input name', { inputs: [{ name: 'x', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }] }, /inputs\[0\]\.name is the string "x", not an input; the model's input is "beat"/],
     ['no inputs', {}, /"inputs" must be a list of one input tensor/],
-    ['an unknown output', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }], outputs: [{ name: 'z' }] }, /outputs\[0\]\.name is the string "z", not an output/],
+    ['an unknown output', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: Array(140).fill(0) }], outputs: [{ name: 'z' }] }, /outputs\[0\]\.name is the string "z", not an output; the model has reconstruction_error, is_anomaly, reconstruction, attribution, p_value/],
     ['a string in the data', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [...Array(150).fill(0), 'x', ...Array(129).fill(0)] }] }, /inputs\[0\]\.data, row 1: value 10 is the string "x", expected a finite number/],
     ['data nested deeper than its shape', { inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: [[...Array(139).fill(0), [0]]] }] }, 'inputs[0].data, row 0: value 139 is [0], expected a finite number'],
     ['nested data with a row that is not a list', { inputs: [{ name: 'beat', shape: [2, 140], datatype: 'FP32', data: [Array(140).fill(0), 5] }] }, 'inputs[0].data[1] is 5; nested data has a list of 140 values a row'],
@@ -228,7 +270,7 @@ describe('bad requests get a status and a JSON error that says what and where', 
     ['139 values', () => JSON.stringify({ instances: [normal, normal.slice(1)] }), 400, 'instances[1]: expected 140 values, got 139'],
     ['141 values', () => JSON.stringify({ instances: [[...normal, 0]] }), 400, 'instances[0]: expected 140 values, got 141'],
     ['too many instances', () => JSON.stringify({ instances: Array(65).fill([0]) }), 400, /65 instances in one request; at most 64 are allowed \(MAX_BATCH_SIZE\)/],
-    ['an unknown signature', () => JSON.stringify({ signature_name: 'classify', instances: [normal] }), 400, /unknown signature_name: the string "classify"; the model has "serving_default"/],
+    ['an unknown signature', () => JSON.stringify({ signature_name: 'classify', instances: [normal] }), 400, /unknown signature_name: the string "classify"; the model has "serving_default", "explain"/],
   ])('%s', async (_, body, status, message) => {
     await expectError(await predict(body()), status, message);
   });

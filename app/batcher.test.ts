@@ -91,7 +91,7 @@ describe('Batcher', () => {
 
   it('returns reconstructions only to the requests that asked', async () => {
     const b = batcher();
-    const [plain, withReconstruction] = await Promise.all([b.score([normal]), b.score([normal], true)]);
+    const [plain, withReconstruction] = await Promise.all([b.score([normal]), b.score([normal], { reconstruction: true })]);
     expect(passes).toEqual([2]);
     expect(plain![0]).not.toHaveProperty('reconstruction');
     expect(withReconstruction![0]!.reconstruction).toHaveLength(140);

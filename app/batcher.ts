@@ -1,4 +1,4 @@
-import type { Detector, Score } from '../model/detector.ts';
+import type { Detector, Score, ScoreOptions } from '../model/detector.ts';
 import type { Logger } from '../lib/logger.ts';
 import { flattenWindows, validateInstances } from '../model/instances.ts';
 import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
@@ -20,17 +20,30 @@ export interface BatcherOptions {
   /** Longest a request waits for its forward pass (MAX_QUEUE_WAIT_SECONDS): past it, it is shed. */
   readonly maxQueueWaitSeconds: number;
   readonly metrics: Metrics;
+  /** Where the scores go for the drift gauges (drift.ts), if anywhere. */
+  readonly drift?: { add(scores: readonly Score[]): void };
   /** Where a failed batch is reported, once. */
   readonly logger: Logger;
 }
 
 interface Pending {
   readonly rows: number[][];
-  readonly reconstruction: boolean;
+  readonly options: ScoreOptions;
   readonly enqueuedAt: bigint;
   readonly resolve: (scores: Score[]) => void;
   readonly reject: (error: unknown) => void;
 }
+
+const sameOptions = (a: ScoreOptions, b: ScoreOptions) => !a.reconstruction === !b.reconstruction && !a.attribution === !b.attribution && !a.pValue === !b.pValue;
+
+/** A score with only what its request asked for, when a request beside it in the batch asked for more. */
+const onlyAsked = ({ reconstructionError, isAnomaly, reconstruction, attribution, pValue }: Score, options: ScoreOptions): Score => ({
+  reconstructionError,
+  isAnomaly,
+  ...(options.reconstruction && { reconstruction }),
+  ...(options.attribution && { attribution }),
+  ...(options.pValue && { pValue }),
+});
 
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
@@ -59,7 +72,7 @@ export class Batcher {
    * the promise resolves with exactly this request's scores, in order. Rejects with
    * OverloadedError when the queue is full or the request waited too long.
    */
-  async score(given: readonly unknown[], reconstruction = false): Promise<Score[]> {
+  async score(given: readonly unknown[], options: ScoreOptions = {}): Promise<Score[]> {
     const { maxBatchSize, metrics } = this.options;
     checkInstanceCount(given.length, maxBatchSize);
     const { dims, inputLength } = this.detector;
@@ -71,7 +84,7 @@ export class Batcher {
     metrics.inFlight.inc();
     try {
       return await new Promise<Score[]>((resolve, reject) => {
-        this.queue.push({ rows: instances, reconstruction, enqueuedAt: process.hrtime.bigint(), resolve, reject });
+        this.queue.push({ rows: instances, options, enqueuedAt: process.hrtime.bigint(), resolve, reject });
         this.queuedRows += instances.length;
         this.schedule();
       });
@@ -146,9 +159,12 @@ export class Batcher {
   private run(batch: readonly Pending[], rows: number): void {
     const { metrics } = this.options;
     const start = process.hrtime.bigint();
+    // What any request of the batch asks for is computed for all of its rows; each takes its own.
+    const asked = (key: keyof ScoreOptions) => batch.some((request) => request.options[key]);
+    const options = { reconstruction: asked('reconstruction'), attribution: asked('attribution'), pValue: asked('pValue') };
     const scores = this.detector.scoreValid(
       batch.flatMap((request) => request.rows),
-      { reconstruction: batch.some((request) => request.reconstruction) },
+      options,
     );
     metrics.forwardPass.observe(secondsSince(start));
     metrics.batchSize.observe(rows);
@@ -158,10 +174,11 @@ export class Batcher {
       metrics.reconstructionError.observe(score.reconstructionError);
       if (score.isAnomaly) metrics.anomalies.inc();
     }
+    this.options.drift?.add(scores);
     let offset = 0;
     for (const request of batch) {
       const own = scores.slice(offset, (offset += request.rows.length));
-      request.resolve(request.reconstruction ? own : own.map(({ reconstructionError, isAnomaly }) => ({ reconstructionError, isAnomaly })));
+      request.resolve(sameOptions(request.options, options) ? own : own.map((score) => onlyAsked(score, request.options)));
     }
   }
 }

@@ -301,6 +301,8 @@ describe('Triton statistics, model configuration and repository', () => {
         { name: 'reconstruction_error', data_type: 'TYPE_FP32', dims: ['1'], reshape: { shape: [] } },
         { name: 'is_anomaly', data_type: 'TYPE_BOOL', dims: ['1'], reshape: { shape: [] } },
         { name: 'reconstruction', data_type: 'TYPE_FP32', dims: [String(WIDTH)] },
+        { name: 'attribution', data_type: 'TYPE_FP32', dims: [String(WIDTH)] },
+        { name: 'p_value', data_type: 'TYPE_FP32', dims: ['1'], reshape: { shape: [] } },
       ],
     });
     expect(json(await send(url, 'GET', `/v2/models/${MODEL}/versions/${metadata.version}/config`))).toEqual(config);

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { summedMetrics, type MetricsSnapshot, type MetricsView } from './metrics.ts';
+import { mergeWindows, type DriftMonitor, type RecentScores } from './drift.ts';
 
 /**
  * The metrics of a node:cluster server, summed over its workers, both sides of the exchange. A
@@ -15,9 +16,9 @@ type Metric = Snapshot[number];
 
 type WorkerMessage =
   | { type: 'anomaly-serve:metrics-sum-request'; id: number }
-  | { type: 'anomaly-serve:metrics-snapshot'; id: number; snapshot: Snapshot };
+  | { type: 'anomaly-serve:metrics-snapshot'; id: number; snapshot: Snapshot; window: RecentScores };
 type PrimaryMessage =
-  | { type: 'anomaly-serve:metrics-sum'; id: number; snapshot: Snapshot }
+  | { type: 'anomaly-serve:metrics-sum'; id: number; snapshot: Snapshot; windows: RecentScores[] }
   | { type: 'anomaly-serve:metrics-snapshot-request'; id: number };
 
 /** How long the primary waits for a worker's metrics before it uses the worker's last ones. */
@@ -52,8 +53,8 @@ function addCumulative(total: Snapshot, snapshot: Snapshot): Snapshot {
 /** In the cluster primary: collects, sums and serves the workers' metrics. */
 export class ClusterMetrics {
   private readonly workers = new Set<Worker>();
-  /** Each live worker's latest metrics, and the request they answered. */
-  private readonly latest = new Map<Worker, { readonly id: number; readonly snapshot: Snapshot }>();
+  /** Each live worker's latest metrics and drift window, and the request they answered. */
+  private readonly latest = new Map<Worker, { readonly id: number; readonly snapshot: Snapshot; readonly window: RecentScores }>();
   /** The counters and histograms of every worker that has exited, summed. */
   private retired: Snapshot = [];
   private readonly waiting = new Map<number, { readonly workers: Set<Worker>; readonly done: () => void }>();
@@ -67,10 +68,12 @@ export class ClusterMetrics {
     this.workers.add(worker);
     worker.on('message', (message: WorkerMessage) => {
       if (message?.type === 'anomaly-serve:metrics-sum-request') {
-        void this.sum().then((snapshot) => worker.isConnected() && worker.send({ type: 'anomaly-serve:metrics-sum', id: message.id, snapshot } satisfies PrimaryMessage));
+        void this.sum().then(
+          ({ snapshot, windows }) => worker.isConnected() && worker.send({ type: 'anomaly-serve:metrics-sum', id: message.id, snapshot, windows } satisfies PrimaryMessage),
+        );
       } else if (message?.type === 'anomaly-serve:metrics-snapshot') {
         // An answer to an older request that arrives late must not replace a newer one.
-        if (message.id >= (this.latest.get(worker)?.id ?? -1)) this.latest.set(worker, { id: message.id, snapshot: message.snapshot });
+        if (message.id >= (this.latest.get(worker)?.id ?? -1)) this.latest.set(worker, { id: message.id, snapshot: message.snapshot, window: message.window });
         this.answered(message.id, worker);
       }
     });
@@ -84,11 +87,16 @@ export class ClusterMetrics {
     });
   }
 
-  /** The metrics of all workers, live and retired, summed. */
-  async sum(): Promise<Snapshot> {
+  /**
+   * The metrics of all workers, live and retired, summed, and the live workers' drift windows (which
+   * a worker merges and tests: the primary loads no model to test them against).
+   */
+  async sum(): Promise<{ snapshot: Snapshot; windows: RecentScores[] }> {
     await this.refresh();
     const own = await this.own.getMetricsAsJSON();
-    return AggregatorRegistry.aggregate([...[...this.latest.values()].map((latest) => latest.snapshot), this.retired, own]).getMetricsAsJSON();
+    const latest = [...this.latest.values()];
+    const snapshot = await AggregatorRegistry.aggregate([...latest.map(({ snapshot }) => snapshot), this.retired, own]).getMetricsAsJSON();
+    return { snapshot, windows: latest.map(({ window }) => window) };
   }
 
   /** Asks every connected worker for its metrics; resolves once all answered, exited or timed out. */
@@ -123,26 +131,29 @@ export class ClusterMetrics {
 }
 
 /**
- * In a worker: answers the primary's requests for this worker's metrics from `registry`, and
- * returns the view of the sum over all workers that the primary makes.
+ * In a worker: answers the primary's requests for this worker's metrics from `registry` and its
+ * drift window from `drift`, and returns the view of the sum over all workers that the primary
+ * makes, with the drift gauges of all workers' windows merged.
  */
-export function workerMetrics(registry: Registry): MetricsView {
-  const pending = new Map<number, (snapshot: Snapshot) => void>();
+export function workerMetrics(registry: Registry, drift: DriftMonitor): MetricsView {
+  const pending = new Map<number, (sum: { snapshot: Snapshot; windows: RecentScores[] }) => void>();
   let nextId = 0;
   process.on('message', (message: PrimaryMessage) => {
     if (message?.type === 'anomaly-serve:metrics-snapshot-request') {
-      void registry.getMetricsAsJSON().then((snapshot) => process.send?.({ type: 'anomaly-serve:metrics-snapshot', id: message.id, snapshot } satisfies WorkerMessage));
+      void registry
+        .getMetricsAsJSON()
+        .then((snapshot) => process.send?.({ type: 'anomaly-serve:metrics-snapshot', id: message.id, snapshot, window: drift.recent() } satisfies WorkerMessage));
     } else if (message?.type === 'anomaly-serve:metrics-sum') {
-      pending.get(message.id)?.(message.snapshot);
+      pending.get(message.id)?.(message);
       pending.delete(message.id);
     }
   });
-  return summedMetrics(
-    () =>
-      new Promise((resolve) => {
-        const id = nextId++;
-        pending.set(id, resolve);
-        process.send!({ type: 'anomaly-serve:metrics-sum-request', id } satisfies WorkerMessage);
-      }),
-  );
+  return summedMetrics(async () => {
+    const { snapshot, windows } = await new Promise<{ snapshot: Snapshot; windows: RecentScores[] }>((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      process.send!({ type: 'anomaly-serve:metrics-sum-request', id } satisfies WorkerMessage);
+    });
+    return [...snapshot, ...(await drift.gauges(mergeWindows(windows, drift.size)))];
+  });
 }

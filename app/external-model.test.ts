@@ -65,7 +65,7 @@ beforeAll(async () => {
   const metadata: ModelMetadata = {
     name: 'turbine-sensors',
     version: '',
-    signature: signatureFor(WIDTH, NAMES),
+    signature: signatureFor(WIDTH, NAMES, false),
     normalisation: NORMALISATION,
     threshold: { value: THRESHOLD },
   };
@@ -90,12 +90,19 @@ describe('a model trained elsewhere, of another width and with other names', () 
         { name: 'anomaly_score', datatype: 'FP32', shape: [-1] },
         { name: 'alarm', datatype: 'BOOL', shape: [-1] },
         { name: 'expected_readings', datatype: 'FP32', shape: [-1, WIDTH] },
+        { name: 'attribution', datatype: 'FP32', shape: [-1, WIDTH] },
       ],
     });
     const signatureDef = (await call('GET', '/v1/models/turbine-sensors/metadata')).json.metadata.signature_def.signature_def.serving_default;
     expect(Object.keys(signatureDef.inputs)).toEqual(['sensors']);
     expect(signatureDef.inputs.sensors.tensor_shape.dim.map((d: { size: string }) => d.size)).toEqual(['-1', String(WIDTH)]);
     expect(Object.keys(signatureDef.outputs)).toEqual(['anomaly_score', 'alarm']);
+    // With no calibration, "explain" has the attribution and no p-value.
+    const explain = (await call('GET', '/v1/models/turbine-sensors/metadata')).json.metadata.signature_def.signature_def.explain;
+    expect(Object.keys(explain.outputs)).toEqual(['anomaly_score', 'alarm', 'attribution']);
+    const pValue = await call('POST', '/v2/models/turbine-sensors/infer', { inputs: [{ name: 'sensors', shape: [1, WIDTH], datatype: 'FP32', data: calm }], outputs: [{ name: 'p_value' }] });
+    expect(pValue.status).toBe(400);
+    expect(pValue.json.error).toMatch(/outputs\[0\]\.name is the string "p_value", not an output of this model: p-values need a calibration, which its metadata\.json does not record/);
     expect((await call('GET', '/v2/models/ecg-autoencoder')).status).toBe(404);
   });
 

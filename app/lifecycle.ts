@@ -14,7 +14,9 @@ import { ClusterMetrics, workerMetrics } from './cluster-metrics.ts';
 import { Registry } from 'prom-client';
 import { ConfigError, ENV, loadConfig, type Config } from './settings.ts';
 import { HTTP_LIMITS } from './contract.ts';
-import { createApiKeyMetrics, createMetrics, localMetrics } from './metrics.ts';
+import { createApiKeyMetrics, createMetrics, localMetrics, scoreBuckets } from './metrics.ts';
+import { DriftMonitor } from './drift.ts';
+import { Calibration } from '../model/calibration.ts';
 import type { ShutdownSignals } from './shutdown-signals.ts';
 import type { LoadedModel, ServingState } from './serving.ts';
 
@@ -101,10 +103,13 @@ function listen(app: Hono, port: number, config: Config): Promise<Server> {
  * (see `runServer`).
  */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const modelName = config.modelName ?? readMetadata(config.modelPath).name;
-  const metrics = createMetrics();
+  const metadata = readMetadata(config.modelPath);
+  const modelName = config.modelName ?? metadata.name;
+  const calibration = metadata.calibration && new Calibration(metadata.calibration);
+  const metrics = createMetrics({ scoreBuckets: scoreBuckets(config.threshold ?? metadata.threshold.value, calibration) });
+  const drift = new DriftMonitor(config.driftWindowSize, config.driftWindowSeconds);
   const state: { model: LoadedModel | undefined; draining: boolean } = { model: undefined, draining: false };
-  const metricsView = cluster.isWorker ? workerMetrics(metrics.registry) : localMetrics(metrics.registry);
+  const metricsView = cluster.isWorker ? workerMetrics(metrics.registry, drift) : localMetrics(metrics.registry, drift);
   let apiKeys: ApiKeys | undefined;
   if (config.apiKeysFile !== undefined) {
     apiKeys = cluster.isWorker ? await keysFromPrimary() : ApiKeys.watch(config.apiKeysFile, logger, metrics);
@@ -129,8 +134,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const load = async () => {
     // Imported only now: it brings in TensorFlow.js, which the cluster primary must not load.
     const { loadModel } = await import('./model-loader.ts');
-    const { model, backend: choice } = await loadModel(config, metrics, logger);
+    const { model, backend: choice } = await loadModel(config, { metrics, drift }, logger);
     const { detector } = model;
+    drift.reference = detector;
     const { backend } = choice;
     const notice = fallbackNotice(choice);
     if (notice) logger.warn({ backend, skipped: choice.skipped }, notice);

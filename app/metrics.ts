@@ -1,3 +1,4 @@
+import type { Calibration } from '../model/calibration.ts';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 /** The prefix of every metric the server exports (prom-client's default process metrics too). */
 export const METRIC_PREFIX = 'anomaly_serve_';
@@ -18,6 +19,11 @@ const SUFFIXES = {
   threshold: 'threshold',
   lastInference: 'last_inference_timestamp_seconds',
   modelInfo: 'model_info',
+  driftWindowScores: 'drift_window_scores',
+  driftWindowAnomalyRate: 'drift_window_anomaly_rate',
+  expectedAnomalyRate: 'expected_anomaly_rate',
+  driftKsStatistic: 'drift_ks_statistic',
+  driftKsPValue: 'drift_ks_p_value',
 } as const;
 
 /**
@@ -49,8 +55,31 @@ export function createApiKeyMetrics(registers: Registry[]) {
   };
 }
 
-/** Every metric the server exports, in one registry (listed in docs/metrics.md, generated from it). */
-export function createMetrics() {
+/**
+ * The score histogram's buckets before a model says otherwise (see scoreBuckets): fit to the
+ * bundled model's scale.
+ */
+const DEFAULT_SCORE_BUCKETS = [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5];
+
+/** `value` to two significant digits, so that bucket bounds read as numbers people write. */
+const twoDigits = (value: number) => Number(value.toPrecision(2));
+
+/**
+ * Buckets that follow a model's own scale: 16 bounds in a geometric series from the 1st percentile
+ * of its calibration (a tenth of the threshold without one) to 20 times its threshold, where
+ * anomalies score. A model with scores of another size than the bundled one's still gets a
+ * histogram that tells its normal rows from its anomalies.
+ */
+export function scoreBuckets(threshold: number, calibration: Calibration | undefined): number[] {
+  const low = calibration ? calibration.quantile(0.01) : threshold / 10;
+  const high = 20 * threshold;
+  if (!(low > 0 && high > low)) return DEFAULT_SCORE_BUCKETS;
+  const step = (high / low) ** (1 / 15);
+  return [...new Set(Array.from({ length: 16 }, (_, i) => twoDigits(low * step ** i)))];
+}
+
+/** Every metric the server exports but the drift gauges, in one registry (listed in docs/metrics.md, generated from it). */
+export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readonly scoreBuckets?: readonly number[] } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
@@ -112,7 +141,7 @@ export function createMetrics() {
     reconstructionError: new Histogram({
       name: METRIC.reconstructionError,
       help: 'Reconstruction error of each scored row; a shifting distribution signals input drift',
-      buckets: [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5],
+      buckets: [...scoreBuckets],
       registers,
     }),
     threshold: new Gauge({
@@ -140,6 +169,35 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/**
+ * The drift gauges, in a registry of their own: a cluster's are computed once from all workers'
+ * windows merged, not summed (see drift.ts).
+ */
+export function createDriftMetrics() {
+  const registry = new Registry();
+  const registers = [registry];
+  return {
+    registry,
+    windowScores: new Gauge({ name: METRIC.driftWindowScores, help: 'Scores in the drift window (DRIFT_WINDOW_SIZE, DRIFT_WINDOW_SECONDS)', registers }),
+    windowAnomalyRate: new Gauge({ name: METRIC.driftWindowAnomalyRate, help: 'Share of the drift window\'s scores above the threshold', registers }),
+    expectedAnomalyRate: new Gauge({
+      name: METRIC.expectedAnomalyRate,
+      help: 'Share of the calibration\'s normal rows above the threshold: the anomaly rate of traffic like the calibration (models with a calibration)',
+      registers,
+    }),
+    ksStatistic: new Gauge({
+      name: METRIC.driftKsStatistic,
+      help: 'Kolmogorov-Smirnov statistic of the drift window against the calibration: the largest gap between their cumulative shares, 0 to 1',
+      registers,
+    }),
+    ksPValue: new Gauge({
+      name: METRIC.driftKsPValue,
+      help: 'p-value of that test: how likely a gap that large is if recent traffic scores like the calibration; small means drift',
+      registers,
+    }),
+  };
+}
+
 /** prom-client's JSON form of a registry's metrics (`Registry.getMetricsAsJSON`). */
 export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
@@ -151,9 +209,17 @@ export interface MetricsView {
   json(): Promise<MetricsSnapshot>;
 }
 
-/** The view of a single process's own registry. */
-export function localMetrics(registry: Registry): MetricsView {
-  return { text: () => registry.metrics(), json: () => registry.getMetricsAsJSON() };
+/** What a view needs of the drift monitor (drift.ts): its gauges' snapshot. */
+export interface DriftGauges {
+  gauges(): Promise<MetricsSnapshot>;
+}
+
+/** The view of a single process's own registry and drift gauges. */
+export function localMetrics(registry: Registry, drift: DriftGauges): MetricsView {
+  return {
+    text: async () => (await registry.metrics()) + (await AggregatorRegistry.aggregate([await drift.gauges()]).metrics()),
+    json: async () => [...(await registry.getMetricsAsJSON()), ...(await drift.gauges())],
+  };
 }
 
 /** The view of metrics that another process summed (a cluster primary): text from the JSON. */

@@ -1,8 +1,7 @@
 import { selectBackend, type BackendChoice } from '../model/backend.ts';
-import { Batcher } from './batcher.ts';
+import { Batcher, type BatcherOptions } from './batcher.ts';
 import type { Config } from './settings.ts';
 import { Detector } from '../model/detector.ts';
-import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './serving.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -11,8 +10,12 @@ import type { Logger } from '../lib/logger.ts';
  * file only when it loads the model: it is what brings in TensorFlow.js, which the cluster primary
  * (the same entry point) must not load.
  */
-export async function loadModel(config: Config, metrics: Metrics, logger: Logger): Promise<{ model: LoadedModel; backend: BackendChoice }> {
+export async function loadModel(
+  config: Config,
+  observers: Pick<BatcherOptions, 'metrics' | 'drift'>,
+  logger: Logger,
+): Promise<{ model: LoadedModel; backend: BackendChoice }> {
   const backend = await selectBackend(config.backend);
   const detector = await Detector.load(config.modelPath, { threshold: config.threshold });
-  return { model: { detector, batcher: new Batcher(detector, { ...config, metrics, logger }) }, backend };
+  return { model: { detector, batcher: new Batcher(detector, { ...config, ...observers, logger }) }, backend };
 }

@@ -1,6 +1,6 @@
 import type { Batcher } from './batcher.ts';
 import type { OutputRole } from '../model/artifact.ts';
-import type { Detector, Score } from '../model/detector.ts';
+import type { Detector, Score, ScoreOptions } from '../model/detector.ts';
 import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 
@@ -26,8 +26,19 @@ export function outputValues(role: OutputRole, scores: readonly Score[]): (numbe
       return scores.map((s) => s.isAnomaly);
     case 'reconstruction':
       return scores.flatMap((s) => s.reconstruction!);
+    case 'attribution':
+      return scores.flatMap((s) => s.attribution!);
+    case 'p_value':
+      return scores.map((s) => s.pValue!);
   }
 }
+
+/** What the detector computes besides the score and the verdict for a request asking for outputs of `roles`. */
+export const scoreOptionsFor = (roles: readonly OutputRole[]): ScoreOptions => ({
+  reconstruction: roles.includes('reconstruction'),
+  attribution: roles.includes('attribution'),
+  pValue: roles.includes('p_value'),
+});
 
 /** The JSON arrays and objects an instance of the model may take: a row and its naming object, and a window's list a step. */
 export const containersPerInstance = (detector: Detector) => 2 + (detector.dims.length === 2 ? detector.dims[0] : 0);
@@ -56,9 +67,9 @@ export function requireModel(
  * Scores a request's rows with the batcher, naming a bad row the way the protocol's client wrote
  * it (`where(index)`, e.g. "instances[3]") rather than by its index alone.
  */
-export async function scoreRows(model: LoadedModel, rows: readonly unknown[], where: (index: number) => string, reconstruction = false) {
+export async function scoreRows(model: LoadedModel, rows: readonly unknown[], where: (index: number) => string, roles: readonly OutputRole[]) {
   try {
-    return await model.batcher.score(rows, reconstruction);
+    return await model.batcher.score(rows, scoreOptionsFor(roles));
   } catch (error) {
     if (error instanceof InvalidInstanceError) throw new InvalidRequestError(`${where(error.index)}: ${error.problem}`);
     throw error;

@@ -10,6 +10,8 @@ describe('loadConfig', () => {
       modelName: undefined,
       modelPath: 'model/artifacts',
       threshold: undefined,
+      driftWindowSize: 1000,
+      driftWindowSeconds: 600,
       maxBatchSize: 64,
       maxQueuedRows: 4096,
       maxQueueWaitSeconds: 1,

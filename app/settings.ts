@@ -133,6 +133,14 @@ export const SETTINGS = {
     'how long an idle connection is kept: longer than Google Cloud load balancers keep theirs (600 s), so that they close it first and never send on a connection the server is closing',
   ),
   threshold: unsetByDefault('THRESHOLD', real, 'from metadata.json', 'overrides the anomaly threshold'),
+  driftWindowSize: setting(
+    'DRIFT_WINDOW_SIZE',
+    integer(10, 100_000),
+    // Enough for the drift test to see a shift of a tenth of the calibration's spread, few enough to follow a change within minutes.
+    1000,
+    'the most recent scores the drift gauges test against the calibration, all workers together (see [Metrics](metrics.md#drift))',
+  ),
+  driftWindowSeconds: setting('DRIFT_WINDOW_SECONDS', positiveSeconds, 600, 'scores older than this leave the drift window'),
   backend: unsetByDefault('BACKEND', z.enum(BACKEND_NAMES), 'fastest available', '`tensorflow`, `wasm` or `cpu`; fails at start-up if not available'),
   versionLabels: unsetByDefault(
     'MODEL_VERSION_LABELS',

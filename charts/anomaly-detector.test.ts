@@ -122,7 +122,7 @@ describe.each(['gke', 'minikube'] as const)('the %s profile', (profile) => {
 });
 
 describe('what the profiles change', () => {
-  it('gke: a LoadBalancer, a memory-only VPA that only recommends, a PDB and a PodMonitoring', () => {
+  it('gke: a LoadBalancer, a memory-only VPA that only recommends, a PDB, a PodMonitoring and its alert Rules', () => {
     const manifests = synthProfile('gke');
     expect(manifests.map((m) => m.kind)).toEqual([
       'ConfigMap',
@@ -133,6 +133,7 @@ describe('what the profiles change', () => {
       'PodDisruptionBudget',
       'NetworkPolicy',
       'PodMonitoring',
+      'Rules',
     ]);
     expect(find(manifests, 'Service').spec.type).toBe('LoadBalancer');
     const vpa = find(manifests, 'VerticalPodAutoscaler');
@@ -230,7 +231,7 @@ describe('AnomalyDetector options', () => {
     const [, prometheus] = find(manifests, 'ScaledObject').spec.triggers;
     expect(prometheus).toEqual({
       type: 'prometheus',
-      metadata: { serverAddress: 'http://prometheus-operated.monitoring.svc:9090', query: 'sum(rate(anomaly_serve_http_requests_total{job="anomaly-serve"}[1m]))', threshold: '4800' },
+      metadata: { serverAddress: 'http://prometheus-operated.monitoring.svc:9090', query: 'sum(rate(anomaly_serve_http_requests_total{job="anomaly-serve-metrics"}[1m]))', threshold: '4800' },
     });
     expect(manifests.map((m) => m.kind)).not.toContain('TriggerAuthentication');
   });

@@ -1,11 +1,11 @@
-import { Chart, type ApiObjectMetadata } from 'cdk8s';
+import type { ApiObjectMetadata } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { METRIC } from '../app/metrics.ts';
 import { KedaScaledObject } from './keda-scaled-object.ts';
 import { KedaTriggerAuthentication } from './keda-trigger-authentication.ts';
 import { GCP_PROJECT_ID } from './k8s-values.ts';
-import type { Monitoring } from './server-monitoring.ts';
+import { seriesSelector, type Monitoring } from './server-monitoring.ts';
 import { PropsError } from './props-error.ts';
 
 /** The server's load signals (app/metrics.ts) that replicas can scale on, with their Prometheus type. */
@@ -120,8 +120,7 @@ export class ServerAutoscaler extends Construct {
       });
       return;
     }
-    const namespace = Chart.of(this).namespace;
-    const selector = `job="${metadata.name}"${namespace ? `,namespace="${namespace}"` : ''}`;
+    const selector = seriesSelector(this, metadata.name, monitoring);
     const { series, kind } = LOAD_SERIES[metric];
     const query = kind === 'gauge' ? `sum(${series}{${selector}})` : `sum(rate(${series}{${selector}}[1m]))`;
     const gmp = monitoring === 'gmp';

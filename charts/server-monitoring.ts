@@ -1,5 +1,7 @@
 import * as kplus from 'cdk8s-plus-27';
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ServerAlertRules, type ServerAlertsOptions } from './server-alert-rules.ts';
 import { PATHS } from '../app/contract.ts';
 import { DNS_LABEL } from './k8s-values.ts';
 import { PodMonitoring } from './pod-monitoring.ts';
@@ -17,13 +19,27 @@ export interface ServerMonitoringOptions {
    * headless Service of that port) or 'none'. @default 'gmp' (Google Cloud Managed Service for Prometheus)
    */
   readonly monitoring?: Monitoring;
-  /** Labels of the ServiceMonitor, for the Prometheus' selector. @default { release: 'kube-prometheus-stack' } */
+  /** Labels of the ServiceMonitor and the PrometheusRule, for the Prometheus' selectors. @default { release: 'kube-prometheus-stack' } */
   readonly serviceMonitorLabels?: Record<string, string>;
   /**
    * The namespace of what scrapes the metrics port. @default 'gmp-system' with monitoring 'gmp'; the
    * Prometheus' (from autoscaling.prometheusAddress, else 'monitoring') with 'prometheus-operator'
    */
   readonly monitoringNamespace?: string;
+  /**
+   * The alerting rules (a Rules object with 'gmp', a PrometheusRule with 'prometheus-operator'),
+   * each tuned or turned off; false for none. @default every alert at its defaults (docs/metrics.md#alerts)
+   */
+  readonly alerts?: ServerAlertsOptions | false;
+}
+
+/** The Prometheus job of the server's series: the PodMonitoring's name, or the ServiceMonitor's Service's. */
+const jobOf = (name: string, monitoring: Monitoring) => (monitoring === 'prometheus-operator' ? `${name}-metrics` : name);
+
+/** The PromQL label matcher of the server's series, in the chart's namespace when it has one. */
+export function seriesSelector(scope: Construct, name: string, monitoring: Monitoring): string {
+  const namespace = Chart.of(scope).namespace;
+  return `job="${jobOf(name, monitoring)}"${namespace ? `,namespace="${namespace}"` : ''}`;
 }
 
 export interface ServerMonitoringProps extends ServerMonitoringOptions {
@@ -65,21 +81,33 @@ export class ServerMonitoring extends Construct {
     const { name, labels, selectorLabels } = props;
     const scrape = [{ port: PORT_NAMES.metrics, path: PATHS.metrics }];
     const monitoring = props.monitoring ?? 'gmp';
+    const operatorLabels = props.serviceMonitorLabels ?? { release: 'kube-prometheus-stack' };
     if (monitoring === 'gmp') {
       new PodMonitoring(this, 'Resource', { metadata: { name, labels }, matchLabels: selectorLabels, endpoints: scrape });
     } else if (monitoring === 'prometheus-operator') {
       const metricsLabels = { ...selectorLabels, 'app.kubernetes.io/component': 'metrics' };
       new kplus.Service(this, 'MetricsService', {
-        metadata: { name: `${name}-metrics`, labels: { ...labels, ...metricsLabels } },
+        metadata: { name: jobOf(name, monitoring), labels: { ...labels, ...metricsLabels } },
         type: kplus.ServiceType.CLUSTER_IP,
         clusterIP: 'None',
         selector: kplus.Pods.select(this, 'MetricsPods', { labels: selectorLabels }),
         ports: [{ port: props.metricsPort, targetPort: props.metricsPort, name: PORT_NAMES.metrics }],
       });
       new ServiceMonitor(this, 'Resource', {
-        metadata: { name, labels: { ...labels, ...(props.serviceMonitorLabels ?? { release: 'kube-prometheus-stack' }) } },
+        metadata: { name, labels: { ...labels, ...operatorLabels } },
         matchLabels: metricsLabels,
         endpoints: scrape,
+      });
+    }
+    if (props.alerts !== undefined && props.alerts !== false && monitoring === 'none') {
+      throw new PropsError('ServerMonitoring', "alerts needs monitoring gmp or prometheus-operator: with 'none' nothing evaluates them");
+    }
+    if (props.alerts !== false && monitoring !== 'none') {
+      new ServerAlertRules(this, 'AlertRules', {
+        metadata: { name, labels: { ...labels, ...(monitoring === 'prometheus-operator' ? operatorLabels : {}) } },
+        monitoring,
+        selector: seriesSelector(this, name, monitoring),
+        alerts: props.alerts,
       });
     }
   }

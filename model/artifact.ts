@@ -5,6 +5,7 @@ import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InputError } from '../lib/cli.ts';
+import { calibrationSchema } from './calibration.ts';
 
 /**
  * The model artifact: a folder of three files that training writes and the server, the charts, the
@@ -24,9 +25,11 @@ export const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'lett
 
 /**
  * What each output of an anomaly detector is: the reconstruction error (the score), whether it is
- * above the threshold (the verdict), and the reconstruction itself, in normalised units.
+ * above the threshold (the verdict), the reconstruction itself, in normalised units, the score's
+ * p-value against the calibration, and the attribution: each value's share of the score (its
+ * absolute or squared error, whose mean the score is).
  */
-export type OutputRole = 'score' | 'verdict' | 'reconstruction';
+export type OutputRole = 'score' | 'verdict' | 'reconstruction' | 'p_value' | 'attribution';
 /** The outputs an answer holds when a request does not name any. */
 export const DEFAULT_OUTPUT_ROLES: readonly OutputRole[] = ['score', 'verdict'];
 
@@ -37,31 +40,48 @@ const size = z.number().int().positive();
 /** An instance's shape after the batch: a row of `width` values, or a window of `steps` × `features`. */
 const instanceShape = z.union([z.tuple([rows, size]), z.tuple([rows, size, size])]);
 
+/** The outputs a signature may add to the first three, each at most once. */
+const extraOutput = z.discriminatedUnion('role', [
+  z.object({ name: nameSchema, role: z.literal('p_value'), datatype: FP32, shape: z.tuple([rows]) }),
+  z.object({ name: nameSchema, role: z.literal('attribution'), datatype: FP32, shape: instanceShape }),
+]);
+
 /**
  * The model's interface, in the Open Inference Protocol's terms: one FP32 input of shape
- * [-1, width] (a row) or [-1, steps, features] (a window of a sequence), and its three outputs with
- * their datatypes and shapes (which follow from their role); a window is scored as a whole.
+ * [-1, width] (a row) or [-1, steps, features] (a window of a sequence), and its outputs with their
+ * datatypes and shapes (which follow from their role): score, verdict and reconstruction always,
+ * then attribution and (for a calibrated model) p_value; a window is scored as a whole.
  */
 const signatureSchema = z
   .object({
     inputs: z.tuple([z.object({ name: nameSchema, datatype: FP32, shape: instanceShape })]),
-    outputs: z.tuple([
-      z.object({ name: nameSchema, role: z.literal('score'), datatype: FP32, shape: z.tuple([rows]) }),
-      z.object({ name: nameSchema, role: z.literal('verdict'), datatype: z.literal('BOOL'), shape: z.tuple([rows]) }),
-      z.object({ name: nameSchema, role: z.literal('reconstruction'), datatype: FP32, shape: instanceShape }),
-    ]),
+    outputs: z
+      .tuple([
+        z.object({ name: nameSchema, role: z.literal('score'), datatype: FP32, shape: z.tuple([rows]) }),
+        z.object({ name: nameSchema, role: z.literal('verdict'), datatype: z.literal('BOOL'), shape: z.tuple([rows]) }),
+        z.object({ name: nameSchema, role: z.literal('reconstruction'), datatype: FP32, shape: instanceShape }),
+      ])
+      .rest(extraOutput),
   })
-  .refine((s) => JSON.stringify(s.outputs[2].shape) === JSON.stringify(s.inputs[0].shape), 'the reconstruction has the shape of the input')
-  .refine((s) => new Set([s.inputs[0].name, ...s.outputs.map((o) => o.name)]).size === 4, 'the input and the outputs have four different names');
+  .refine(
+    (s) => s.outputs.every((o) => o.role === 'score' || o.role === 'verdict' || o.role === 'p_value' || JSON.stringify(o.shape) === JSON.stringify(s.inputs[0].shape)),
+    'the reconstruction and the attribution have the shape of the input',
+  )
+  .refine((s) => new Set(s.outputs.map((o) => o.role)).size === s.outputs.length, 'each output role once')
+  .refine((s) => new Set([s.inputs[0].name, ...s.outputs.map((o) => o.name)]).size === 1 + s.outputs.length, 'the input and the outputs have different names');
 export type Signature = z.infer<typeof signatureSchema>;
 
 /** An instance's dimensions: [width] for a row, [steps, features] for a window. */
 export type InstanceDims = [number] | [number, number];
 
-/** A signature for instances of `dims` (a width, or steps and features); the outputs' names default to the ones the bundled model has. */
+/**
+ * A signature for instances of `dims` (a width, or steps and features), with a p_value output when
+ * the model is `calibrated`; the outputs' names default to the ones the bundled model has.
+ */
 export function signatureFor(
   dims: number | InstanceDims,
   names: { readonly input: string; readonly score?: string; readonly verdict?: string; readonly reconstruction?: string },
+  calibrated: boolean,
 ): Signature {
   const shape = [-1, ...(typeof dims === 'number' ? [dims] : dims)] as Signature['inputs'][0]['shape'];
   return {
@@ -70,6 +90,8 @@ export function signatureFor(
       { name: names.score ?? 'reconstruction_error', role: 'score', datatype: 'FP32', shape: [-1] },
       { name: names.verdict ?? 'is_anomaly', role: 'verdict', datatype: 'BOOL', shape: [-1] },
       { name: names.reconstruction ?? 'reconstruction', role: 'reconstruction', datatype: 'FP32', shape },
+      { name: 'attribution', role: 'attribution', datatype: 'FP32', shape },
+      ...(calibrated ? [{ name: 'p_value', role: 'p_value' as const, datatype: 'FP32' as const, shape: [-1] as [-1] }] : []),
     ],
   };
 }
@@ -86,8 +108,16 @@ export function inputOf(signature: Signature) {
   return { name: signature.inputs[0].name, dims: dims as InstanceDims, width: instanceWidth(dims), features: dims.at(-1)! };
 }
 
-/** The name of the output with `role`. */
-export const outputName = (signature: Signature, role: OutputRole): string => signature.outputs.find((o) => o.role === role)!.name;
+/**
+ * Why a signature lacks an output of one of the roles added after the first three, when `name` is
+ * that role's name (a model written before the role existed, or one without a calibration).
+ */
+export function unavailableOutput(signature: Signature, name: string): string | undefined {
+  if (signature.outputs.some((o) => o.role === name)) return undefined;
+  if (name === 'p_value') return 'p-values need a calibration, which its metadata.json does not record (train it, or import it with --data, to record one)';
+  if (name === 'attribution') return 'its metadata.json is from before attributions (train or import it again to add one)';
+  return undefined;
+}
 
 const classMetricsSchema = z.object({
   precision: z.number(),
@@ -132,6 +162,8 @@ export const NORMALISATION_METHODS = ['none', 'min-max', 'standard', 'min-max-pe
 export const evaluationSchema = z.object({
   rows: z.number().int().positive(),
   accuracy: z.number(),
+  /** The share of normal rows called anomalous (absent in evaluations from before it was recorded). */
+  falsePositiveRate: z.number().optional(),
   rocAuc: z.number(),
   anomalous: classMetricsSchema,
   normal: classMetricsSchema,
@@ -160,7 +192,11 @@ export const metadataSchema = z.object({
     value: z.number().nonnegative(),
     rule: z.string().min(1).optional(),
     description: z.string().optional(),
+    /** The false-positive rate the `target-fpr` rule was given (on the calibration's rows). */
+    targetFpr: z.number().gt(0).lt(1).optional(),
   }),
+  /** The scores of normal rows the model was not trained on (see model/calibration.ts); absent in models from before it. */
+  calibration: calibrationSchema.optional(),
   // What only this project's training and evaluation write and read.
   training: z
     .object({
@@ -177,6 +213,8 @@ export const metadataSchema = z.object({
     .object({
       seed: z.number().int(),
       testFraction: z.number().gt(0).lt(1),
+      /** The share of the training part's normal rows held out of training to calibrate (absent: none were). */
+      calibrationFraction: z.number().gt(0).lt(1).optional(),
       stratifiedBy: z.literal('label'),
       /** Where the data file's label is (1-based, or the last column), and its normal value. @default ECG5000's: last, 1 */
       labelColumn: z.union([z.number().int().positive(), z.literal('last')]).optional(),
@@ -265,6 +303,9 @@ export function readMetadata(dir: string): ModelMetadata {
   if (perFeature && perFeature.length !== features) {
     throw new ArtifactError(`${file}: normalisation has ${perFeature.length} values a statistic; the input has ${features} features`);
   }
+  if (!parsed.data.calibration && parsed.data.signature.outputs.some((o) => o.role === 'p_value')) {
+    throw new ArtifactError(`${file}: the signature has a p_value output, but there is no calibration to compute it from`);
+  }
   for (const example of parsed.data.examples ?? []) {
     if (example.values.length !== width) throw new ArtifactError(`${file}: example "${example.name}" has ${example.values.length} values; the input has ${width}`);
   }
@@ -347,11 +388,12 @@ async function weightBytes(artifacts: tf.io.ModelArtifacts): Promise<Uint8Array>
 
 /**
  * The model version: a hash of everything that decides a prediction (architecture, weights,
- * normalisation, threshold), so two models that score differently never share a version.
+ * normalisation, threshold, calibration), so two models that score differently never share a version.
  */
-export async function contentVersion(artifacts: tf.io.ModelArtifacts, metadata: Pick<ModelMetadata, 'normalisation' | 'threshold' | 'score'>): Promise<string> {
-  // The score function joins the hash when it is not the one every earlier version implied.
-  const score = scoreOf(metadata) === 'mae' ? [] : [scoreOf(metadata)];
+export async function contentVersion(artifacts: tf.io.ModelArtifacts, metadata: Pick<ModelMetadata, 'normalisation' | 'threshold' | 'score' | 'calibration'>): Promise<string> {
+  // The score function and the calibration (which decides p-values) join the hash when they are
+  // not what every earlier version implied, so that older models keep their versions.
+  const score = [...(scoreOf(metadata) === 'mae' ? [] : [scoreOf(metadata)]), ...(metadata.calibration ? [metadata.calibration] : [])];
   return createHash('sha256')
     .update(JSON.stringify(artifacts.modelTopology))
     .update(await weightBytes(artifacts))

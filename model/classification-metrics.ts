@@ -56,9 +56,47 @@ export function classificationMetrics(examples: readonly Scored[]): Evaluation {
   return {
     rows: examples.length,
     accuracy: ratio(truePositives + trueNegatives, examples.length),
+    falsePositiveRate: ratio(falsePositives, falsePositives + trueNegatives),
     rocAuc: rocAuc(examples),
     anomalous: classMetrics(truePositives, falsePositives, falseNegatives),
     normal: classMetrics(trueNegatives, falseNegatives, falsePositives),
     confusionMatrix: { truePositives, falsePositives, trueNegatives, falseNegatives },
   };
+}
+
+/** A point of the ROC and precision-recall curves: the rates of calling every score above `threshold` anomalous. */
+export interface CurvePoint {
+  readonly threshold: number;
+  readonly falsePositiveRate: number;
+  /** The true-positive rate (recall). */
+  readonly recall: number;
+  readonly precision: number;
+}
+
+/**
+ * The ROC and precision-recall curves of the score: one point a distinct score, from the highest
+ * threshold (nothing called anomalous) down to below the lowest (everything), as scikit-learn's
+ * roc_curve and precision_recall_curve compute them.
+ */
+export function curves(examples: readonly Scored[]): CurvePoint[] {
+  const sorted = [...examples].sort((a, b) => b.score - a.score);
+  const anomalous = examples.filter((e) => e.anomalous).length;
+  const normal = examples.length - anomalous;
+  const points: CurvePoint[] = [{ threshold: sorted[0]?.score ?? 0, falsePositiveRate: 0, recall: 0, precision: 1 }];
+  let truePositives = 0;
+  let falsePositives = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    if (sorted[i]!.anomalous) truePositives++;
+    else falsePositives++;
+    const next = sorted[i + 1]?.score;
+    if (next === sorted[i]!.score) continue;
+    points.push({
+      // Scores above the midpoint to the next lower score are called anomalous.
+      threshold: next === undefined ? sorted[i]!.score / 2 : (sorted[i]!.score + next) / 2,
+      falsePositiveRate: ratio(falsePositives, normal),
+      recall: ratio(truePositives, anomalous),
+      precision: ratio(truePositives, truePositives + falsePositives),
+    });
+  }
+  return points;
 }

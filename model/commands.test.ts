@@ -1,3 +1,4 @@
+import type { CurvePoint } from './classification-metrics.ts';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -75,13 +76,25 @@ describe('train and evaluate on any CSV of numbers with a label column', () => {
     const data = path.join(scratch, 'pumps.csv');
     await writeFile(data, rows.join('\n') + '\n');
     const out = path.join(scratch, 'pumps');
-    const args = ['--data', data, '--out', out, '--label-column', '1', '--normal-label', '7', '--name', 'pump-monitor', '--input-name', 'sensors', '--epochs', '2'];
+    const args = ['--data', data, '--out', out, '--label-column', '1', '--normal-label', '7', '--name', 'pump-monitor', '--input-name', 'sensors', '--epochs', '2', '--target-fpr', '0.05'];
     const trained = await run('train', args);
     expect(trained.code).toBe(0);
     const metadata = metadataSchema.parse(JSON.parse(await readFile(path.join(out, 'metadata.json'), 'utf8')));
     expect(metadata.name).toBe('pump-monitor');
     expect(metadata.signature.inputs).toEqual([{ name: 'sensors', datatype: 'FP32', shape: [-1, 11] }]);
-    expect(metadata.signature.outputs.map((o) => o.shape)).toEqual([[-1], [-1], [-1, 11]]);
+    expect(metadata.signature.outputs.map((o) => [o.role, o.shape])).toEqual([
+      ['score', [-1]],
+      ['verdict', [-1]],
+      ['reconstruction', [-1, 11]],
+      ['attribution', [-1, 11]],
+      ['p_value', [-1]],
+    ]);
+    // A fifth of the 144 normal rows of the training part held out: 29, of which one (0.034 ≤ 0.05) scores above the threshold.
+    const { calibration } = metadata;
+    expect(calibration).toMatchObject({ rows: 29, source: expect.stringMatching(/^the scores of 29 normal rows of the training part/) });
+    expect(calibration!.scores).toHaveLength(29);
+    expect(metadata.threshold).toMatchObject({ rule: 'target-fpr', targetFpr: 0.05, value: calibration!.scores[27] });
+    expect(metadata.split!.calibrationFraction).toBe(0.2);
     expect(metadata.split).toMatchObject({ labelColumn: 1, normalLabel: 7, dataRows: 240 });
     expect(metadata.examples!.map((e) => [e.name, e.label, e.values.length])).toEqual([
       ['normal', 7, 11],
@@ -96,7 +109,7 @@ describe('train and evaluate on any CSV of numbers with a label column', () => {
   it('--score mse: trained on the squared error, scored and thresholded on it, recorded in metadata.json and the version', async () => {
     const data = path.join(scratch, 'pumps-mse.csv');
     await writeFile(data, rows.join('\n') + '\n');
-    const common = ['--data', data, '--label-column', '1', '--normal-label', '7', '--epochs', '2'];
+    const common = ['--data', data, '--label-column', '1', '--normal-label', '7', '--epochs', '2', '--threshold-rule', 'max-accuracy'];
     const [mse, mae] = await Promise.all([
       run('train', [...common, '--out', path.join(scratch, 'pumps-mse'), '--score', 'mse']),
       run('train', [...common, '--out', path.join(scratch, 'pumps-mae')]),
@@ -119,12 +132,17 @@ describe('train and evaluate on any CSV of numbers with a label column', () => {
     [['--input-name', 'my input'], /--input-name must be letters, digits/],
     [['--label-column', '30'], /row 1 has 12 columns: it needs at least one value and the label \(column 30\)/],
     [['--normal-label', '5'], /no row has the normal label 5 in column 12/],
-  ])('train %j: a message and exit code 2', async (args, message) => {
+    [['--label-column', '1', '--normal-label', '7'], /--target-fpr 0\.03 is finer than 29 calibration rows can tell: the smallest rate they resolve is one row, 1\/29 = 0\.034/],
+    [['--target-fpr', '0.05', '--threshold-rule', 'mean+std'], /give --threshold-rule or --target-fpr, not both/],
+    [['--target-fpr', '5%'], /--target-fpr must be a rate between 0 and 1, e\.g\. 0\.01, got "5%"/],
+    [['--calibration-fraction', '1'], /--calibration-fraction must be between 0 and 1, got "1"/],
+  ])('train %j: a message and exit code 2, before any training', async (args, message) => {
     const data = path.join(scratch, 'pumps-bad.csv');
     await writeFile(data, rows.join('\n') + '\n');
     const result = await run('train', ['--data', data, '--epochs', '1', '--out', path.join(scratch, 'unused'), ...args]);
     expect(result.code).toBe(2);
     expect(loggedError(result.stderr)).toMatch(message);
+    expect(logLines(result.stderr).filter((line) => line.msg === 'epoch')).toEqual([]);
   });
 });
 
@@ -143,7 +161,8 @@ describeWithEcgData('train and evaluate on ECG5000', () => {
     const bundled = await committed();
     expect(metadata.split).toEqual(bundled.split);
     expect(metadata.split!.testRowIndices).toHaveLength(1000);
-    expect(metadata.threshold.rule).toBe('max-accuracy');
+    expect(metadata.threshold).toMatchObject({ rule: 'target-fpr', targetFpr: 0.03 });
+    expect(metadata.calibration).toMatchObject({ rows: bundled.calibration!.rows });
     expect(metadata.evaluation?.rows).toBe(1000);
     expect(metadata.signature).toEqual(bundled.signature);
     expect(metadata.examples!.map((e) => [e.name, e.label, e.rows, e.values.length])).toEqual([
@@ -166,6 +185,21 @@ describeWithEcgData('train and evaluate on ECG5000', () => {
     expect(evaluation.rocAuc).toBeCloseTo(recorded!.rocAuc, 6);
     expect(evaluation.accuracy).toBeGreaterThanOrEqual(0.95);
     expect(evaluation.rocAuc).toBeGreaterThanOrEqual(0.98);
+  });
+
+  it('evaluate --curves writes the ROC and precision-recall curves, through the recorded operating point, and the SVG the docs show', async () => {
+    const dir = path.join(scratch, 'curves');
+    const result = await run('evaluate', ['--data', ECG_CSV, '--curves', dir]);
+    expect(result.code, result.stderr).toBe(0);
+    const { evaluation, threshold } = await committed();
+    const curves = JSON.parse(await readFile(path.join(dir, 'curves.json'), 'utf8')) as { threshold: number; testRows: number; points: CurvePoint[] };
+    expect(curves).toMatchObject({ threshold: threshold.value, testRows: 1000 });
+    const at = curves.points.find((p) => p.threshold <= threshold.value)!;
+    expect(at.falsePositiveRate).toBeCloseTo(evaluation!.falsePositiveRate!, 12);
+    expect(at.recall).toBeCloseTo(evaluation!.anomalous.recall, 12);
+    expect(curves.points[0]).toMatchObject({ falsePositiveRate: 0, recall: 0 });
+    expect(curves.points.at(-1)).toMatchObject({ falsePositiveRate: 1, recall: 1 });
+    expect(await readFile(path.join(dir, 'curves.svg'), 'utf8')).toBe(await readFile('docs/evaluation-curves.svg', 'utf8'));
   });
 
   it('evaluate --write stores the evaluation in metadata.json', async () => {

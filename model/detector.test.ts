@@ -189,7 +189,7 @@ describe('loading a model folder', () => {
     ['metadata from another model', () => copyWith('other', (m) => ({ ...m, threshold: { ...m.threshold, value: 1 } })), /records version \w+, but the model files hash to \w+/],
     [
       'a signature the model does not take',
-      () => copyWith('width', (m) => ({ ...m, signature: signatureFor(10, { input: 'beat' }), examples: undefined })),
+      () => copyWith('width', (m) => ({ ...m, signature: signatureFor(10, { input: 'beat' }, false), examples: undefined })),
       /metadata\.json's signature says the model maps rows of 10 values to rows of 10; model\.json's model maps \[\[null,140\]\] to \[null,140\]/,
     ],
     ['an example of another width', () => copyWith('example', (m) => ({ ...m, examples: [{ name: 'short', values: [1, 2] }] })), /example "short" has 2 values; the input has 140/],

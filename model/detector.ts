@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FP32_MAX, validateInstances } from './instances.ts';
+import { Calibration } from './calibration.ts';
 import { ArtifactError, inputOf, instanceWidth, readArtifact, scoreOf, type InstanceDims, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
 
 export interface Score {
@@ -12,6 +13,10 @@ export interface Score {
   readonly isAnomaly: boolean;
   /** The reconstruction, in normalised units, when it was asked for; values past FP32's range read as ±FP32_MAX. */
   readonly reconstruction?: number[];
+  /** Each value's term of the score (its absolute or squared error: the score is their mean), when it was asked for. */
+  readonly attribution?: number[];
+  /** The share of the calibration's normal rows that scored at least as high, when it was asked for. */
+  readonly pValue?: number;
 }
 
 /**
@@ -20,9 +25,14 @@ export interface Score {
  */
 const finiteFp32 = (value: number) => (value >= -FP32_MAX ? (value <= FP32_MAX ? value : FP32_MAX) : Number.isNaN(value) ? FP32_MAX : -FP32_MAX);
 
+/** What a score holds besides the score and the verdict, when asked for. */
 export interface ScoreOptions {
-  /** Return each row's reconstruction as well. @default false */
+  /** Each row's reconstruction. @default false */
   readonly reconstruction?: boolean;
+  /** Each row's attribution. @default false */
+  readonly attribution?: boolean;
+  /** Each row's p-value (a model with a calibration only). @default false */
+  readonly pValue?: boolean;
 }
 
 export interface DetectorOptions {
@@ -128,8 +138,8 @@ export function reconstruct(
   dims: InstanceDims,
   normalisation: Normalisation,
   score: ScoreFunction,
-): { errors: number[]; reconstructions: (row: number) => number[] } {
-  if (rows.length === 0) return { errors: [], reconstructions: () => [] };
+): { errors: number[]; reconstructions: (row: number) => number[]; attributions: (row: number) => number[] } {
+  if (rows.length === 0) return { errors: [], reconstructions: () => [], attributions: () => [] };
   const width = instanceWidth(dims);
   const input = normaliseRows(rows, width, normalisation, dims.at(-1));
   const reconstruction = tf.tidy(() => forward(tf.tensor(input, [rows.length, ...dims])));
@@ -146,7 +156,12 @@ export function reconstruct(
     }
     errors[row] = sum / width;
   }
-  return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width), finiteFp32) };
+  const attributions = (row: number) =>
+    Array.from(output.subarray(row * width, (row + 1) * width), (value, i) => {
+      const difference = input[row * width + i]! - value;
+      return finiteFp32(squared ? difference * difference : Math.abs(difference));
+    });
+  return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width), finiteFp32), attributions };
 }
 
 /**
@@ -178,6 +193,8 @@ export class Detector {
   /** An instance's dimensions: [width], or [steps, features]. */
   readonly dims: InstanceDims;
   readonly backend: string;
+  /** The distribution of normal rows' scores, when metadata.json records one. */
+  readonly calibration: Calibration | undefined;
   private readonly forward: ForwardPass;
 
   private constructor(
@@ -191,6 +208,7 @@ export class Detector {
     ({ width: this.inputLength, dims: this.dims } = inputOf(metadata.signature));
     this.backend = tf.getBackend();
     this.forward = forwardPass(model);
+    this.calibration = metadata.calibration && new Calibration(metadata.calibration);
   }
 
   /** Scores a batch in one forward pass; throws InvalidInstanceError before any work on bad input. */
@@ -204,14 +222,21 @@ export class Detector {
    * checks each request's rows as it queues them, so that a bad row rejects its request alone.
    */
   scoreValid(rows: readonly (readonly number[])[], options: ScoreOptions = {}): Score[] {
-    const { errors, reconstructions } = reconstruct(this.forward, rows, this.dims, this.metadata.normalisation, scoreOf(this.metadata));
+    const { errors, reconstructions, attributions } = reconstruct(this.forward, rows, this.dims, this.metadata.normalisation, scoreOf(this.metadata));
+    const { calibration } = this;
+    if (options.pValue && !calibration) throw new RangeError(`model "${this.name}" has no calibration to compute p-values from`);
     return errors.map((error, row) => {
       // A score that overflowed is as far from normal as a score can be: NaN fails `<=` too.
       const isAnomaly = !(error <= this.threshold);
       const reconstructionError = finiteFp32(error);
-      return options.reconstruction
-        ? { reconstructionError, isAnomaly, reconstruction: reconstructions(row) }
-        : { reconstructionError, isAnomaly };
+      if (!options.reconstruction && !options.attribution && !options.pValue) return { reconstructionError, isAnomaly };
+      return {
+        reconstructionError,
+        isAnomaly,
+        ...(options.reconstruction && { reconstruction: reconstructions(row) }),
+        ...(options.attribution && { attribution: attributions(row) }),
+        ...(options.pValue && { pValue: calibration!.pValue(error) }),
+      };
     });
   }
 

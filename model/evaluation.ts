@@ -1,13 +1,10 @@
 import type { Detector } from './detector.ts';
 import type { Evaluation } from './artifact.ts';
-import { classificationMetrics } from './classification-metrics.ts';
+import { classificationMetrics, type Scored } from './classification-metrics.ts';
 import { DataFileError, isAnomalous, type LabelledData } from './data.ts';
 
-/**
- * Scores the test split recorded in the model's metadata with the detector, exactly as the server
- * scores requests, and measures the verdicts against the labels.
- */
-export function evaluateTestSplit(detector: Detector, data: LabelledData, file: string): Evaluation {
+/** The test rows recorded in the model's metadata, once the data is checked to be the file it was trained on. */
+export function testSplitRows(detector: Detector, data: LabelledData, file: string): readonly number[] {
   const { split } = detector.metadata;
   if (!split) throw new DataFileError(`${file}: the model's metadata.json records no split (it was not trained by npm run train), so there is no test split to evaluate`);
   if (data.sha256 !== split.dataSha256) {
@@ -16,20 +13,23 @@ export function evaluateTestSplit(detector: Detector, data: LabelledData, file: 
         `the model's split is of ${split.dataSha256.slice(0, 12)}…), so its recorded test split does not apply`,
     );
   }
-  return evaluateRows(detector, data, split.testRowIndices);
+  return split.testRowIndices;
+}
+
+/** The evaluation of the test split recorded in the model's metadata (see testSplitRows). */
+export const evaluateTestSplit = (detector: Detector, data: LabelledData, file: string): Evaluation => evaluateRows(detector, data, testSplitRows(detector, data, file));
+
+/** Scores some rows of the data (by index) with the detector, as the server does, beside their labels. */
+export function scoreRows(detector: Detector, data: LabelledData, rows: readonly number[]): Scored[] {
+  return detector.score(rows.map((row) => data.rows[row]!)).map((score, i) => ({
+    score: score.reconstructionError,
+    predictedAnomalous: score.isAnomaly,
+    anomalous: isAnomalous(data, rows[i]!),
+  }));
 }
 
 /** Scores some rows of the data (by index) with the detector, as the server does, and measures the verdicts against their labels. */
-export function evaluateRows(detector: Detector, data: LabelledData, rows: readonly number[]): Evaluation {
-  const scores = detector.score(rows.map((row) => data.rows[row]!));
-  return classificationMetrics(
-    scores.map((score, i) => ({
-      score: score.reconstructionError,
-      predictedAnomalous: score.isAnomaly,
-      anomalous: isAnomalous(data, rows[i]!),
-    })),
-  );
-}
+export const evaluateRows = (detector: Detector, data: LabelledData, rows: readonly number[]): Evaluation => classificationMetrics(scoreRows(detector, data, rows));
 
 const percent = (value: number) => `${(100 * value).toFixed(2)}%`.padStart(8);
 const classRow = (name: string, { precision, recall, f1, support }: Evaluation['normal']) =>
@@ -41,6 +41,7 @@ export function formatEvaluation(evaluation: Evaluation): string {
   return [
     `test rows  ${evaluation.rows}`,
     `accuracy   ${percent(evaluation.accuracy)}`,
+    `at the threshold: false-positive rate ${percent(evaluation.falsePositiveRate ?? 0).trim()}, recall ${percent(anomalous.recall).trim()}`,
     `ROC AUC    ${evaluation.rocAuc.toFixed(4).padStart(8)}`,
     '',
     'class        precision    recall        F1   support',

@@ -8,7 +8,8 @@ import { Detector, forwardPass, reconstruct } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';
 import { buildModel, DEFAULT_MAX_PARAMETERS, readKerasFile } from './keras.ts';
 import { readScaler, SCALERS } from './scaler.ts';
-import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
+import { chooseThreshold, fprThreshold, isThresholdRule, targetFprOption, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
+import { Calibration, calibrationRecord } from './calibration.ts';
 
 const DEFAULTS = { inputName: 'beat', labelColumn: 'last', normalLabel: String(ECG5000_LAYOUT.normalLabel) } as const;
 
@@ -32,10 +33,13 @@ What the file does not hold, give here:
   --threshold X          the reconstruction error above which a row is anomalous, or:
   --data CSV             rows as the model sees them before scaling (no header), to compute what is
                          not given: the statistics, the threshold by --threshold-rule, example rows;
-                         with anomalous rows labelled, the model's evaluation on them (printed, and
-                         kept in metadata.json)
+                         the calibration (p-values, drift tests) from its normal rows, which should
+                         be rows the model was not trained on; with anomalous rows labelled, the
+                         model's evaluation on them (printed, and kept in metadata.json)
   --threshold-rule RULE  ${Object.keys(THRESHOLD_RULES).join(' | ')} (default: max-accuracy when
                          --data has anomalous rows, else mean+std)
+  --target-fpr R         instead of a rule: the threshold that calls a share R of --data's normal
+                         rows anomalous (e.g. 0.01 for one in a hundred)
 ${SCORE_USAGE}; the threshold is on its scale
   --label-column N       --data's label column, 1-based, "last", or "none" when it has no labels
                          (every row normal) (default: ${DEFAULTS.labelColumn})
@@ -132,6 +136,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     std: { type: 'string' },
     threshold: { type: 'string' },
     'threshold-rule': { type: 'string' },
+    'target-fpr': { type: 'string' },
     data: { type: 'string' },
     'label-column': { type: 'string', default: DEFAULTS.labelColumn },
     'normal-label': { type: 'string', default: DEFAULTS.normalLabel },
@@ -153,11 +158,15 @@ await runCli('import', USAGE, async (argv, logger) => {
   if (stray) throw new UsageError(`--${stray} does not apply with --scaler: the scaler holds its statistics`);
   const rule = options['threshold-rule'];
   if (rule !== undefined && !isThresholdRule(rule)) throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(rule)}`);
-  if (options.threshold !== undefined && rule !== undefined) throw new UsageError('give --threshold or --threshold-rule, not both');
+  const thresholdOptions = (['threshold', 'threshold-rule', 'target-fpr'] as const).filter((key) => options[key] !== undefined);
+  if (thresholdOptions.length > 1) throw new UsageError(`give one of --threshold, --threshold-rule and --target-fpr; got ${thresholdOptions.map((key) => `--${key}`).join(' and ')}`);
+  const targetFpr = options['target-fpr'] === undefined ? undefined : targetFprOption(options['target-fpr']);
   if (options.threshold === undefined && options.data === undefined) {
     throw new UsageError('the file does not record the anomaly threshold: give --threshold X, or --data CSV to pick one by --threshold-rule');
   }
-  if (rule !== undefined && options.data === undefined) throw new UsageError('--threshold-rule picks the threshold from --data\'s rows: give --data CSV');
+  if ((rule !== undefined || targetFpr !== undefined) && options.data === undefined) {
+    throw new UsageError(`--${rule === undefined ? 'target-fpr' : 'threshold-rule'} picks the threshold from --data's rows: give --data CSV`);
+  }
   const layout = labelLayoutOption(options, { unlabelled: true });
   const score = scoreOption(options.score);
   const maxParameters = numberOption('max-parameters', options['max-parameters'], (n) => Number.isSafeInteger(n) && n > 0, 'a whole number above 0');
@@ -170,8 +179,7 @@ await runCli('import', USAGE, async (argv, logger) => {
   if (leftOut.length > 0) logger.info({ leftOut }, 'left out what only training uses');
   try {
     const dims = model.inputs[0]!.shape.slice(1) as InstanceDims;
-    const signature = signatureFor(dims, { input: options['input-name'] });
-    const { width, features } = inputOf(signature);
+    const { width, features } = inputOf(signatureFor(dims, { input: options['input-name'] }, false));
     logger.info({ file, format: keras.format, kerasVersion: keras.kerasVersion, layers: model.layers.length, shape: dims, backend }, 'model read');
 
     const data = options.data === undefined ? undefined : await readLabelledCsv(options.data, layout);
@@ -184,28 +192,33 @@ await runCli('import', USAGE, async (argv, logger) => {
     const rows = data?.rows.map((_, row) => row) ?? [];
     const anomalousRows = data ? rows.filter((row) => isAnomalous(data, row)) : [];
 
+    const errors = data ? reconstruct(forwardPass(model), data.rows, dims, normalisation, score).errors : [];
+    const scores = { normal: errors.filter((_, row) => !isAnomalous(data!, row)), anomalous: errors.filter((_, row) => isAnomalous(data!, row)) };
+    const calibration = scores.normal.length > 0 ? calibrationRecord(scores.normal, `the scores of the ${scores.normal.length} normal rows of ${path.basename(options.data!)}`) : undefined;
     let threshold: ModelMetadata['threshold'];
     if (options.threshold !== undefined) {
       threshold = { value: numberOption('threshold', options.threshold, (n) => n >= 0, 'a number of 0 or more') };
+    } else if (targetFpr !== undefined) {
+      if (!calibration) throw new UsageError(`--target-fpr needs normal rows in --data, and ${options.data} has none (label column ${layout.labelColumn}, normal label ${layout.normalLabel})`);
+      threshold = fprThreshold(new Calibration(calibration), targetFpr);
     } else {
       const chosen: ThresholdRule = (rule as ThresholdRule | undefined) ?? (anomalousRows.length > 0 ? 'max-accuracy' : 'mean+std');
       if (chosen === 'max-accuracy' && anomalousRows.length === 0) {
         throw new UsageError(`--threshold-rule max-accuracy needs anomalous rows in --data, and ${options.data} has none (label column ${layout.labelColumn}, normal label ${layout.normalLabel}); use mean+std`);
       }
-      const { errors } = reconstruct(forwardPass(model), data!.rows, dims, normalisation, score);
-      const scores = { normal: errors.filter((_, row) => !isAnomalous(data!, row)), anomalous: errors.filter((_, row) => isAnomalous(data!, row)) };
       threshold = { value: chooseThreshold(chosen, scores), rule: chosen, description: THRESHOLD_RULES[chosen] };
     }
-    logger.info({ normalisation: normalisation.method, threshold: threshold.value, rule: threshold.rule }, 'normalisation and threshold');
+    logger.info({ normalisation: normalisation.method, threshold: threshold.value, rule: threshold.rule, calibrationRows: calibration?.rows }, 'normalisation and threshold');
 
     const artifacts = await artifactsOf(model);
     const metadata: ModelMetadata = {
       name,
       version: '',
-      signature,
+      signature: signatureFor(dims, { input: options['input-name'] }, calibration !== undefined),
       normalisation,
       score,
       threshold,
+      ...(calibration && { calibration }),
       imported: {
         file: path.basename(file),
         format: keras.format,

@@ -1,3 +1,7 @@
+import { numberOption, UsageError } from '../lib/cli.ts';
+import type { ModelMetadata } from './artifact.ts';
+import type { Calibration } from './calibration.ts';
+
 /** How the training command turns training scores into the anomaly threshold. */
 export const THRESHOLD_RULES = {
   'mean+std': 'mean + 1 standard deviation of the reconstruction errors of the normal training beats (the tutorial rule)',
@@ -44,3 +48,33 @@ function maxAccuracy({ normal, anomalous }: TrainingScores): number {
 export function chooseThreshold(rule: ThresholdRule, scores: TrainingScores): number {
   return rule === 'mean+std' ? meanPlusStd(scores.normal) : maxAccuracy(scores);
 }
+
+/** The rule `--target-fpr R` applies, as metadata.json records it. */
+export const TARGET_FPR_RULE = 'target-fpr';
+
+/**
+ * The threshold that calls a share `rate` of normal rows anomalous: the calibration's quantile with
+ * that share of its rows above it. A rate below one calibration row cannot be told from zero.
+ */
+export function fprThreshold(calibration: Calibration, rate: number): ModelMetadata['threshold'] {
+  checkTargetFpr(rate, calibration.rows);
+  return {
+    value: calibration.thresholdFor(rate),
+    rule: TARGET_FPR_RULE,
+    description: `the score that a share ${rate} of the calibration's normal rows score above: their false-positive rate`,
+    targetFpr: rate,
+  };
+}
+
+/** Refuses a false-positive rate finer than one row in `rows`: `rows` calibration rows cannot tell it from zero. */
+export function checkTargetFpr(rate: number, rows: number): void {
+  if (rate * rows < 1) {
+    throw new UsageError(
+      `--target-fpr ${rate} is finer than ${rows} calibration rows can tell: the smallest rate they resolve is one row, ` +
+        `1/${rows} = ${(1 / rows).toPrecision(2)}; give a larger rate, a --threshold-rule, or more normal rows to calibrate on`,
+    );
+  }
+}
+
+/** --target-fpr: a false-positive rate between 0 and 1. */
+export const targetFprOption = (value: string) => numberOption('target-fpr', value, (n) => n > 0 && n < 1, 'a rate between 0 and 1, e.g. 0.01');

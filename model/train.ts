@@ -7,7 +7,8 @@ import { backendFromEnvironment, checkNameOptions, defaultDataPath, labelLayoutO
 import { classificationMetrics } from './classification-metrics.ts';
 import { classExamples, ECG5000_LAYOUT, fitMinMax, isAnomalous, readLabelledCsv, seededRandom, shuffled, stratifiedSplit, type LabelledData } from './data.ts';
 import { evaluateTestSplit } from './evaluation.ts';
-import { chooseThreshold, isThresholdRule, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
+import { checkTargetFpr, chooseThreshold, fprThreshold, isThresholdRule, targetFprOption, THRESHOLD_RULES, type ThresholdRule } from './threshold.ts';
+import { Calibration, calibrationRecord } from './calibration.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Normalisation } from './artifact.ts';
 
@@ -21,14 +22,16 @@ const DEFAULTS = {
   learningRate: '0.0003',
   seed: '42',
   testFraction: '0.2',
-  thresholdRule: 'max-accuracy',
+  calibrationFraction: '0.2',
+  targetFpr: '0.03',
 } as const;
 
 const USAGE = `Usage: npm run train -- [options]
 
 Trains an autoencoder on the normal rows of a seeded, stratified training split of a CSV of numbers
-with a label column, and writes model.json, weights.bin and metadata.json (with the test-split
-evaluation) into the output folder. The defaults are ECG5000's: 140 samples, then the label.
+with a label column, less a share of them held out to calibrate its scores, and writes model.json,
+weights.bin and metadata.json (with the calibration and the test-split evaluation) into the output
+folder. The defaults are ECG5000's: 140 samples, then the label.
 
 Options:
   --data FILE            the CSV to train on (default: $ECG_CSV or ${defaultDataPath()}); no header,
@@ -43,7 +46,11 @@ Options:
   --learning-rate X      Adam's learning rate (default: ${DEFAULTS.learningRate})
   --seed N               seeds the split, the weights and the shuffling (default: ${DEFAULTS.seed})
   --test-fraction X      share of each label held out for evaluation (default: ${DEFAULTS.testFraction})
-  --threshold-rule RULE  ${Object.keys(THRESHOLD_RULES).join(' | ')} (default: ${DEFAULTS.thresholdRule})
+  --calibration-fraction X  share of the training part's normal rows held out of training, whose
+                         scores calibrate p-values, drift tests and --target-fpr (default: ${DEFAULTS.calibrationFraction})
+  --target-fpr R         the threshold that calls a share R of the calibration's normal rows
+                         anomalous: their false-positive rate (default: ${DEFAULTS.targetFpr}, three in a hundred)
+  --threshold-rule RULE  instead of --target-fpr: ${Object.keys(THRESHOLD_RULES).join(' | ')}
 ${SCORE_USAGE}
   --validate X           model selection: train on the training part less a stratified share X of
                          it, print every threshold rule's metrics on that share, and write nothing
@@ -143,7 +150,9 @@ await runCli('train', USAGE, async (argv, logger) => {
     'learning-rate': { type: 'string', default: DEFAULTS.learningRate },
     seed: { type: 'string', default: DEFAULTS.seed },
     'test-fraction': { type: 'string', default: DEFAULTS.testFraction },
-    'threshold-rule': { type: 'string', default: DEFAULTS.thresholdRule },
+    'calibration-fraction': { type: 'string', default: DEFAULTS.calibrationFraction },
+    'threshold-rule': { type: 'string' },
+    'target-fpr': { type: 'string' },
     score: { type: 'string' },
     validate: { type: 'string' },
   });
@@ -157,8 +166,11 @@ await runCli('train', USAGE, async (argv, logger) => {
   };
   const testFraction = numberOption('test-fraction', options['test-fraction'], fraction, 'between 0 and 1');
   const score = scoreOption(options.score);
+  const calibrationFraction = numberOption('calibration-fraction', options['calibration-fraction'], fraction, 'between 0 and 1');
+  if (options['target-fpr'] !== undefined && options['threshold-rule'] !== undefined) throw new UsageError('give --threshold-rule or --target-fpr, not both');
   const thresholdRule = options['threshold-rule'];
-  if (!isThresholdRule(thresholdRule)) {
+  const targetFpr = targetFprOption(options['target-fpr'] ?? DEFAULTS.targetFpr);
+  if (thresholdRule !== undefined && !isThresholdRule(thresholdRule)) {
     throw new UsageError(`--threshold-rule must be one of ${Object.keys(THRESHOLD_RULES).join(', ')}, got ${JSON.stringify(thresholdRule)}`);
   }
   const { labelColumn, normalLabel } = labelLayoutOption(options, { unlabelled: false });
@@ -175,22 +187,36 @@ await runCli('train', USAGE, async (argv, logger) => {
     return;
   }
 
-  const trained = await trainOn(data, split.train, hyper, score, logger);
-  const threshold = trained.thresholds[thresholdRule];
-  logger.info({ rule: thresholdRule, threshold }, 'threshold');
+  // The calibration rows: a seeded share of the training part's normal rows, never trained on.
+  const normalTrain = split.train.filter((row) => !isAnomalous(data, row));
+  const held = stratifiedSplit(normalTrain.map(() => 0), hyper.seed, calibrationFraction).test.map((i) => normalTrain[i]!);
+  if (held.length === 0) throw new UsageError(`--calibration-fraction ${calibrationFraction} of ${normalTrain.length} normal training rows holds out none`);
+  // Before training, so that a rate the calibration cannot resolve costs no training run.
+  if (thresholdRule === undefined) checkTargetFpr(targetFpr, held.length);
+  const heldOut = new Set(held);
+  const trained = await trainOn(data, split.train.filter((row) => !heldOut.has(row)), hyper, score, logger);
+  const calibrationScores = reconstruct(forwardPass(trained.model), held.map((row) => data.rows[row]!), [data.width], trained.normalisation, score).errors;
+  const calibration = calibrationRecord(calibrationScores, `the scores of ${held.length} normal rows of the training part (a share ${calibrationFraction}, seed ${hyper.seed}) held out of training`);
+  const threshold =
+    thresholdRule === undefined
+      ? fprThreshold(new Calibration(calibration), targetFpr)
+      : { value: trained.thresholds[thresholdRule], rule: thresholdRule, description: THRESHOLD_RULES[thresholdRule] };
+  logger.info({ ...threshold, calibrationRows: calibration.rows }, 'threshold');
   const artifacts = await artifactsOf(trained.model);
   trained.model.dispose();
   const metadata: ModelMetadata = {
     name: options.name,
     version: '',
-    signature: signatureFor(data.width, { input: options['input-name'] }),
+    signature: signatureFor(data.width, { input: options['input-name'] }, true),
     normalisation: trained.normalisation,
     score,
-    threshold: { value: threshold, rule: thresholdRule, description: THRESHOLD_RULES[thresholdRule] },
+    threshold,
+    calibration,
     training: { ...hyper, rows: trained.normalRows.length, finalLoss: trained.finalLoss, backend },
     split: {
       seed: hyper.seed,
       testFraction,
+      calibrationFraction,
       stratifiedBy: 'label',
       ...(labelColumn === ECG5000_LAYOUT.labelColumn && normalLabel === ECG5000_LAYOUT.normalLabel ? {} : { labelColumn, normalLabel }),
       dataSha256: data.sha256,

@@ -2,7 +2,8 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
-import { createMetrics, METRIC } from '../app/metrics.ts';
+import { Registry } from 'prom-client';
+import { createDriftMetrics, createMetrics, METRIC } from '../app/metrics.ts';
 import { SETTINGS } from '../app/settings.ts';
 
 /**
@@ -30,7 +31,7 @@ function settingsReference(): string {
 
 /** Every metric the server registers under its own names (prom-client's process metrics aside). */
 async function metricsReference(): Promise<string> {
-  const { registry } = createMetrics();
+  const registry = Registry.merge([createMetrics().registry, createDriftMetrics().registry]);
   const ours = new Set<string>(Object.values(METRIC));
   const rows = (await registry.getMetricsAsJSON())
     .filter((metric) => ours.has(metric.name))

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -42,6 +43,7 @@ const MODELS: Record<string, [ModelClass, module: string, type: string]> = {
   'policy/v1/PodDisruptionBudget': [PodDisruptionBudget, 'kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
   'networking.k8s.io/v1/NetworkPolicy': [NetworkPolicy, 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', 'INetworkPolicy'],
   'monitoring.coreos.com/v1/ServiceMonitor': [ServiceMonitor, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
+  'monitoring.coreos.com/v1/PrometheusRule': [PrometheusRule, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', 'IPrometheusRule'],
   'keda.sh/v1alpha1/ScaledObject': [ScaledObject, '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject', 'IScaledObject'],
   'keda.sh/v1alpha1/TriggerAuthentication': [TriggerAuthentication, '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication', 'ITriggerAuthentication'],
 };
@@ -51,6 +53,7 @@ const SCHEMAS = fileURLToPath(new URL('../schemas/', import.meta.url));
 const CRDS: Record<string, [file: string, crd: string]> = {
   'autoscaling.k8s.io/v1/VerticalPodAutoscaler': ['vpa-crd.yaml', 'verticalpodautoscalers.autoscaling.k8s.io'],
   'monitoring.googleapis.com/v1/PodMonitoring': ['podmonitoring-crd.yaml', 'podmonitorings.monitoring.googleapis.com'],
+  'monitoring.googleapis.com/v1/Rules': ['rules-crd.yaml', 'rules.monitoring.googleapis.com'],
 };
 
 type Schema = { [key: string]: unknown; properties?: Record<string, Schema> };

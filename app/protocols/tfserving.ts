@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
-import { DEFAULT_OUTPUT_ROLES, inputOf, outputName, type Signature } from '../../model/artifact.ts';
+import { DEFAULT_OUTPUT_ROLES, inputOf, type OutputRole, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { containersPerInstance, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
@@ -22,7 +22,19 @@ export interface TfServingDeps extends FramingLimits {
   readonly versionLabels?: Readonly<Record<string, string>>;
 }
 
-const SIGNATURE = 'serving_default';
+/**
+ * The signatures a request picks with `signature_name`, as a TensorFlow SavedModel offers several:
+ * each names the outputs it answers (those of them the model has). serving_default, the default,
+ * answers the score and the verdict; explain adds the attribution and the p-value.
+ */
+const SIGNATURES: Readonly<Record<string, readonly OutputRole[]>> = {
+  serving_default: DEFAULT_OUTPUT_ROLES,
+  explain: [...DEFAULT_OUTPUT_ROLES, 'attribution', 'p_value'],
+};
+const DEFAULT_SIGNATURE = 'serving_default';
+
+/** The outputs of the model's signature that a TF Serving signature answers. */
+const outputsOf = (signature: Signature, name: string) => signature.outputs.filter(({ role }) => SIGNATURES[name]!.includes(role));
 
 /** The POST routes that run an inference, as the request metrics label them. */
 export const TF_SERVING_PREDICT_ROUTES = ['/v1/models/:target', '/v1/models/:name/versions/:target', '/v1/models/:name/labels/:target', '/predict'] as const;
@@ -55,10 +67,14 @@ function instanceList(value: unknown, where: string, maxBatchSize: number): unkn
 
 type Format = 'row' | 'columnar';
 
-function parsePredictRequest(body: Record<string, unknown>, input: string, maxBatchSize: number): { format: Format; rows: unknown[]; field: string } {
-  if (body.signature_name !== undefined && body.signature_name !== SIGNATURE) {
-    throw new InvalidRequestError(`unknown signature_name: ${describeValue(body.signature_name)}; the model has "${SIGNATURE}"`);
-  }
+interface PredictRequest {
+  readonly format: Format;
+  readonly rows: unknown[];
+  readonly field: string;
+  readonly signatureName: string;
+}
+
+function parsePredictRequest(body: Record<string, unknown>, input: string, maxBatchSize: number): Omit<PredictRequest, 'signatureName'> {
   const hasInstances = 'instances' in body;
   if (hasInstances === 'inputs' in body) {
     throw new InvalidRequestError('send either "instances" (row format) or "inputs" (columnar format), not both or neither');
@@ -79,9 +95,25 @@ function parsePredictRequest(body: Record<string, unknown>, input: string, maxBa
   return { format: 'columnar', rows: instanceList(inputs, 'inputs', maxBatchSize), field: 'inputs' };
 }
 
-/** The answer: the score and the verdict of each instance, named as the signature names them. */
-function predictionsBody(format: Format, scores: Score[], signature: Signature) {
-  const outputs = DEFAULT_OUTPUT_ROLES.map((role) => [outputName(signature, role), outputValues(role, scores)] as const);
+/** The request's signature_name: one of SIGNATURES. */
+function signatureName(body: Record<string, unknown>): string {
+  const name = body.signature_name ?? DEFAULT_SIGNATURE;
+  if (typeof name !== 'string' || !Object.hasOwn(SIGNATURES, name)) {
+    throw new InvalidRequestError(`unknown signature_name: ${describeValue(name)}; the model has ${Object.keys(SIGNATURES).map((n) => `"${n}"`).join(', ')}`);
+  }
+  return name;
+}
+
+/**
+ * The answer: the outputs of the request's signature for each instance, named as the model's
+ * signature names them. An output of several values an instance (the attribution) is a list.
+ */
+function predictionsBody(format: Format, scores: Score[], outputSpecs: Signature['outputs'][number][]) {
+  const outputs = outputSpecs.map(({ name, role }) => {
+    const values = outputValues(role, scores);
+    const each = values.length / scores.length;
+    return [name, each === 1 ? values : scores.map((_, i) => values.slice(i * each, (i + 1) * each))] as const;
+  });
   if (format === 'columnar') return { outputs: Object.fromEntries(outputs) };
   return { predictions: scores.map((_, i) => Object.fromEntries(outputs.map(([name, values]) => [name, values[i]]))) };
 }
@@ -109,10 +141,11 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(loaded.detector) }, { binary: false });
     const { signature } = loaded.detector;
     const input = inputOf(signature);
+    const outputs = outputsOf(signature, signatureName(json));
     const request = parsePredictRequest(json, input.name, maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${input.width} values], ...]}`);
-    const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`);
-    return inferenceResponse(predictionsBody(request.format, scores, signature));
+    const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`, outputs.map(({ role }) => role));
+    return inferenceResponse(predictionsBody(request.format, scores, outputs));
   };
 
   /** The part before ":predict"; the other verbs of TensorFlow Serving do not apply. */
@@ -145,17 +178,18 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
       model_spec: { name: modelName, signature_name: '', version: tfServingVersion(detector) },
       metadata: {
         signature_def: {
-          signature_def: {
-            [SIGNATURE]: {
-              inputs: Object.fromEntries(detector.signature.inputs.map(({ name, shape }) => [name, tensor(name, 'DT_FLOAT', shape)])),
-              outputs: Object.fromEntries(
-                detector.signature.outputs
-                  .filter(({ role }) => DEFAULT_OUTPUT_ROLES.includes(role))
-                  .map(({ name, datatype, shape }) => [name, tensor(name, datatype === 'BOOL' ? 'DT_BOOL' : 'DT_FLOAT', shape)]),
-              ),
-              method_name: 'tensorflow/serving/predict',
-            },
-          },
+          signature_def: Object.fromEntries(
+            Object.keys(SIGNATURES).map((signature) => [
+              signature,
+              {
+                inputs: Object.fromEntries(detector.signature.inputs.map(({ name, shape }) => [name, tensor(name, 'DT_FLOAT', shape)])),
+                outputs: Object.fromEntries(
+                  outputsOf(detector.signature, signature).map(({ name, datatype, shape }) => [name, tensor(name, datatype === 'BOOL' ? 'DT_BOOL' : 'DT_FLOAT', shape)]),
+                ),
+                method_name: 'tensorflow/serving/predict',
+              },
+            ]),
+          ),
         },
       },
     };

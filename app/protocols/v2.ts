@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotReadyError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
-import { DEFAULT_OUTPUT_ROLES, inputOf, type Signature } from '../../model/artifact.ts';
+import { DEFAULT_OUTPUT_ROLES, inputOf, unavailableOutput, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { PATHS } from '../contract.ts';
 import { containersPerInstance, isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
@@ -67,7 +67,8 @@ function parseOutputs(value: unknown, binaryByDefault: boolean, signature: Signa
     const name = isRecord(requested) ? requested.name : undefined;
     const output = signature.outputs.find((o) => o.name === name);
     if (!output) {
-      throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output; the model has ${signature.outputs.map((o) => o.name).join(', ')}`);
+      const why = typeof name === 'string' ? unavailableOutput(signature, name) : undefined;
+      throw new InvalidRequestError(`outputs[${i}].name is ${describeValue(name)}, not an output${why ? ` of this model: ${why}` : ''}; the model has ${signature.outputs.map((o) => o.name).join(', ')}`);
     }
     if (named.has(output.name)) throw new InvalidRequestError(`outputs[${i}] names "${output.name}" again; ask for each output once`);
     named.add(output.name);
@@ -184,8 +185,8 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
     loaded.batcher.admit();
     const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(detector) }, { binary: true });
     const request = parseInferRequest(json, binary, detector.signature, maxBatchSize);
-    const reconstruction = request.outputs.some(({ output }) => output.role === 'reconstruction');
-    const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, reconstruction);
+    const roles = request.outputs.map(({ output }) => output.role);
+    const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, roles);
     const data: Uint8Array[] = [];
     const outputs = request.outputs.map(({ output, binary: asBinary }) => {
       const tensor = outputTensor(output, scores);
