@@ -282,6 +282,11 @@ describe('WEB_CONCURRENCY=2', () => {
     // Summed over the workers into one series; nothing is in flight once every answer is in.
     expect(metrics.match(/^anomaly_serve_inference_requests_in_flight /gm)).toHaveLength(1);
     expect(metricValue(metrics, 'anomaly_serve_inference_requests_in_flight')).toBe(0);
+    // The drift gauges test every worker's window merged: one series, of all 40 scores.
+    expect(metrics.match(/^anomaly_serve_drift_window_scores /gm)).toHaveLength(1);
+    expect(metricValue(metrics, 'anomaly_serve_drift_window_scores')).toBe(40);
+    expect(metricValue(metrics, 'anomaly_serve_drift_window_anomaly_rate')).toBe(1);
+    expect(metricValue(metrics, 'anomaly_serve_drift_ks_p_value')).toBeLessThan(1e-6);
 
     // NODE_DEBUG=module has every process log, under its pid, the CommonJS modules it loads.
     const loadedTensorFlow = new Set([...server.stderr().matchAll(/^MODULE (\d+): .*@tensorflow\/tfjs/gm)].map((match) => Number(match[1])));

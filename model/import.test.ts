@@ -131,6 +131,11 @@ describe.concurrent('npm run import: Keras files served through both protocols, 
       });
       expect(metadata.threshold.rule).toBe('max-accuracy');
       expect(Math.abs(metadata.threshold.value - threshold)).toBeLessThan(1e-5);
+      // The calibration: the normal rows' scores, ascending, and the p_value output it makes possible.
+      const normalScores = scores.filter((_, i) => data.labels[i] === 1).sort((a, b) => a - b);
+      expect(metadata.calibration!.rows).toBe(normalScores.length);
+      metadata.calibration!.scores.forEach((score, i) => expect(Math.abs(score - normalScores[i]!)).toBeLessThan(1e-5));
+      expect(metadata.signature.outputs.map((o) => o.role)).toEqual(['score', 'verdict', 'reconstruction', 'attribution', 'p_value']);
       expect(metadata.evaluation?.rows).toBe(data.rows.length);
       expect(metadata.examples?.map((example) => example.name)).toEqual(['normal', 'anomalous']);
       expect(stdout).toMatch(/^accuracy\s+\d+\.\d\d%$/m);
@@ -198,6 +203,30 @@ describe.concurrent('npm run import: Keras files served through both protocols, 
     expect(metadata.threshold.rule).toBe('mean+std');
     expect(Math.abs(metadata.threshold.value - chooseThreshold('mean+std', { normal: scores, anomalous: [] }))).toBeLessThan(1e-5);
     expect(metadata).not.toHaveProperty('evaluation');
+    expect(metadata.calibration!.rows).toBe(data.rows.length);
+  });
+
+  it('--target-fpr: the threshold that leaves that share of --data\'s normal rows above it', async ({ expect }) => {
+    const unlabelled = path.join(scratch, 'unlabelled-fpr.csv');
+    await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
+    const spec = randomAutoencoder(WIDTH, [4], 5);
+    const result = await importModel('target-fpr', spec, { format: 'keras', dialect: 'keras3', api: 'Sequential' }, [
+      '--normalisation',
+      'min-max',
+      '--data',
+      unlabelled,
+      '--label-column',
+      'none',
+      '--target-fpr',
+      '0.1',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const metadata = readMetadata(result.out);
+    const scores = data.rows.map((row) => scoreByHand(spec, metadata.normalisation, row)).sort((a, b) => a - b);
+    const above = (threshold: number) => scores.filter((score) => score > threshold + 1e-6).length / scores.length;
+    expect(metadata.threshold).toMatchObject({ rule: 'target-fpr', targetFpr: 0.1 });
+    expect(above(metadata.threshold.value)).toBeLessThanOrEqual(0.1);
+    expect(above(metadata.threshold.value - 2e-5)).toBeGreaterThan(0.1 - 1 / scores.length);
     expect(metadata.normalisation).toEqual({ method: 'min-max', min: Math.min(...data.rows.flat()), max: Math.max(...data.rows.flat()) });
   });
 });
@@ -303,6 +332,9 @@ describe.concurrent('what cannot be imported: a message naming the file, layer a
     ['min-max without its range or data', ['--normalisation', 'min-max', '--threshold', '1'], /--normalisation min-max needs --min and --max, or --data/],
     ['a statistic of another method', ['--normalisation', 'none', '--min', '0', '--threshold', '1'], /--min does not apply to --normalisation none/],
     ['--std of the wrong length', ['--normalisation', 'standard', '--mean', '0', '--std', '1,2,3', '--threshold', '1'], /--std has 3 values; the model's input has 12 features/],
+    ['--target-fpr without data', ['--normalisation', 'none', '--target-fpr', '0.01'], /give --threshold X, or --data CSV to pick one by --target-fpr or --threshold-rule/],
+    ['--target-fpr and --threshold', ['--normalisation', 'none', '--threshold', '1', '--target-fpr', '0.01'], /give one of --threshold, --threshold-rule and --target-fpr; got --threshold and --target-fpr/],
+    ['--target-fpr finer than the data', ['--normalisation', 'none', '--data', 'UNLABELLED', '--label-column', 'none', '--target-fpr', '0.0001'], /--target-fpr 0\.0001 is finer than \d+ calibration rows can tell/],
     ['max-accuracy without anomalous rows', ['--normalisation', 'none', '--data', 'UNLABELLED', '--label-column', 'none', '--threshold-rule', 'max-accuracy'], /max-accuracy needs anomalous rows/],
   ];
   const unlabelled = () => path.join(scratch, 'usage.csv');

@@ -162,10 +162,7 @@ await runCli('import', USAGE, async (argv, logger) => {
   if (thresholdOptions.length > 1) throw new UsageError(`give one of --threshold, --threshold-rule and --target-fpr; got ${thresholdOptions.map((key) => `--${key}`).join(' and ')}`);
   const targetFpr = options['target-fpr'] === undefined ? undefined : targetFprOption(options['target-fpr']);
   if (options.threshold === undefined && options.data === undefined) {
-    throw new UsageError('the file does not record the anomaly threshold: give --threshold X, or --data CSV to pick one by --threshold-rule');
-  }
-  if ((rule !== undefined || targetFpr !== undefined) && options.data === undefined) {
-    throw new UsageError(`--${rule === undefined ? 'target-fpr' : 'threshold-rule'} picks the threshold from --data's rows: give --data CSV`);
+    throw new UsageError('the file does not record the anomaly threshold: give --threshold X, or --data CSV to pick one by --target-fpr or --threshold-rule');
   }
   const layout = labelLayoutOption(options, { unlabelled: true });
   const score = scoreOption(options.score);
