@@ -5,12 +5,12 @@
 /**
  * @typedef {{ name: string; label?: number; rows?: number; values: number[] }} Example
  * @typedef {{ name: string; datatype: string; shape: number[] }} InputSpec
- * @typedef {InputSpec & { role: 'score' | 'verdict' | 'reconstruction' }} OutputSpec
+ * @typedef {InputSpec & { role: 'score' | 'verdict' | 'reconstruction' | 'attribution' | 'p_value' }} OutputSpec
  * @typedef {{ method: 'none' } | { method: 'min-max'; min: number; max: number }
  *   | { method: 'standard'; mean: number[]; std: number[] }
  *   | { method: 'min-max-per-feature'; min: number[]; max: number[] }} Normalisation
  * @typedef {{ name: string; version: string; backend: string; threshold: number; score: 'mae' | 'mse';
- *   signature: { inputs: InputSpec[]; outputs: OutputSpec[] };
+ *   signature: { inputs: InputSpec[]; outputs: OutputSpec[] }; calibrationRows?: number;
  *   normalisation: Normalisation; examples: Example[] }} ModelInfo
  * @typedef {{ name: string; shape: number[]; datatype: string; data: (number | boolean)[] }} OutputTensor
  */
@@ -31,6 +31,8 @@ let noun = 'input';
 const WIDTH = 700;
 const HEIGHT = 280;
 const PAD = 12;
+/** How many of the values that contribute most to the score the chart rings. */
+const CONTRIBUTORS = 5;
 
 /** Where the page keeps the API key it was given: for this tab only, never in the URL or on disk. */
 const KEY_STORAGE = 'anomaly-serve:api-key';
@@ -109,7 +111,8 @@ function points(series, [low, high]) {
 function clearResult() {
   for (const id of ['input-line', 'reconstruction-line', 'gap']) element(id).setAttribute('points', '');
   element('chart-title').textContent = `No ${noun} scored yet`;
-  for (const id of ['reconstruction-error', 'threshold', 'verdict']) element(id).textContent = '–';
+  element('contributors').replaceChildren();
+  for (const id of ['reconstruction-error', 'threshold', 'verdict', 'p-value', 'contributors-list']) element(id).textContent = '–';
   delete element('verdict').dataset.verdict;
 }
 
@@ -127,14 +130,60 @@ function normalise(normalisation, row) {
   }
 }
 
-/** @param {ModelInfo} model @param {number[]} row @param {number[]} reconstruction @param {number} score @param {boolean} isAnomaly */
-function draw(model, row, reconstruction, score, isAnomaly) {
+/**
+ * The p-value in words: how many of the normal rows the model was calibrated on scored as high.
+ * @param {ModelInfo} model @param {number | undefined} pValue
+ */
+function unusualness(model, pValue) {
+  const rows = model.calibrationRows;
+  if (pValue === undefined || rows === undefined) return 'not known: the model records no calibration';
+  if (pValue === 0) return `scores higher than all ${rows} normal ${noun}s the model was calibrated on (p < ${(1 / rows).toPrecision(2)})`;
+  if (pValue >= 0.5) return `common: ${Math.round(100 * pValue)}% of normal ${noun}s score at least this high (p = ${pValue.toFixed(2)})`;
+  return `1 in ${Math.round(1 / pValue).toLocaleString('en')} normal ${noun}s scores this high (p = ${pValue.toPrecision(2)})`;
+}
+
+/**
+ * Rings the values whose error contributes most to the score, on the input's line, and lists them.
+ * @param {number[] | undefined} attribution @param {string} line the input's SVG points
+ */
+function markContributors(attribution, line) {
+  const group = element('contributors');
+  group.replaceChildren();
+  if (!attribution) {
+    element('contributors-list').textContent = 'not known: the model has no attribution output';
+    return;
+  }
+  const total = attribution.reduce((sum, value) => sum + value, 0) || 1;
+  const top = attribution
+    .map((value, index) => ({ value, index }))
+    .sort((a, b) => b.value - a.value)
+    .slice(0, CONTRIBUTORS);
+  const coordinates = line.split(' ');
+  for (const { index } of top) {
+    const [x, y] = (coordinates[index] ?? '0,0').split(',');
+    const ring = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
+    ring.setAttribute('cx', x ?? '0');
+    ring.setAttribute('cy', y ?? '0');
+    ring.setAttribute('r', '6');
+    group.append(ring);
+  }
+  const share = top.reduce((sum, { value }) => sum + value, 0) / total;
+  element('contributors-list').textContent = `values ${top.map(({ index }) => index + 1).join(', ')}: ${Math.round(100 * share)}% of the error`;
+}
+
+/**
+ * @param {ModelInfo} model @param {number[]} row @param {number[]} reconstruction @param {number} score @param {boolean} isAnomaly
+ * @param {number[] | undefined} attribution @param {number | undefined} pValue
+ */
+function draw(model, row, reconstruction, score, isAnomaly, attribution, pValue) {
   const scaled = normalise(model.normalisation, row);
   const all = [...scaled, ...reconstruction];
   const [low, high] = [Math.min(...all), Math.max(...all)];
   /** @type {[number, number]} */
   const range = [low - 0.05 * (high - low), high + 0.05 * (high - low)];
   element('input-line').setAttribute('points', points(scaled, range));
+  markContributors(attribution, points(scaled, range));
+  element('p-value').textContent = unusualness(model, pValue);
   element('reconstruction-line').setAttribute('points', points(reconstruction, range));
   // The area between the two lines: along the input, then back along the reconstruction.
   element('gap').setAttribute('points', `${points(scaled, range)} ${points(reconstruction, range).split(' ').reverse().join(' ')}`);
@@ -188,6 +237,8 @@ async function score(model) {
     /** @type {number[]} */ (outputs[outputNamed(model, 'reconstruction')]),
     /** @type {number} */ (outputs[outputNamed(model, 'score')]?.[0]),
     /** @type {boolean} */ (outputs[outputNamed(model, 'verdict')]?.[0]),
+    /** @type {number[] | undefined} */ (outputs[outputNamed(model, 'attribution')]),
+    /** @type {number | undefined} */ (outputs[outputNamed(model, 'p_value')]?.[0]),
   );
 }
 
@@ -226,6 +277,7 @@ async function main() {
   element('gap-legend').textContent = model.score === 'mse' ? 'the gap: the mean of its square is the reconstruction error' : 'the gap: its mean is the reconstruction error';
   // The page speaks of the model's input by its name ("beat" for the bundled model).
   noun = inputOf(model).name;
+  element('contributors-legend').hidden = !model.signature.outputs.some((output) => output.role === 'attribution');
   for (const span of document.querySelectorAll('.input-name')) span.textContent = noun;
   const { dims, width } = inputOf(model);
   // A window is drawn as it is sent: its steps one after the other, each its features in order.

@@ -45,6 +45,16 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     return page;
   }
 
+  /** The server's own p-value and attribution of an example, by the API the page uses. */
+  async function expectedExplanation(name: 'normal' | 'anomalous'): Promise<{ pValue: number; attribution: number[] }> {
+    const response = await fetch(`${server.url}/v2/models/${metadata.name}/infer`, {
+      method: 'POST',
+      body: JSON.stringify({ inputs: [{ name: 'beat', shape: [1, 140], datatype: 'FP32', data: bundledExample(name) }], outputs: [{ name: 'p_value' }, { name: 'attribution' }] }),
+    });
+    const { outputs } = (await response.json()) as { outputs: { data: number[] }[] };
+    return { pValue: outputs[0]!.data[0]!, attribution: outputs[1]!.data };
+  }
+
   const pointCount = async (page: Page, selector: string) => ((await page.locator(selector).getAttribute('points')) ?? '').split(' ').filter(Boolean).length;
 
   it('scores the anomalous example, picked by keyboard: "anomaly", both lines and the gap drawn', async () => {
@@ -57,6 +67,12 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     expect(await pointCount(page, '#gap')).toBe(280);
     expect(Number(await page.locator('#reconstruction-error').textContent())).toBeGreaterThan(metadata.threshold.value);
     expect(await page.locator('#threshold').textContent()).toContain(metadata.threshold.value.toFixed(5));
+    // The p-value in words, and the five values that contribute most ringed on the input's line.
+    const { pValue, attribution } = await expectedExplanation('anomalous');
+    expect(await page.locator('#p-value').textContent()).toBe(`1 in ${Math.round(1 / pValue).toLocaleString('en')} normal beats scores this high (p = ${pValue.toPrecision(2)})`);
+    expect(await page.locator('#contributors circle').count()).toBe(5);
+    const top = attribution.map((value, index) => ({ value, index })).sort((a, b) => b.value - a.value).slice(0, 5);
+    expect(await page.locator('#contributors-list').textContent()).toMatch(new RegExp(`^values ${top.map(({ index }) => index + 1).join(', ')}: \\d+% of the error$`));
     await page.screenshot({ path: SCREENSHOT_PATH ?? path.join(scratch, 'page.png'), fullPage: true });
     await page.close();
   });
@@ -66,6 +82,7 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
     await page.getByRole('button', { name: /normal example beat/ }).click();
     await expect.poll(() => page.locator('#verdict').textContent()).toBe('normal');
     expect(Number(await page.locator('#reconstruction-error').textContent())).toBeLessThan(metadata.threshold.value);
+    expect(await page.locator('#p-value').textContent()).toMatch(/^common: \d+% of normal beats score at least this high \(p = [01]\.\d\d\)$/);
     await page.close();
   });
 
@@ -138,6 +155,9 @@ describeWithCommand('chromium', 'chromium', 'the web page in a real browser', ()
       await expect.poll(() => page.locator('#verdict').textContent()).toMatch(/^(normal|anomaly)$/);
       expect(await pointCount(page, '#input-line')).toBe(7);
       expect(await pointCount(page, '#reconstruction-line')).toBe(7);
+      // Imported without --data: no calibration, so no p-value, and it says so.
+      expect(await page.locator('#p-value').textContent()).toBe('not known: the model records no calibration');
+      expect(await page.locator('#contributors circle').count()).toBe(5);
     } finally {
       await page.close();
       await windows.stop();

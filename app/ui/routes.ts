@@ -17,7 +17,7 @@ export interface UiDeps {
 
 /**
  * GET / (the page), its script, and the model's facts that the page and the load test read: its
- * name, version, signature, normalisation and example rows.
+ * name, version, signature, calibration size, normalisation and example rows.
  */
 export function uiRoutes({ state, modelName }: UiDeps): Hono {
   const app = new Hono();
@@ -33,6 +33,8 @@ export function uiRoutes({ state, modelName }: UiDeps): Hono {
       threshold: detector.threshold,
       score: scoreOf(detector.metadata),
       signature: detector.signature,
+      // For the p-value in words: how many normal rows it is a share of.
+      calibrationRows: detector.calibration?.rows,
       normalisation: detector.metadata.normalisation,
       examples: detector.metadata.examples ?? [],
     });
