@@ -66,7 +66,7 @@ describe('the Grafana dashboard', () => {
     expect(names.filter((name) => CLUSTER_METRICS.has(name)).sort()).toEqual([...CLUSTER_METRICS].sort());
   });
 
-  it('shows traffic, errors, latency, batching, anomalies, the error distribution, replicas, CPU, rejections and key reloads', () => {
+  it('shows traffic, errors, latency, batching, anomalies against the expected rate, the error distribution, replicas, CPU, drift, rejections and key reloads', () => {
     const dashboard = grafanaDashboard('anomaly-serve');
     expect(dashboard.panels.map((p) => p.title)).toEqual([
       'Request rate by route',
@@ -74,11 +74,13 @@ describe('the Grafana dashboard', () => {
       'Scoring latency',
       'Batching: rows per forward pass',
       'Queue wait and forward pass (p95)',
-      'Anomaly rate',
+      'Anomaly rate, against the rate the calibration expects',
       'Reconstruction error distribution (drift)',
       'Threshold and median reconstruction error',
       'Replicas',
       'CPU against the request (what the HPA scales on)',
+      'Drift: Kolmogorov-Smirnov test of recent scores against the calibration (p below 0.001: the inputs changed)',
+      'Drift window: scores tested, per pod',
       'Rejected requests by reason (queue_full and queue_timeout: shed at capacity)',
       'API keys: failed reloads of the keys file (the keys in force are kept)',
     ]);

@@ -78,8 +78,10 @@ function panels(name: string) {
       [quantile(0.95, METRIC.queueWait, inNamespace), 'queue wait'],
       [quantile(0.95, METRIC.forwardPass, inNamespace), 'forward pass'],
     ]),
-    panel('Anomaly rate', 12, 16, 'percentunit', [
+    panel('Anomaly rate, against the rate the calibration expects', 12, 16, 'percentunit', [
       [`sum(${rate(`${METRIC.anomalies}{${inNamespace}}`)}) / sum(${rate(`${METRIC.instancesScored}{${inNamespace}}`)})`, 'anomalous share'],
+      [`max(${METRIC.expectedAnomalyRate}{${inNamespace}})`, 'expected of normal traffic'],
+      [`avg(${METRIC.driftWindowAnomalyRate}{${inNamespace}})`, 'drift window'],
     ]),
     panel(
       'Reconstruction error distribution (drift)',
@@ -104,6 +106,11 @@ function panels(name: string) {
         'utilisation of the request',
       ],
     ]),
+    panel('Drift: Kolmogorov-Smirnov test of recent scores against the calibration (p below 0.001: the inputs changed)', 0, 48, 'short', [
+      [`${METRIC.driftKsPValue}{${inNamespace}}`, 'p-value {{pod}}'],
+      [`${METRIC.driftKsStatistic}{${inNamespace}}`, 'statistic {{pod}}'],
+    ]),
+    panel('Drift window: scores tested, per pod', 12, 48, 'short', [[`${METRIC.driftWindowScores}{${inNamespace}}`, '{{pod}}']]),
     panel('Rejected requests by reason (queue_full and queue_timeout: shed at capacity)', 0, 40, 'reqps', [
       [`sum by (reason) (${rate(`${METRIC.requestsRejected}{${inNamespace}}`)})`, '{{reason}}'],
     ]),
