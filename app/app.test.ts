@@ -415,6 +415,7 @@ describe('the web page', () => {
     expect((await api.request('/ui/app.js')).headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(await (await api.request('/ui/model')).json()).toEqual({
       name: MODEL,
+      calibrationRows: 467,
       version: detector.version,
       backend: detector.backend,
       threshold: detector.threshold,

@@ -127,11 +127,11 @@ const tfServingBody = rowsOf(widthArbitrary).chain((rows) =>
   fc.oneof(
     objectOf({
       instances: [fc.constantFrom(listText(rows.map(listText)), listText(rows.map((row) => `{"beat": ${listText(row)}}`)), listText(rows.map((row) => `{"other": ${listText(row)}}`))), USUALLY],
-      signature_name: [fc.constantFrom('"serving_default"', '"classify"', '3'), 4],
+      signature_name: [fc.constantFrom('"serving_default"', '"explain"', '"classify"', '"constructor"', '3'), 4],
     }),
     objectOf({
       inputs: [fc.constantFrom(listText(rows.map(listText)), `{"beat": ${listText(rows.map(listText))}}`), USUALLY],
-      signature_name: [fc.constantFrom('"serving_default"', '"classify"', '3'), 4],
+      signature_name: [fc.constantFrom('"serving_default"', '"explain"', '"classify"', '"constructor"', '3'), 4],
     }),
   ),
 );
