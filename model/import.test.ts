@@ -185,18 +185,17 @@ describe.concurrent('npm run import: Keras files served through both protocols, 
     );
   });
 
+  /** Imports a random autoencoder (of `seed`) with the test rows as --data, unlabelled: every row normal. */
+  async function importOnUnlabelled(name: string, seed: number, args: readonly string[] = []) {
+    const file = path.join(scratch, `${name}.csv`);
+    await writeFile(file, data.rows.map((row) => row.join(',')).join('\n'));
+    const spec = randomAutoencoder(WIDTH, [4], seed);
+    const plainKeras = { format: 'keras', dialect: 'keras3', api: 'Sequential' } as const;
+    return { spec, result: await importModel(name, spec, plainKeras, ['--normalisation', 'min-max', '--data', file, '--label-column', 'none', ...args]) };
+  }
+
   it('unlabelled --data (--label-column none): mean+std of its scores, no evaluation', async ({ expect }) => {
-    const unlabelled = path.join(scratch, 'unlabelled.csv');
-    await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
-    const spec = randomAutoencoder(WIDTH, [4], 3);
-    const result = await importModel('unlabelled', spec, { format: 'keras', dialect: 'keras3', api: 'Sequential' }, [
-      '--normalisation',
-      'min-max',
-      '--data',
-      unlabelled,
-      '--label-column',
-      'none',
-    ]);
+    const { spec, result } = await importOnUnlabelled('unlabelled', 3);
     expect(result.code, result.stderr).toBe(0);
     const metadata = readMetadata(result.out);
     const scores = data.rows.map((row) => scoreByHand(spec, metadata.normalisation, row));
@@ -207,19 +206,7 @@ describe.concurrent('npm run import: Keras files served through both protocols, 
   });
 
   it('--target-fpr: the threshold that leaves that share of --data\'s normal rows above it', async ({ expect }) => {
-    const unlabelled = path.join(scratch, 'unlabelled-fpr.csv');
-    await writeFile(unlabelled, data.rows.map((row) => row.join(',')).join('\n'));
-    const spec = randomAutoencoder(WIDTH, [4], 5);
-    const result = await importModel('target-fpr', spec, { format: 'keras', dialect: 'keras3', api: 'Sequential' }, [
-      '--normalisation',
-      'min-max',
-      '--data',
-      unlabelled,
-      '--label-column',
-      'none',
-      '--target-fpr',
-      '0.1',
-    ]);
+    const { spec, result } = await importOnUnlabelled('target-fpr', 5, ['--target-fpr', '0.1']);
     expect(result.code, result.stderr).toBe(0);
     const metadata = readMetadata(result.out);
     const scores = data.rows.map((row) => scoreByHand(spec, metadata.normalisation, row)).sort((a, b) => a - b);
