@@ -47,6 +47,12 @@ describe('Calibration', () => {
     );
   });
 
+  it('records a score past FP32\'s range, or NaN, as FP32\'s largest value, as the server answers it: still valid JSON', () => {
+    const record = calibrationRecord([0.1, Infinity, Number.NaN], 'overflowed');
+    expect(record.scores).toEqual([0.1, 3.4028234663852886e38, 3.4028234663852886e38]);
+    expect(calibrationSchema.parse(JSON.parse(JSON.stringify(record)))).toEqual(record);
+  });
+
   it('refuses a rate finer than one calibration row', () => {
     expect(() => calibrated([1, 2, 3, 4]).thresholdFor(0.2)).toThrow(/from 0\.25 \(one row in 4\)/);
   });

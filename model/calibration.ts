@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FP32_MAX } from './instances.ts';
 
 /**
  * A model's calibration: the scores of normal rows it was not trained on, as metadata.json records
@@ -52,10 +53,14 @@ function quantile(sorted: readonly number[], p: number): number {
   return sorted[below]! + (at - below) * (sorted[above]! - sorted[below]!);
 }
 
-/** The calibration record of some normal rows' scores: every score when there are few, else quantiles. */
+/**
+ * The calibration record of some normal rows' scores: every score when there are few, else
+ * quantiles. A score past FP32's range (or NaN: an overflow inside the model) counts as FP32_MAX,
+ * as the server answers it.
+ */
 export function calibrationRecord(scores: readonly number[], source: string): CalibrationRecord {
   if (scores.length === 0) throw new RangeError('a calibration needs at least one score');
-  const sorted = [...scores].sort((a, b) => a - b);
+  const sorted = scores.map((score) => (score <= FP32_MAX ? score : FP32_MAX)).sort((a, b) => a - b);
   if (sorted.length <= CALIBRATION_SCORES_KEPT) return { rows: sorted.length, source, scores: sorted };
   return { rows: sorted.length, source, scores: QUANTILE_PROBABILITIES.map((p) => quantile(sorted, p)), probabilities: [...QUANTILE_PROBABILITIES] };
 }
