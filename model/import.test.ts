@@ -118,6 +118,11 @@ describe.concurrent('npm run import: Keras files served through both protocols, 
         // V2 takes FP32 input: the rows rounded to float32 first, so compare within the same bound.
         expect(Math.abs(v2Scores[i]! - score)).toBeLessThan(1e-5);
       });
+      // TF Serving's "explain" signature: the attribution of each instance in the input's shape (a window's, a list of steps).
+      const explain = await fetch(`${server.url}/v1/models/${name}:predict`, { method: 'POST', body: JSON.stringify({ signature_name: 'explain', instances: rows }) });
+      const explained = (await explain.json()) as { predictions: { attribution: unknown }[] };
+      const shapeOf = (value: unknown): number[] => (Array.isArray(value) ? [value.length, ...shapeOf(value[0])] : []);
+      expect(explained.predictions.map((p) => shapeOf(p.attribution))).toEqual(rows.map(() => metadata.signature.inputs[0].shape.slice(1)));
     } finally {
       await server.stop();
     }

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
-import { DEFAULT_OUTPUT_ROLES, inputOf, type OutputRole, type Signature } from '../../model/artifact.ts';
+import { DEFAULT_OUTPUT_ROLES, inputOf, instanceWidth, type OutputRole, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { containersPerInstance, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
@@ -67,14 +67,7 @@ function instanceList(value: unknown, where: string, maxBatchSize: number): unkn
 
 type Format = 'row' | 'columnar';
 
-interface PredictRequest {
-  readonly format: Format;
-  readonly rows: unknown[];
-  readonly field: string;
-  readonly signatureName: string;
-}
-
-function parsePredictRequest(body: Record<string, unknown>, input: string, maxBatchSize: number): Omit<PredictRequest, 'signatureName'> {
+function parsePredictRequest(body: Record<string, unknown>, input: string, maxBatchSize: number): { format: Format; rows: unknown[]; field: string } {
   const hasInstances = 'instances' in body;
   if (hasInstances === 'inputs' in body) {
     throw new InvalidRequestError('send either "instances" (row format) or "inputs" (columnar format), not both or neither');
@@ -104,15 +97,21 @@ function signatureName(body: Record<string, unknown>): string {
   return name;
 }
 
+/** An instance's values, flat, nested as its shape after the batch: [steps, features] as a list of steps. */
+const nestedAs = (values: (number | boolean)[], dims: readonly number[]) =>
+  dims.length === 2 ? Array.from({ length: dims[0]! }, (_, step) => values.slice(step * dims[1]!, (step + 1) * dims[1]!)) : values;
+
 /**
  * The answer: the outputs of the request's signature for each instance, named as the model's
- * signature names them. An output of several values an instance (the attribution) is a list.
+ * signature names them. An output of several values an instance (the attribution) is a list, of
+ * steps for a window.
  */
 function predictionsBody(format: Format, scores: Score[], outputSpecs: Signature['outputs'][number][]) {
-  const outputs = outputSpecs.map(({ name, role }) => {
+  const outputs = outputSpecs.map(({ name, role, shape }) => {
     const values = outputValues(role, scores);
-    const each = values.length / scores.length;
-    return [name, each === 1 ? values : scores.map((_, i) => values.slice(i * each, (i + 1) * each))] as const;
+    const dims = shape.slice(1);
+    const each = instanceWidth(dims);
+    return [name, dims.length === 0 ? values : scores.map((_, i) => nestedAs(values.slice(i * each, (i + 1) * each), dims))] as const;
   });
   if (format === 'columnar') return { outputs: Object.fromEntries(outputs) };
   return { predictions: scores.map((_, i) => Object.fromEntries(outputs.map(([name, values]) => [name, values[i]]))) };
