@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { GCPBackendPolicy } from '@kubernetes-models/gke/networking.gke.io/v1/GCPBackendPolicy';
+import { HealthCheckPolicy } from '@kubernetes-models/gke/networking.gke.io/v1/HealthCheckPolicy';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -43,6 +45,8 @@ const MODELS: Record<string, [ModelClass, module: string, type: string]> = {
   'policy/v1/PodDisruptionBudget': [PodDisruptionBudget, 'kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
   'networking.k8s.io/v1/NetworkPolicy': [NetworkPolicy, 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', 'INetworkPolicy'],
   'monitoring.coreos.com/v1/ServiceMonitor': [ServiceMonitor, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
+  'networking.gke.io/v1/HealthCheckPolicy': [HealthCheckPolicy, '@kubernetes-models/gke/networking.gke.io/v1/HealthCheckPolicy', 'IHealthCheckPolicy'],
+  'networking.gke.io/v1/GCPBackendPolicy': [GCPBackendPolicy, '@kubernetes-models/gke/networking.gke.io/v1/GCPBackendPolicy', 'IGCPBackendPolicy'],
   'monitoring.coreos.com/v1/PrometheusRule': [PrometheusRule, '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', 'IPrometheusRule'],
   'keda.sh/v1alpha1/ScaledObject': [ScaledObject, '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject', 'IScaledObject'],
   'keda.sh/v1alpha1/TriggerAuthentication': [TriggerAuthentication, '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication', 'ITriggerAuthentication'],
@@ -54,17 +58,26 @@ const CRDS: Record<string, [file: string, crd: string]> = {
   'autoscaling.k8s.io/v1/VerticalPodAutoscaler': ['vpa-crd.yaml', 'verticalpodautoscalers.autoscaling.k8s.io'],
   'monitoring.googleapis.com/v1/PodMonitoring': ['podmonitoring-crd.yaml', 'podmonitorings.monitoring.googleapis.com'],
   'monitoring.googleapis.com/v1/Rules': ['rules-crd.yaml', 'rules.monitoring.googleapis.com'],
+  'gateway.networking.k8s.io/v1/Gateway': ['gateway-api-crds.yaml', 'gateways.gateway.networking.k8s.io'],
+  'gateway.networking.k8s.io/v1/HTTPRoute': ['gateway-api-crds.yaml', 'httproutes.gateway.networking.k8s.io'],
 };
 
 type Schema = { [key: string]: unknown; properties?: Record<string, Schema> };
 
-/** Closes every object schema that lists its properties, so that an unknown field fails. */
-function closed(schema: Schema): Schema {
+/** Keywords whose schemas constrain the object around them rather than define it: not closed themselves. */
+const COMBINATORS = new Set(['oneOf', 'anyOf', 'allOf', 'not']);
+
+/**
+ * Closes every object schema that lists its properties, so that an unknown field fails; a branch of
+ * a combinator (the Gateway API's `oneOf` of an address's `type` and `value`) names only the
+ * properties it constrains, and stays open.
+ */
+function closed(schema: Schema, branch = false): Schema {
   if (typeof schema !== 'object' || schema === null) return schema;
-  const copy: Schema = Array.isArray(schema) ? (schema.map(closed) as unknown as Schema) : {};
-  if (Array.isArray(schema)) return copy;
-  for (const [key, value] of Object.entries(schema)) copy[key] = typeof value === 'object' && value !== null ? closed(value as Schema) : value;
-  if (schema.properties && schema.additionalProperties === undefined && !schema['x-kubernetes-preserve-unknown-fields']) {
+  if (Array.isArray(schema)) return schema.map((item) => closed(item, branch)) as unknown as Schema;
+  const copy: Schema = {};
+  for (const [key, value] of Object.entries(schema)) copy[key] = typeof value === 'object' && value !== null ? closed(value as Schema, COMBINATORS.has(key)) : value;
+  if (!branch && schema.properties && schema.additionalProperties === undefined && !schema['x-kubernetes-preserve-unknown-fields']) {
     copy.additionalProperties = false;
   }
   return copy;
