@@ -13,6 +13,7 @@ import { MODEL_URI_PATH, ServerDeployment, type ServerDeploymentOptions } from '
 import { monitoringNamespace, ServerMonitoring, type ServerMonitoringOptions } from './server-monitoring.ts';
 import { ServerNetworkPolicy } from './server-network-policy.ts';
 import { ServerService, type ServerServiceOptions } from './server-service.ts';
+import { GOOGLE_LOAD_BALANCER_RANGES, ServerGateway, type ServerGatewayOptions } from './server-gateway.ts';
 import { VerticalPodAutoscaler, type ResourceQuantities, type VpaResource, type VpaUpdateMode } from './vertical-pod-autoscaler.ts';
 import { PropsError } from './props-error.ts';
 
@@ -30,7 +31,7 @@ export interface AnomalyDetectorVpaOptions {
   readonly maxAllowed?: ResourceQuantities;
 }
 
-export interface AnomalyDetectorProps extends ServerDeploymentOptions, ServerServiceOptions, ServerAutoscalerOptions, ServerMonitoringOptions {
+export interface AnomalyDetectorProps extends ServerDeploymentOptions, ServerServiceOptions, ServerGatewayOptions, ServerAutoscalerOptions, ServerMonitoringOptions {
   /** Prefix of every object's name. @default 'anomaly-serve' */
   readonly name?: string;
   /**
@@ -56,8 +57,8 @@ export interface AnomalyDetectorProps extends ServerDeploymentOptions, ServerSer
    */
   readonly apiKeysSecret?: string | false;
   /**
-   * A NetworkPolicy of the pods: in, the serving port from `allowedSourceRanges` (or anywhere) and
-   * from a LoadTest in the namespace, the metrics port from `monitoringNamespace`; out, DNS, and
+   * A NetworkPolicy of the pods: in, the serving port from `allowedSourceRanges` (or anywhere; with
+   * `domain`, from Google's load balancers only) and from a LoadTest in the namespace, the metrics port from `monitoringNamespace`; out, DNS, and
    * Google APIs with `modelUri`. Needs a cluster that enforces NetworkPolicy (GKE Dataplane V2).
    * @default true
    */
@@ -81,6 +82,8 @@ export class AnomalyDetector extends Construct {
   readonly configMap: kplus.ConfigMap;
   readonly deployment: ServerDeployment;
   readonly service: ServerService;
+  /** The HTTPS front door, with `domain`. */
+  readonly gateway?: ServerGateway;
   readonly autoscaler: ServerAutoscaler;
   readonly verticalPodAutoscaler?: VerticalPodAutoscaler;
   /** The Secret of the API keys the pods read; none when the API is open. */
@@ -119,12 +122,17 @@ export class AnomalyDetector extends Construct {
     const networkPolicy = props.networkPolicy ?? true;
     this.service = new ServerService(this, 'Service', {
       ...props,
+      // Behind a Gateway, the load balancer reaches the pods through the Service's NEGs: no layer-4 one of its own.
+      serviceType: props.serviceType ?? (props.domain === undefined ? undefined : kplus.ServiceType.CLUSTER_IP),
       metadata: metadata(),
       selectorLabels: this.selectorLabels,
       servingPort: settings.port,
       // The NetworkPolicy admits the source ranges by the clients' own addresses.
       keepClientAddresses: networkPolicy && props.allowedSourceRanges !== undefined,
     });
+    if (props.domain !== undefined) {
+      this.gateway = new ServerGateway(this, 'Gateway', { ...props, domain: props.domain, metadata: metadata(), service: { name: this.service.name, port: 80 }, servingPort: settings.port });
+    }
     const monitoring = props.monitoring ?? 'gmp';
     this.autoscaler = new ServerAutoscaler(this, 'Autoscaler', { ...props, metadata: metadata(), deployment: this.deployment, monitoring });
 
@@ -150,7 +158,8 @@ export class AnomalyDetector extends Construct {
         podLabels: this.selectorLabels,
         servingPort: settings.port,
         metricsPort: settings.metricsPort,
-        allowedSourceRanges: props.allowedSourceRanges,
+        // Behind a Gateway, what connects is Google's proxies and health checks, never a client.
+        allowedSourceRanges: props.domain === undefined ? props.allowedSourceRanges : GOOGLE_LOAD_BALANCER_RANGES,
         inClusterClients: LOAD_TEST_POD_LABELS,
         monitoringNamespace: scrapedFrom,
         googleApis: props.modelUri !== undefined,
@@ -193,6 +202,18 @@ function validate(props: AnomalyDetectorProps, apiKeysSecret: string | false): v
   };
   if (apiKeysSecret !== false && !DNS_SUBDOMAIN.test(apiKeysSecret)) {
     fail(`apiKeysSecret (${JSON.stringify(apiKeysSecret)}) must be a Secret's name (lower-case letters, digits, "-" and "."), or false to serve without keys`);
+  }
+  if (props.domain !== undefined) {
+    if (props.serviceType !== undefined && props.serviceType !== kplus.ServiceType.CLUSTER_IP) {
+      fail(`domain puts a Gateway in front: serviceType must be CLUSTER_IP (its default then), not ${props.serviceType}, or a public layer-4 load balancer would bypass HTTPS`);
+    }
+    if (props.allowedSourceRanges !== undefined || props.internalLoadBalancer) {
+      fail('allowedSourceRanges and internalLoadBalancer are for the layer-4 load balancer; behind the Gateway of `domain`, filter clients with cloudArmorPolicy');
+    }
+  }
+  if (props.domain === undefined) {
+    const stray = (['certificateMap', 'gatewayClass', 'staticAddress', 'backendTimeoutSeconds', 'cloudArmorPolicy'] as const).find((key) => props[key] !== undefined);
+    if (stray) fail(`${stray} configures the Gateway, which needs domain`);
   }
   if (props.modelUri !== undefined && props.gcpServiceAccount === undefined) fail('modelUri needs gcpServiceAccount: the Google service account (Workload Identity) that may read it');
   if (props.gcpServiceAccount !== undefined && !GCP_SERVICE_ACCOUNT.test(props.gcpServiceAccount)) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { appsFrom, settingsFrom } from './main.ts';
+import { appsFrom, cleartextWarning, settingsFrom } from './main.ts';
 import { manifestProblems, type Manifest } from '../test/manifest-validation.ts';
 import { connects } from '../test/network-policy.ts';
 
@@ -35,7 +35,18 @@ describe('settingsFrom', () => {
     expect(settingsFrom({ INTERNAL_LOAD_BALANCER: 'false' })).toEqual(settingsFrom({}));
   });
 
+  it('takes the domain of the HTTPS front door; empty is unset; it warns of cleartext without one, on a public load balancer only', () => {
+    expect(settingsFrom({ DOMAIN: 'anomalies.example.com' })).toMatchObject({ domain: 'anomalies.example.com' });
+    expect(settingsFrom({ DOMAIN: '' })).toEqual(settingsFrom({}));
+    expect(cleartextWarning(settingsFrom({}))).toMatch(/^no DOMAIN: .* API keys and beats travel in cleartext\. Set DOMAIN=/);
+    expect(cleartextWarning(settingsFrom({ DOMAIN: 'anomalies.example.com' }))).toBeUndefined();
+    expect(cleartextWarning(settingsFrom({ INTERNAL_LOAD_BALANCER: 'true' }))).toBeUndefined();
+    expect(cleartextWarning(settingsFrom({ PROFILE: 'minikube' }))).toBeUndefined();
+  });
+
   it.each([
+    [{ PROFILE: 'minikube', DOMAIN: 'anomalies.example.com' }, /DOMAIN is for PROFILE=gke's Gateway; minikube keeps its NodePort/],
+    [{ DOMAIN: 'https://anomalies.example.com/' }, /domain \("https:\/\/anomalies\.example\.com\/"\) must be a host name/],
     [{ ALLOWED_SOURCE_RANGES: '203.0.113.0/24 my-office' }, /allowedSourceRanges: "my-office" is not a CIDR block/],
     [{ INTERNAL_LOAD_BALANCER: 'yes' }, /INTERNAL_LOAD_BALANCER="yes" must be true or false/],
     [{ PROFILE: 'minikube', ALLOWED_SOURCE_RANGES: '10.0.0.0/8' }, /ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER are for PROFILE=gke's load balancer, not minikube's NodePort/],
@@ -59,7 +70,7 @@ describe('npm run synth', () => {
   const run = promisify(execFile);
   const synth = (env: Record<string, string> = {}) =>
     run('npm', ['run', '--silent', 'synth'], { cwd: project, env: { ...process.env, ...env } }).then(
-      () => 0,
+      ({ stderr }) => stderr,
       (error: { code: number; stderr: string }) => {
         throw Object.assign(new Error(error.stderr), { code: error.code });
       },
@@ -110,6 +121,15 @@ describe('npm run synth', () => {
     const server = { namespace: 'default', labels: (manifests.find((m) => m.kind === 'Deployment') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels };
     expect(connects(manifests, { ip: '10.30.4.5' }, server, 8080)).toBe(true);
     expect(connects(manifests, { ip: '10.40.4.5' }, server, 8080)).toBe(false);
+  });
+
+  it('with DOMAIN: the HTTPS Gateway and a ClusterIP Service, and no warning; without, the warning that keys travel in cleartext', async () => {
+    expect(await synth()).toMatch(/cdk8s synth: warning: no DOMAIN: .* cleartext/);
+    expect(await synth({ DOMAIN: 'anomalies.example.com' })).not.toMatch(/warning/);
+    const manifests = parseAllDocuments(await readFile(path.join(project, 'dist/anomaly-serve.k8s.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+    expect(manifestProblems(manifests)).toEqual([]);
+    expect(manifests.filter((m) => m.kind === 'Service').map((m) => (m as unknown as { spec: { type: string } }).spec.type)).toEqual(['ClusterIP']);
+    expect(manifests.map((m) => m.kind)).toEqual(expect.arrayContaining(['Gateway', 'HTTPRoute', 'HealthCheckPolicy', 'GCPBackendPolicy']));
   });
 
   it('stops on a bad setting with a message, leaving dist/ as it was', async () => {

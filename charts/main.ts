@@ -23,6 +23,8 @@ export interface Settings {
   readonly allowedSourceRanges?: readonly string[];
   /** A load balancer reachable from the VPC only (the construct's internalLoadBalancer). */
   readonly internalLoadBalancer?: boolean;
+  /** The domain of the HTTPS front door (the construct's domain). */
+  readonly domain?: string;
 }
 
 export class SettingsError extends Error {
@@ -48,8 +50,8 @@ function setting(env: NodeJS.ProcessEnv, name: string): string | undefined {
 const substitution = (env: NodeJS.ProcessEnv, name: string) => env[name]?.trim() || undefined;
 
 /**
- * Reads IMAGE, NAMESPACE, PROFILE, MODEL_URI, MODEL_SERVICE_ACCOUNT, ALLOWED_SOURCE_RANGES and
- * INTERNAL_LOAD_BALANCER, naming the variable and the value when one is wrong.
+ * Reads IMAGE, NAMESPACE, PROFILE, MODEL_URI, MODEL_SERVICE_ACCOUNT, ALLOWED_SOURCE_RANGES,
+ * INTERNAL_LOAD_BALANCER and DOMAIN, naming the variable and the value when one is wrong.
  */
 export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   const image = setting(env, 'IMAGE') ?? 'anomaly-serve:dev';
@@ -70,6 +72,8 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   const internal = substitution(env, 'INTERNAL_LOAD_BALANCER');
   if (internal !== undefined && internal !== 'true' && internal !== 'false') throw new SettingsError(`INTERNAL_LOAD_BALANCER=${JSON.stringify(internal)} must be true or false`);
   if ((ranges || internal === 'true') && profile !== 'gke') throw new SettingsError(`ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER are for PROFILE=gke's load balancer, not ${profile}'s NodePort`);
+  const domain = substitution(env, 'DOMAIN');
+  if (domain !== undefined && profile !== 'gke') throw new SettingsError(`DOMAIN is for PROFILE=gke's Gateway; ${profile} keeps its NodePort`);
   return {
     image,
     namespace,
@@ -77,7 +81,17 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
     ...(modelUri ? { modelUri, modelServiceAccount } : {}),
     ...(ranges ? { allowedSourceRanges: ranges } : {}),
     ...(internal === 'true' ? { internalLoadBalancer: true } : {}),
+    ...(domain ? { domain } : {}),
   };
+}
+
+/**
+ * What `npm run synth` warns of: a public endpoint without HTTPS, where the API keys the charts ask
+ * for cross the internet in cleartext.
+ */
+export function cleartextWarning(settings: Settings): string | undefined {
+  if (settings.profile !== 'gke' || settings.domain !== undefined || settings.internalLoadBalancer) return undefined;
+  return 'no DOMAIN: the API is served over plain HTTP on a public layer-4 load balancer, so API keys and beats travel in cleartext. Set DOMAIN=api.example.com (Cloud Build: _DOMAIN) for an HTTPS Gateway with a Google-managed certificate (docs/kubernetes.md#https-with-a-domain)';
 }
 
 /** What each profile changes from the construct's defaults (which suit GKE). */
@@ -116,6 +130,7 @@ export class AnomalyServeChart extends Chart {
       ...model,
       allowedSourceRanges: settings.allowedSourceRanges,
       internalLoadBalancer: settings.internalLoadBalancer,
+      domain: settings.domain,
     });
   }
 }
@@ -162,7 +177,11 @@ function main(): void {
     process.stderr.write(`cdk8s synth: ${error.message}\n`);
     process.exit(2);
   }
-  if (process.argv.includes('--check-settings')) return;
+  if (process.argv.includes('--check-settings')) {
+    const warning = cleartextWarning(settingsFrom(process.env));
+    if (warning) process.stderr.write(`cdk8s synth: warning: ${warning}\n`);
+    return;
+  }
   apps.service.synth();
   apps.loadTest.synth();
 }

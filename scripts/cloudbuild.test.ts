@@ -122,7 +122,7 @@ describe('cloudbuild.yaml', () => {
     const read = [...(await readFile('charts/main.ts', 'utf8')).matchAll(/(?:setting|substitution)\(env, '(\w+)'\)/g)].map((m) => m[1]);
     const passed = Object.fromEntries(step('synth').env!.map((e) => e.split('=') as [string, string]));
     expect(Object.keys(passed).sort()).toEqual([...read].sort());
-    for (const name of ['MODEL_URI', 'MODEL_SERVICE_ACCOUNT', 'ALLOWED_SOURCE_RANGES', 'INTERNAL_LOAD_BALANCER']) expect(substitute(passed[name]!)).toBe('');
+    for (const name of ['MODEL_URI', 'MODEL_SERVICE_ACCOUNT', 'ALLOWED_SOURCE_RANGES', 'INTERNAL_LOAD_BALANCER', 'DOMAIN']) expect(substitute(passed[name]!)).toBe('');
   });
 
   it('builds the image for a backend the Dockerfile accepts', async () => {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up Google Cloud for anomaly-serve: the APIs, an Artifact Registry repository, a GKE cluster
 # with node autoscaling, vertical pod autoscaling, Managed Prometheus, Workload Identity and
-# Dataplane V2 (which enforces the chart's NetworkPolicy), and the Kubernetes Engine Developer role
-# for Cloud Build. Safe to run twice: what exists is left alone.
+# Dataplane V2 (which enforces the chart's NetworkPolicy) and the Gateway API, the Kubernetes
+# Engine Developer role for Cloud Build, and with --domain, the Google-managed certificate of the
+# HTTPS front door (Certificate Manager). Safe to run twice: what exists is left alone.
 set -euo pipefail
 
 usage() {
@@ -19,6 +20,9 @@ Usage: scripts/create-cluster.sh [options]
   --autoscaling MODE    what the chart's autoscaling.mode needs: cpu (nothing more), load (the
                         Custom Metrics Stackdriver Adapter) or keda (KEDA); either of the last two
                         is granted roles/monitoring.viewer by Workload Identity (default: cpu)
+  --domain NAME         the domain of the HTTPS front door (synth's DOMAIN): a DNS authorization,
+                        a Google-managed certificate for it and the certificate map the chart's
+                        Gateway names (anomaly-serve-certmap); prints the DNS record to create
   --dry-run             print every gcloud and kubectl command instead of running it
   -h, --help            this help
 USAGE
@@ -32,11 +36,11 @@ fail() {
 }
 
 project="" region=europe-west1 cluster=anomaly-serve repository=anomaly-serve
-machine_type=e2-standard-2 min_nodes=1 max_nodes=3 autoscaling=cpu dry_run=false
+machine_type=e2-standard-2 min_nodes=1 max_nodes=3 autoscaling=cpu domain="" dry_run=false
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --project | --region | --cluster | --repository | --machine-type | --min-nodes | --max-nodes | --autoscaling)
+    --project | --region | --cluster | --repository | --machine-type | --min-nodes | --max-nodes | --autoscaling | --domain)
       [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || fail "$1 needs a value"
       value=$2
       case "$1" in
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
         --min-nodes) min_nodes=$value ;;
         --max-nodes) max_nodes=$value ;;
         --autoscaling) autoscaling=$value ;;
+        --domain) domain=$value ;;
       esac
       shift 2
       ;;
@@ -63,6 +68,7 @@ done
 [[ "$cluster" =~ ^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$ ]] || fail "--cluster must be lower-case letters, digits and '-', got '$cluster'"
 [[ "$region" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || fail "--region must be a region such as europe-west1, got '$region'"
 case "$autoscaling" in cpu | load | keda) ;; *) fail "--autoscaling must be cpu, load or keda, got '$autoscaling'" ;; esac
+[ -z "$domain" ] || [[ "$domain" =~ ^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || fail "--domain must be a host name such as api.example.com, got '$domain'"
 if [ -z "$project" ]; then
   project=$(gcloud config get-value project 2>/dev/null || true)
   [ -n "$project" ] || fail "--project is needed: gcloud has no configured project"
@@ -109,12 +115,14 @@ fi
 
 if exists container clusters describe "$cluster" --region "$region" --project "$project"; then
   echo "GKE cluster $cluster exists"
+  # A cluster made before the Gateway API was asked for serves it once updated.
+  [ -z "$domain" ] || gc container clusters update "$cluster" --region "$region" --project "$project" --gateway-api standard
 else
   gc container clusters create "$cluster" --region "$region" --project "$project" \
     --machine-type "$machine_type" --num-nodes "$min_nodes" \
     --enable-autoscaling --min-nodes "$min_nodes" --max-nodes "$max_nodes" \
     --enable-vertical-pod-autoscaling --enable-managed-prometheus --enable-dataplane-v2 \
-    --workload-pool "$project.svc.id.goog" --release-channel regular
+    --workload-pool "$project.svc.id.goog" --release-channel regular --gateway-api standard
 fi
 
 if $dry_run; then
@@ -143,9 +151,27 @@ if [ "$autoscaling" != cpu ]; then
     --member "principal://iam.googleapis.com/projects/$project_number/locations/global/workloadIdentityPools/$project.svc.id.goog/subject/ns/${reader%/*}/sa/${reader#*/}"
 fi
 
+# The HTTPS front door's certificate: Google-managed, authorized by a DNS record (so that it is
+# issued before any traffic reaches the Gateway), in the map the chart's Gateway names.
+if [ -n "$domain" ]; then
+  gc services enable certificatemanager.googleapis.com --project "$project"
+  name=anomaly-serve map=anomaly-serve-certmap
+  exists certificate-manager dns-authorizations describe "$name" --project "$project" ||
+    gc certificate-manager dns-authorizations create "$name" --domain "$domain" --project "$project"
+  exists certificate-manager certificates describe "$name" --project "$project" ||
+    gc certificate-manager certificates create "$name" --domains "$domain" --dns-authorizations "$name" --project "$project"
+  exists certificate-manager maps describe "$map" --project "$project" ||
+    gc certificate-manager maps create "$map" --project "$project"
+  exists certificate-manager maps entries describe "$name" --map "$map" --project "$project" ||
+    gc certificate-manager maps entries create "$name" --map "$map" --certificates "$name" --hostname "$domain" --project "$project"
+  echo
+  echo "Create this DNS record at your DNS provider, so that Google can issue the certificate for $domain:"
+  gc certificate-manager dns-authorizations describe "$name" --project "$project" --format 'value(dnsResourceRecord.name,dnsResourceRecord.type,dnsResourceRecord.data)'
+fi
+
 cat <<NEXT
 
 Next: build and deploy with
   gcloud builds submit --project $project --config cloudbuild.yaml \\
-    --substitutions _REGION=$region,_REPOSITORY=$repository,_CLUSTER=$cluster,_NAMESPACE=anomaly-serve,SHORT_SHA=\$(git rev-parse --short HEAD)
+    --substitutions _REGION=$region,_REPOSITORY=$repository,_CLUSTER=$cluster,_NAMESPACE=anomaly-serve${domain:+,_DOMAIN=$domain},SHORT_SHA=\$(git rev-parse --short HEAD)
 NEXT

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CERTIFICATE_MAP as CERTIFICATE_MAP } from '../charts/server-gateway.ts';
 
 let scratch: string;
 /** A stand-in gcloud first on the PATH: it logs every call and remembers what was created. */
@@ -17,10 +18,12 @@ beforeAll(async () => {
     path.join(bin, 'gcloud'),
     `#!/usr/bin/env bash
 echo "$*" >> "${state}.log"
+# A resource is named by the words before its first option, less the verb.
+key() { local words=(); for word in "$@"; do case "$word" in create | describe) ;; --*) break ;; *) words+=("$word") ;; esac; done; echo "\${words[*]}"; }
 case "$*" in
   *" describe "*" --format value(projectNumber)"*) echo 123456 ;;
-  *" describe "*) grep -qxF "$2 $4" "${state}" 2>/dev/null ;;
-  *" create "*) echo "$2 $4" >> "${state}" ;;
+  *" describe "*) grep -qxF "$(key "$@")" "${state}" 2>/dev/null ;;
+  *" create "*) key "$@" >> "${state}" ;;
 esac
 `,
   );
@@ -52,7 +55,7 @@ describe('scripts/create-cluster.sh --dry-run', () => {
       '+ gcloud container clusters describe anomaly-serve --region europe-west1 --project demo-project',
       '+ gcloud container clusters create anomaly-serve --region europe-west1 --project demo-project --machine-type e2-standard-2 --num-nodes 1 ' +
         '--enable-autoscaling --min-nodes 1 --max-nodes 3 --enable-vertical-pod-autoscaling --enable-managed-prometheus --enable-dataplane-v2 ' +
-        '--workload-pool demo-project.svc.id.goog --release-channel regular',
+        '--workload-pool demo-project.svc.id.goog --release-channel regular --gateway-api standard',
       '+ gcloud projects describe demo-project --format value\\(projectNumber\\)',
       '+ gcloud projects add-iam-policy-binding demo-project --member serviceAccount:PROJECT_NUMBER@cloudbuild.gserviceaccount.com --role roles/container.developer --condition None',
     ]);
@@ -82,6 +85,21 @@ describe('scripts/create-cluster.sh --dry-run', () => {
     ]);
   });
 
+  it('--domain: the certificate of the HTTPS front door in the map the chart names, the DNS record to create, and _DOMAIN for the build', async () => {
+    const { code, stdout } = await run(['--dry-run', '--project', 'p', '--domain', 'anomalies.example.com']);
+    expect(code).toBe(0);
+    const certificates = commands(stdout).filter((c) => /certificate-manager|certificatemanager/.test(c));
+    expect(certificates.filter((c) => / create /.test(c) || / enable /.test(c))).toEqual([
+      '+ gcloud services enable certificatemanager.googleapis.com --project p',
+      '+ gcloud certificate-manager dns-authorizations create anomaly-serve --domain anomalies.example.com --project p',
+      '+ gcloud certificate-manager certificates create anomaly-serve --domains anomalies.example.com --dns-authorizations anomaly-serve --project p',
+      `+ gcloud certificate-manager maps create ${CERTIFICATE_MAP} --project p`,
+      `+ gcloud certificate-manager maps entries create anomaly-serve --map ${CERTIFICATE_MAP} --certificates anomaly-serve --hostname anomalies.example.com --project p`,
+    ]);
+    expect(stdout).toMatch(/Create this DNS record at your DNS provider/);
+    expect(stdout).toMatch(/_NAMESPACE=anomaly-serve,_DOMAIN=anomalies\.example\.com,SHORT_SHA=/);
+  });
+
   it('--autoscaling cpu (the default) installs nothing more', async () => {
     const { stdout } = await run(['--dry-run', '--project', 'p', '--autoscaling', 'cpu']);
     expect(stdout).not.toMatch(/kubectl|monitoring\.viewer/);
@@ -96,6 +114,7 @@ describe('scripts/create-cluster.sh --dry-run', () => {
     [['--dry-run', '--project', 'p', '--min-nodes', '5', '--max-nodes', '2'], /--min-nodes \(5\) must not exceed --max-nodes \(2\)/],
     [['--dry-run', '--project', 'p', '--cluster', 'My_Cluster'], /--cluster must be lower-case letters/],
     [['--dry-run', '--project', 'p', '--region', 'europe'], /--region must be a region such as europe-west1/],
+    [['--dry-run', '--project', 'p', '--domain', 'https://anomalies.example.com'], /--domain must be a host name such as api\.example\.com/],
     [['--dry-run'], /--project is needed: gcloud has no configured project/],
   ])('%j: usage and exit code 2', async (args, message) => {
     const { code, stderr } = await run(args);
@@ -122,5 +141,17 @@ describe('scripts/create-cluster.sh, run twice', () => {
       'projects add-iam-policy-binding p --member serviceAccount:123456@cloudbuild.gserviceaccount.com --role roles/container.developer --condition None',
       'projects add-iam-policy-binding p --member serviceAccount:123456@cloudbuild.gserviceaccount.com --role roles/container.developer --condition None',
     ]);
+  });
+});
+
+describe('scripts/create-cluster.sh --domain, run twice', () => {
+  it('makes the certificate once, and the second time updates the existing cluster to serve the Gateway API', async () => {
+    const env = fakeGcloud.env;
+    const before = (await fakeGcloud.calls()).length;
+    const runs = [await run(['--project', 'q', '--cluster', 'ecg', '--domain', 'anomalies.example.com'], env), await run(['--project', 'q', '--cluster', 'ecg', '--domain', 'anomalies.example.com'], env)];
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    const calls = (await fakeGcloud.calls()).slice(before);
+    expect(calls.filter((c) => c.startsWith('certificate-manager') && / create /.test(c))).toHaveLength(4);
+    expect(calls.filter((c) => c.startsWith('container clusters update'))).toEqual(['container clusters update ecg --region europe-west1 --project q --gateway-api standard']);
   });
 });
