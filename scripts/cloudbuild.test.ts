@@ -125,6 +125,12 @@ describe('cloudbuild.yaml', () => {
     for (const name of ['MODEL_URI', 'MODEL_SERVICE_ACCOUNT', 'ALLOWED_SOURCE_RANGES', 'INTERNAL_LOAD_BALANCER', 'DOMAIN']) expect(substitute(passed[name]!)).toBe('');
   });
 
+  it('gates on the model before it builds, so before it applies anything', () => {
+    expect([...prerequisites('model-gate')]).toEqual(expect.arrayContaining(['install', 'model-metadata']));
+    expect([...prerequisites('build')]).toContain('model-gate');
+    expect([...prerequisites('apply')]).toContain('model-gate');
+  });
+
   it('builds the image for a backend the Dockerfile accepts', async () => {
     const backend = substitute('${_BACKEND}');
     expect(['tensorflow', 'wasm']).toContain(backend);

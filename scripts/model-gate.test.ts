@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loggedError, runCommand } from '../test/command.ts';
+import { BUNDLED_MODEL_DIR } from '../model/artifact.ts';
+
+interface Step {
+  readonly id: string;
+  readonly args: string[];
+}
+let build: { substitutions: Record<string, string>; steps: Step[] };
+let scratch: string;
+beforeAll(async () => {
+  build = parse(await readFile('cloudbuild.yaml', 'utf8'));
+  scratch = await mkdtemp(path.join(tmpdir(), 'model-gate-'));
+});
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+const gate = (args: string[]) => runCommand('scripts/model-gate.ts', args);
+/** The pipeline's minimums, as cloudbuild.yaml's substitutions set them by default. */
+const pipelineMinimums = () => ['--min-accuracy', build.substitutions._MIN_ACCURACY!, '--min-roc-auc', build.substitutions._MIN_ROC_AUC!, '--min-recall', build.substitutions._MIN_RECALL!, '--max-fpr', build.substitutions._MAX_FPR!];
+
+describe('npm run gate', () => {
+  it('passes the bundled model at the pipeline\'s default minimums', async () => {
+    const result = await gate([BUNDLED_MODEL_DIR, ...pipelineMinimums()]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/"msg":"the model meets the gate"/);
+  });
+
+  it('refuses a model that falls short, naming each figure and its bound', async () => {
+    const result = await gate([BUNDLED_MODEL_DIR, '--min-accuracy', '0.99', '--min-recall', '0.5', '--max-fpr', '0.01']);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(/falls short: accuracy 0\.9650 is below 0\.99; false-positive rate 0\.0445 is above 0\.01$/);
+  });
+
+  it('refuses a model that records no evaluation', async () => {
+    const dir = path.join(scratch, 'unevaluated');
+    await cp(BUNDLED_MODEL_DIR, dir, { recursive: true });
+    const metadata = JSON.parse(await readFile(path.join(dir, 'metadata.json'), 'utf8'));
+    delete metadata.evaluation;
+    await writeFile(path.join(dir, 'metadata.json'), JSON.stringify(metadata));
+    const result = await gate([dir, ...pipelineMinimums()]);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(/records no evaluation to gate on/);
+  });
+
+  it.each([
+    [[BUNDLED_MODEL_DIR, '--min-accuracy', '95%'], /--min-accuracy must be a share from 0 to 1, got "95%"/],
+    [[], /name the model folder/],
+    [['no-such-folder'], /no-such-folder\/metadata\.json: no such file/],
+  ])('%j: a message and exit code 2', async (args, message) => {
+    const result = await gate(args);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(message);
+  });
+});
+
+describe('the pipeline\'s model-metadata and model-gate steps, run', () => {
+  const stepScript = (id: string, substitutions: Record<string, string>) =>
+    build.steps.find((s) => s.id === id)!.args.at(-1)!.replace(/\$\{(\w+)\}/g, (_, key: string) => substitutions[key] ?? build.substitutions[key] ?? '');
+  let project: string;
+  beforeAll(async () => {
+    // The repository's files the steps read, in a workspace of their own.
+    project = path.join(scratch, 'workspace');
+    await mkdir(project);
+    for (const entry of ['package.json', 'tsconfig.json', 'lib', 'model', 'scripts']) await cp(entry, path.join(project, entry), { recursive: true });
+    await symlink(path.resolve('node_modules'), path.join(project, 'node_modules'));
+    // A stand-in for gcloud that copies from a folder standing for the bucket.
+    const bin = path.join(scratch, 'bin');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'gcloud'), `#!/bin/bash\necho "$*" >> ${scratch}/gcloud.log\n[ "$1 $2" = "storage cp" ] && cp "${scratch}/bucket/\${3#gs://models/}" "$4"\n`, { mode: 0o755 });
+  });
+  const run = (script: string) =>
+    promisify(execFile)('bash', ['-c', script], { cwd: project, env: { ...process.env, PATH: `${scratch}/bin:${process.env.PATH}` } }).then(
+      ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
+    );
+
+  it('gates the image\'s model by default, and passes it', async () => {
+    expect((await run(stepScript('model-metadata', {}))).code).toBe(0);
+    expect(await readFile(path.join(project, '.model-gate/metadata.json'), 'utf8')).toBe(await readFile(`${BUNDLED_MODEL_DIR}/metadata.json`, 'utf8'));
+    const gated = await run(stepScript('model-gate', {}));
+    expect(gated.code, gated.output).toBe(0);
+  });
+
+  it('gates _MODEL_URI\'s model, copied from Cloud Storage, and stops the build when it falls short; _MODEL_GATE=off lets it through', async () => {
+    const weak = JSON.parse(await readFile(`${BUNDLED_MODEL_DIR}/metadata.json`, 'utf8'));
+    weak.evaluation.rocAuc = 0.9;
+    await mkdir(path.join(scratch, 'bucket', 'heartbeats', 'v2'), { recursive: true });
+    await writeFile(path.join(scratch, 'bucket', 'heartbeats', 'v2', 'metadata.json'), JSON.stringify(weak));
+    const uri = { _MODEL_URI: 'gs://models/heartbeats/v2' };
+    expect((await run(stepScript('model-metadata', uri))).code).toBe(0);
+    expect(await readFile(`${scratch}/gcloud.log`, 'utf8')).toContain('storage cp gs://models/heartbeats/v2/metadata.json .model-gate/');
+    const gated = await run(stepScript('model-gate', uri));
+    expect(gated.code).toBe(2);
+    expect(gated.output).toMatch(/falls short: ROC AUC 0\.9000 is below 0\.98/);
+    const off = await run(stepScript('model-gate', { ...uri, _MODEL_GATE: 'off' }));
+    expect([off.code, off.output.trim()]).toEqual([0, 'model gate: off (_MODEL_GATE)']);
+  });
+});
