@@ -5,45 +5,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
-
-interface Step {
-  id: string;
-  name: string;
-  entrypoint?: string;
-  args?: string[];
-  env?: string[];
-  waitFor?: string[];
-}
-interface CloudBuild {
-  substitutions: Record<string, string>;
-  steps: Step[];
-  images: string[];
-  artifacts: { objects: { location: string; paths: string[] } };
-  options: Record<string, unknown>;
-}
+import { parseAllDocuments } from 'yaml';
+import { cloudBuild, step, stepScript, substitute, type CloudBuild } from '../test/cloudbuild.ts';
 
 let build: CloudBuild;
-beforeAll(async () => {
-  build = parse(await readFile('cloudbuild.yaml', 'utf8')) as CloudBuild;
+beforeAll(() => {
+  build = cloudBuild;
 });
-
-/** Cloud Build's substitution, with the built-ins a trigger would set. */
-function substitute(text: string): string {
-  const builtIns: Record<string, string> = { PROJECT_ID: 'my-project', SHORT_SHA: '1a2b3c4' };
-  let result = text;
-  for (let i = 0; i < 3; i++) {
-    result = result.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, braced: string, bare: string) => {
-      const key = braced ?? bare;
-      const value = build.substitutions[key] ?? builtIns[key];
-      if (value === undefined) throw new Error(`cloudbuild.yaml uses $${key}, which nothing defines`);
-      return value;
-    });
-  }
-  return result;
-}
-
-const step = (id: string) => build.steps.find((s) => s.id === id)!;
 
 /** The steps a step waits for, directly or not (Cloud Build: by default, every earlier step). */
 function prerequisites(id: string): Set<string> {
@@ -70,8 +38,8 @@ describe('cloudbuild.yaml', () => {
     expect(() => substitute(JSON.stringify(build))).not.toThrow();
   });
 
-  it('runs install → test → build → push → synth → apply → api-keys → rollout status, each after the one before', () => {
-    const order = ['install', 'test', 'build', 'push', 'synth', 'apply', 'api-keys', 'rollout'];
+  it('runs install → test → build → push → synth → apply → api-keys → rollout → endpoint → smoke → verify, each after the one before', () => {
+    const order = ['install', 'test', 'build', 'push', 'synth', 'apply', 'api-keys', 'rollout', 'endpoint', 'smoke', 'verify'];
     expect(build.steps.map((s) => s.id).filter((id) => order.includes(id))).toEqual(order);
     order.slice(1).forEach((id, i) => expect([...prerequisites(id)]).toContain(order[i]));
   });
@@ -85,6 +53,10 @@ describe('cloudbuild.yaml', () => {
       else if (command === 'test') expect(scripts.test).toBeDefined();
       else expect(['ci', 'audit']).toContain(command); // npm's own
     }
+    // And those that bash steps run.
+    for (const { args } of build.steps.filter((s) => s.entrypoint === 'bash')) {
+      for (const [, script] of args!.at(-1)!.matchAll(/npm run --silent (\w+)/g)) expect(Object.keys(scripts)).toContain(script);
+    }
     const testCommand = npmSteps.find((s) => s.id === 'test')!.args!.join(' ');
     expect(await readFile('README.md', 'utf8')).toContain(`npm ${testCommand} `);
     expect(await readFile('.ci/run', 'utf8')).toMatch(new RegExp(`^npm ${testCommand}$`, 'm'));
@@ -93,28 +65,26 @@ describe('cloudbuild.yaml', () => {
   it('builds, pushes and synthesizes the same image, tagged with the commit', () => {
     const image = substitute('${_IMAGE}:${SHORT_SHA}');
     expect(image).toBe('europe-west1-docker.pkg.dev/my-project/anomaly-serve/anomaly-serve:1a2b3c4');
-    const buildArgs = step('build').args!.map(substitute);
+    const buildArgs = step('build').args!.map((arg) => substitute(arg));
     expect(buildArgs[0]).toBe('build');
     expect(buildArgs).toEqual(expect.arrayContaining(['-t', image, '--cache-from']));
-    const pushArgs = step('push').args!.map(substitute);
+    const pushArgs = step('push').args!.map((arg) => substitute(arg));
     expect(pushArgs).toEqual(['push', '--all-tags', image.split(':')[0]]);
-    expect(step('synth').env!.map(substitute)).toContain(`IMAGE=${image}`);
-    expect(build.images.map(substitute)).toContain(image);
+    expect(step('synth').env!.map((arg) => substitute(arg))).toContain(`IMAGE=${image}`);
+    expect(build.images.map((arg) => substitute(arg))).toContain(image);
   });
 
   it('applies dist/ with the kubectl builder on the cluster, and waits for the synthesized Deployment with a timeout', async () => {
-    for (const id of ['apply', 'rollout']) {
+    for (const id of ['apply', 'rollout', 'endpoint', 'verify']) {
       expect(step(id).name).toBe('gcr.io/cloud-builders/kubectl');
-      expect(step(id).env!.map(substitute)).toEqual(['CLOUDSDK_COMPUTE_REGION=europe-west1', 'CLOUDSDK_CONTAINER_CLUSTER=anomaly-serve']);
+      expect(step(id).env!.map((arg) => substitute(arg))).toEqual(['CLOUDSDK_COMPUTE_REGION=europe-west1', 'CLOUDSDK_CONTAINER_CLUSTER=anomaly-serve']);
     }
     expect(step('apply').args).toEqual(['apply', '-f', 'dist']);
     const deployment = parseAllDocuments(await readFile('dist/anomaly-serve.k8s.yaml', 'utf8'))
       .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
       .find((m) => m.kind === 'Deployment')!;
-    const rollout = step('rollout').args!.map(substitute);
-    expect(rollout.slice(0, 3)).toEqual(['rollout', 'status', `deployment/${deployment.metadata.name}`]);
-    expect(rollout).toEqual(expect.arrayContaining(['--namespace', 'anomaly-serve']));
-    expect(rollout.some((a) => /^--timeout=\d+s$/.test(a))).toBe(true);
+    expect(stepScript('rollout')).toContain(`rollout status deployment/${deployment.metadata.name} --namespace anomaly-serve --timeout=300s`);
+    for (const id of ['rollout', 'verify']) expect(stepScript(id)).toContain(`rollout undo deployment/${deployment.metadata.name} --namespace anomaly-serve`);
     expect(step('synth').env).toContain('NAMESPACE=${_NAMESPACE}');
   });
 
@@ -165,7 +135,7 @@ describe('cloudbuild.yaml', () => {
 
   it('asks for provenance of the images it pushes (SLSA, requestedVerifyOption)', () => {
     expect(build.options.requestedVerifyOption).toBe('VERIFIED');
-    expect(build.images.map(substitute)).toEqual([substitute('${_IMAGE}:${SHORT_SHA}'), substitute('${_IMAGE}:latest')]);
+    expect(build.images.map((arg) => substitute(arg))).toEqual([substitute('${_IMAGE}:${SHORT_SHA}'), substitute('${_IMAGE}:latest')]);
   });
 
   describe('the api-keys step, run with a stand-in for the builder’s kubectl', () => {

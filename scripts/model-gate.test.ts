@@ -1,28 +1,22 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { cloudBuild, stepScript, stepWorkspace } from '../test/cloudbuild.ts';
 import { loggedError, runCommand } from '../test/command.ts';
 import { BUNDLED_MODEL_DIR } from '../model/artifact.ts';
 
-interface Step {
-  readonly id: string;
-  readonly args: string[];
-}
-let build: { substitutions: Record<string, string>; steps: Step[] };
 let scratch: string;
 beforeAll(async () => {
-  build = parse(await readFile('cloudbuild.yaml', 'utf8'));
   scratch = await mkdtemp(path.join(tmpdir(), 'model-gate-'));
 });
 afterAll(() => rm(scratch, { recursive: true, force: true }));
 
 const gate = (args: string[]) => runCommand('scripts/model-gate.ts', args);
 /** The pipeline's minimums, as cloudbuild.yaml's substitutions set them by default. */
-const pipelineMinimums = () => ['--min-accuracy', build.substitutions._MIN_ACCURACY!, '--min-roc-auc', build.substitutions._MIN_ROC_AUC!, '--min-recall', build.substitutions._MIN_RECALL!, '--max-fpr', build.substitutions._MAX_FPR!];
+const pipelineMinimums = () => ['_MIN_ACCURACY', '_MIN_ROC_AUC', '_MIN_RECALL', '_MAX_FPR'].flatMap((key, i) => [['--min-accuracy', '--min-roc-auc', '--min-recall', '--max-fpr'][i]!, cloudBuild.substitutions[key]!]);
 
 describe('npm run gate', () => {
   it('passes the bundled model at the pipeline\'s default minimums', async () => {
@@ -60,15 +54,9 @@ describe('npm run gate', () => {
 });
 
 describe('the pipeline\'s model-metadata and model-gate steps, run', () => {
-  const stepScript = (id: string, substitutions: Record<string, string>) =>
-    build.steps.find((s) => s.id === id)!.args.at(-1)!.replace(/\$\{(\w+)\}/g, (_, key: string) => substitutions[key] ?? build.substitutions[key] ?? '');
   let project: string;
   beforeAll(async () => {
-    // The repository's files the steps read, in a workspace of their own.
-    project = path.join(scratch, 'workspace');
-    await mkdir(project);
-    for (const entry of ['package.json', 'tsconfig.json', 'lib', 'model', 'scripts']) await cp(entry, path.join(project, entry), { recursive: true });
-    await symlink(path.resolve('node_modules'), path.join(project, 'node_modules'));
+    project = await stepWorkspace(scratch);
     // A stand-in for gcloud that copies from a folder standing for the bucket.
     const bin = path.join(scratch, 'bin');
     await mkdir(bin);
