@@ -14,6 +14,7 @@ import { monitoringNamespace, ServerMonitoring, type ServerMonitoringOptions } f
 import { ServerNetworkPolicy } from './server-network-policy.ts';
 import { ServerService, type ServerServiceOptions } from './server-service.ts';
 import { GOOGLE_LOAD_BALANCER_RANGES, ServerGateway, type ServerGatewayOptions } from './server-gateway.ts';
+import { ServerCanary, type CanaryOptions, type ServerCanaryProps } from './server-canary.ts';
 import { VerticalPodAutoscaler, type ResourceQuantities, type VpaResource, type VpaUpdateMode } from './vertical-pod-autoscaler.ts';
 import { PropsError } from './props-error.ts';
 
@@ -32,6 +33,11 @@ export interface AnomalyDetectorVpaOptions {
 }
 
 export interface AnomalyDetectorProps extends ServerDeploymentOptions, ServerServiceOptions, ServerGatewayOptions, ServerAutoscalerOptions, ServerMonitoringOptions {
+  /**
+   * A second model served beside this one, `weight` percent of the requests, behind the Gateway of
+   * `domain` (its own Deployment, Service, autoscaler, NetworkPolicy and scrape job). @default none
+   */
+  readonly canary?: CanaryOptions;
   /** Prefix of every object's name. @default 'anomaly-serve' */
   readonly name?: string;
   /**
@@ -84,6 +90,8 @@ export class AnomalyDetector extends Construct {
   readonly service: ServerService;
   /** The HTTPS front door, with `domain`. */
   readonly gateway?: ServerGateway;
+  /** The canary, with `canary`. */
+  readonly canary?: ServerCanary;
   readonly autoscaler: ServerAutoscaler;
   readonly verticalPodAutoscaler?: VerticalPodAutoscaler;
   /** The Secret of the API keys the pods read; none when the API is open. */
@@ -130,8 +138,18 @@ export class AnomalyDetector extends Construct {
       // The NetworkPolicy admits the source ranges by the clients' own addresses.
       keepClientAddresses: networkPolicy && props.allowedSourceRanges !== undefined,
     });
+    const canaryName = `${name}-canary`;
     if (props.domain !== undefined) {
-      this.gateway = new ServerGateway(this, 'Gateway', { ...props, domain: props.domain, metadata: metadata(), service: { name: this.service.name, port: 80 }, servingPort: settings.port });
+      this.gateway = new ServerGateway(this, 'Gateway', {
+        ...props,
+        domain: props.domain,
+        metadata: metadata(),
+        services: [
+          { name: this.service.name, port: 80, weight: 100 - (props.canary?.weight ?? 0) },
+          ...(props.canary ? [{ name: canaryName, port: 80, weight: props.canary.weight }] : []),
+        ],
+        servingPort: settings.port,
+      });
     }
     const monitoring = props.monitoring ?? 'gmp';
     this.autoscaler = new ServerAutoscaler(this, 'Autoscaler', { ...props, metadata: metadata(), deployment: this.deployment, monitoring });
@@ -151,21 +169,41 @@ export class AnomalyDetector extends Construct {
 
     if (props.grafanaDashboard) new GrafanaDashboard(this, 'Dashboard', { name });
 
-    const scrapedFrom = monitoringNamespace(props, this.autoscaler.prometheusAddress);
-    if (networkPolicy) {
-      new ServerNetworkPolicy(this, 'NetworkPolicy', {
-        metadata: metadata(),
-        podLabels: this.selectorLabels,
-        servingPort: settings.port,
-        metricsPort: settings.metricsPort,
-        // Behind a Gateway, what connects is Google's proxies and health checks, never a client.
-        allowedSourceRanges: props.domain === undefined ? props.allowedSourceRanges : GOOGLE_LOAD_BALANCER_RANGES,
-        inClusterClients: LOAD_TEST_POD_LABELS,
-        monitoringNamespace: scrapedFrom,
-        googleApis: props.modelUri !== undefined,
-      });
-    }
+    const policy = networkPolicy
+      ? {
+          servingPort: settings.port,
+          metricsPort: settings.metricsPort,
+          // Behind a Gateway, what connects is Google's proxies and health checks, never a client.
+          allowedSourceRanges: props.domain === undefined ? props.allowedSourceRanges : GOOGLE_LOAD_BALANCER_RANGES,
+          inClusterClients: LOAD_TEST_POD_LABELS,
+          monitoringNamespace: monitoringNamespace(props, this.autoscaler.prometheusAddress),
+          googleApis: props.modelUri !== undefined,
+        }
+      : undefined;
+    if (policy) new ServerNetworkPolicy(this, 'NetworkPolicy', { ...policy, metadata: metadata(), podLabels: this.selectorLabels });
     new ServerMonitoring(this, 'Monitoring', { ...props, name, labels, selectorLabels: this.selectorLabels, metricsPort: settings.metricsPort });
+    if (props.canary) this.canary = this.canaryBeside(props, props.canary, { name: canaryName, labels, policy, serviceAccount });
+  }
+
+  /** The canary beside the stable server: its pods another instance of it, its model from Cloud Storage. */
+  private canaryBeside(
+    props: AnomalyDetectorProps,
+    canary: CanaryOptions,
+    shared: { name: string; labels: Record<string, string>; policy: ServerCanaryProps['networkPolicy']; serviceAccount?: kplus.IServiceAccount },
+  ): ServerCanary {
+    const selectorLabels = { ...this.selectorLabels, 'app.kubernetes.io/instance': shared.name };
+    return new ServerCanary(this, 'Canary', {
+      canary,
+      name: shared.name,
+      labels: { ...shared.labels, ...selectorLabels },
+      selectorLabels,
+      // The stable model's name, so that the same URLs reach both (a stable model from Cloud Storage names itself: the canary's must match).
+      environment: serverEnvironment({ ...props, modelUri: canary.modelUri, server: { modelName: props.modelUri ? undefined : BUNDLED_MODEL.name, ...props.server } }, this.apiKeysSecret !== undefined),
+      deployment: { ...props, serviceAccount: shared.serviceAccount, apiKeysSecret: this.apiKeysSecret },
+      autoscaling: props,
+      networkPolicy: shared.policy && { ...shared.policy, googleApis: true },
+      monitoring: props,
+    });
   }
 
   /** The VerticalPodAutoscaler, which must never act on the CPU the HPA scales on. */
@@ -211,6 +249,8 @@ function validate(props: AnomalyDetectorProps, apiKeysSecret: string | false): v
       fail('allowedSourceRanges and internalLoadBalancer are for the layer-4 load balancer; behind the Gateway of `domain`, filter clients with cloudArmorPolicy');
     }
   }
+  if (props.canary && props.domain === undefined) fail('canary needs domain: the Gateway\'s HTTPRoute is what splits the requests between the two');
+  if (props.canary && props.gcpServiceAccount === undefined) fail('canary needs gcpServiceAccount: the Google service account that may read canary.modelUri');
   if (props.domain === undefined) {
     const stray = (['certificateMap', 'gatewayClass', 'staticAddress', 'backendTimeoutSeconds', 'cloudArmorPolicy'] as const).find((key) => props[key] !== undefined);
     if (stray) fail(`${stray} configures the Gateway, which needs domain`);

@@ -69,7 +69,7 @@ describe('the Grafana dashboard', () => {
   it('shows traffic, errors, latency, batching, anomalies against the expected rate, the error distribution, replicas, CPU, drift, rejections and key reloads', () => {
     const dashboard = grafanaDashboard('anomaly-serve');
     expect(dashboard.panels.map((p) => p.title)).toEqual([
-      'Request rate by route',
+      'Request rate by job and route',
       'Error rate',
       'Scoring latency',
       'Batching: rows per forward pass',
@@ -81,6 +81,7 @@ describe('the Grafana dashboard', () => {
       'CPU against the request (what the HPA scales on)',
       'Drift: Kolmogorov-Smirnov test of recent scores against the calibration (p below 0.001: the inputs changed)',
       'Drift window: scores tested, per pod',
+      "Models served: each job's model version, pods serving it (a canary beside the stable)",
       'Rejected requests by reason (queue_full and queue_timeout: shed at capacity)',
       'API keys: failed reloads of the keys file (the keys in force are kept)',
     ]);

@@ -60,7 +60,8 @@ function panels(name: string) {
     `histogram_quantile(${q}, sum by (le) (${rate(`${histogram}_bucket{${selector}}`)}))`;
 
   const all = [
-    panel('Request rate by route', 0, 0, 'reqps', [[`sum by (route) (${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '{{route}}']]),
+    // By job too: a canary's pods are a scrape job of their own.
+    panel('Request rate by job and route', 0, 0, 'reqps', [[`sum by (job, route) (${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '{{job}} {{route}}']]),
     panel('Error rate', 12, 0, 'percentunit', [
       [`sum(${rate(`${METRIC.httpRequests}{${inNamespace}, status=~"5.."}`)}) / sum(${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '5xx'],
       [`sum(${rate(`${METRIC.httpRequests}{${inNamespace}, status=~"4.."}`)}) / sum(${rate(`${METRIC.httpRequests}{${inNamespace}}`)})`, '4xx'],
@@ -79,7 +80,7 @@ function panels(name: string) {
       [quantile(0.95, METRIC.forwardPass, inNamespace), 'forward pass'],
     ]),
     panel('Anomaly rate, against the rate the calibration expects', 12, 16, 'percentunit', [
-      [`sum(${rate(`${METRIC.anomalies}{${inNamespace}}`)}) / sum(${rate(`${METRIC.instancesScored}{${inNamespace}}`)})`, 'anomalous share'],
+      [`sum by (job) (${rate(`${METRIC.anomalies}{${inNamespace}}`)}) / sum by (job) (${rate(`${METRIC.instancesScored}{${inNamespace}}`)})`, 'anomalous share {{job}}'],
       [`max(${METRIC.expectedAnomalyRate}{${inNamespace}})`, 'expected of normal traffic'],
       [`avg(${METRIC.driftWindowAnomalyRate}{${inNamespace}})`, 'drift window'],
     ]),
@@ -111,6 +112,9 @@ function panels(name: string) {
       [`${METRIC.driftKsStatistic}{${inNamespace}}`, 'statistic {{pod}}'],
     ]),
     panel('Drift window: scores tested, per pod', 12, 48, 'short', [[`${METRIC.driftWindowScores}{${inNamespace}}`, '{{pod}}']]),
+    panel('Models served: each job\'s model version, pods serving it (a canary beside the stable)', 0, 56, 'short', [
+      [`count by (job, model, version) (${METRIC.modelInfo}{${inNamespace}})`, '{{job}} {{model}} {{version}}'],
+    ]),
     panel('Rejected requests by reason (queue_full and queue_timeout: shed at capacity)', 0, 40, 'reqps', [
       [`sum by (reason) (${rate(`${METRIC.requestsRejected}{${inNamespace}}`)})`, '{{reason}}'],
     ]),

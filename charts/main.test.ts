@@ -57,8 +57,8 @@ describe('settingsFrom', () => {
     [{ NAMESPACE: '' }, /NAMESPACE="" is empty/],
     [{ PROFILE: ' ' }, /PROFILE=" " is empty/],
     [{ MODEL_URI: 'https://storage.googleapis.com/m', MODEL_SERVICE_ACCOUNT: READER }, /modelUri \(https:\/\/storage.googleapis.com\/m\) must be a Cloud Storage folder/],
-    [{ MODEL_URI: 'gs://models/heartbeats' }, /MODEL_URI and MODEL_SERVICE_ACCOUNT go together/],
-    [{ MODEL_SERVICE_ACCOUNT: READER }, /MODEL_URI and MODEL_SERVICE_ACCOUNT go together/],
+    [{ MODEL_URI: 'gs://models/heartbeats' }, /MODEL_SERVICE_ACCOUNT goes with MODEL_URI or CANARY_MODEL_URI/],
+    [{ MODEL_SERVICE_ACCOUNT: READER }, /MODEL_SERVICE_ACCOUNT goes with MODEL_URI or CANARY_MODEL_URI/],
     [{ MODEL_URI: 'gs://models/heartbeats', MODEL_SERVICE_ACCOUNT: 'model-reader' }, /gcpServiceAccount \("model-reader"\) is not a Google service account/],
   ])('rejects %j, naming the variable (or the prop it sets) and the value', (env, message) => {
     expect(() => appsFrom(env)).toThrow(message);

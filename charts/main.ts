@@ -25,6 +25,8 @@ export interface Settings {
   readonly internalLoadBalancer?: boolean;
   /** The domain of the HTTPS front door (the construct's domain). */
   readonly domain?: string;
+  /** A canary model beside the stable one, and its percentage of the requests (the construct's canary). */
+  readonly canary?: { readonly modelUri: string; readonly weight: number };
 }
 
 export class SettingsError extends Error {
@@ -51,7 +53,8 @@ const substitution = (env: NodeJS.ProcessEnv, name: string) => env[name]?.trim()
 
 /**
  * Reads IMAGE, NAMESPACE, PROFILE, MODEL_URI, MODEL_SERVICE_ACCOUNT, ALLOWED_SOURCE_RANGES,
- * INTERNAL_LOAD_BALANCER and DOMAIN, naming the variable and the value when one is wrong.
+ * INTERNAL_LOAD_BALANCER, DOMAIN, CANARY_MODEL_URI and CANARY_WEIGHT, naming the variable and the
+ * value when one is wrong.
  */
 export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   const image = setting(env, 'IMAGE') ?? 'anomaly-serve:dev';
@@ -64,9 +67,6 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   if (!(PROFILES as readonly string[]).includes(profile)) throw new SettingsError(`PROFILE=${JSON.stringify(profile)} must be one of ${PROFILES.join(', ')}`);
   const modelUri = substitution(env, 'MODEL_URI');
   const modelServiceAccount = substitution(env, 'MODEL_SERVICE_ACCOUNT');
-  if ((modelUri === undefined) !== (modelServiceAccount === undefined)) {
-    throw new SettingsError('MODEL_URI and MODEL_SERVICE_ACCOUNT go together: the model folder, and the Google service account that may read it');
-  }
   // Separated by spaces or commas: Cloud Build's --substitutions takes commas for its own.
   const ranges = substitution(env, 'ALLOWED_SOURCE_RANGES')?.split(/[\s,]+/).filter(Boolean);
   const internal = substitution(env, 'INTERNAL_LOAD_BALANCER');
@@ -74,14 +74,24 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   if ((ranges || internal === 'true') && profile !== 'gke') throw new SettingsError(`ALLOWED_SOURCE_RANGES and INTERNAL_LOAD_BALANCER are for PROFILE=gke's load balancer, not ${profile}'s NodePort`);
   const domain = substitution(env, 'DOMAIN');
   if (domain !== undefined && profile !== 'gke') throw new SettingsError(`DOMAIN is for PROFILE=gke's Gateway; ${profile} keeps its NodePort`);
+  const canaryUri = substitution(env, 'CANARY_MODEL_URI');
+  const canaryWeight = substitution(env, 'CANARY_WEIGHT');
+  if ((canaryUri === undefined) !== (canaryWeight === undefined)) throw new SettingsError('CANARY_MODEL_URI and CANARY_WEIGHT go together: the canary model, and its percentage of the requests');
+  // The service account reads the models in Cloud Storage: the stable one's, the canary's, or both.
+  if ((modelUri !== undefined || canaryUri !== undefined) !== (modelServiceAccount !== undefined)) {
+    throw new SettingsError('MODEL_SERVICE_ACCOUNT goes with MODEL_URI or CANARY_MODEL_URI: the Google service account that may read the models in Cloud Storage');
+  }
+  if (canaryWeight !== undefined && !/^\d{1,3}$/.test(canaryWeight)) throw new SettingsError(`CANARY_WEIGHT=${JSON.stringify(canaryWeight)} must be a whole percentage, such as 10`);
   return {
     image,
     namespace,
     profile: profile as Profile,
-    ...(modelUri ? { modelUri, modelServiceAccount } : {}),
+    ...(modelUri ? { modelUri } : {}),
+    ...(modelServiceAccount ? { modelServiceAccount } : {}),
     ...(ranges ? { allowedSourceRanges: ranges } : {}),
     ...(internal === 'true' ? { internalLoadBalancer: true } : {}),
     ...(domain ? { domain } : {}),
+    ...(canaryUri ? { canary: { modelUri: canaryUri, weight: Number(canaryWeight) } } : {}),
   };
 }
 
@@ -123,7 +133,7 @@ export class AnomalyServeChart extends Chart {
       // The chart puts its namespace on every object; a Namespace is not in one.
       ApiObject.of(namespace).addJsonPatch(JsonPatch.remove('/metadata/namespace'));
     }
-    const model = settings.modelUri ? { modelUri: settings.modelUri, gcpServiceAccount: settings.modelServiceAccount } : {};
+    const model = { modelUri: settings.modelUri, gcpServiceAccount: settings.modelServiceAccount };
     this.detector = new AnomalyDetector(this, 'AnomalyDetector', {
       image: settings.image,
       ...PROFILE_PROPS[settings.profile],
@@ -131,6 +141,7 @@ export class AnomalyServeChart extends Chart {
       allowedSourceRanges: settings.allowedSourceRanges,
       internalLoadBalancer: settings.internalLoadBalancer,
       domain: settings.domain,
+      canary: settings.canary,
     });
   }
 }

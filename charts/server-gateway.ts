@@ -43,8 +43,8 @@ export interface ServerGatewayOptions {
 export interface ServerGatewayProps extends ServerGatewayOptions {
   readonly metadata: ApiObjectMetadata & { readonly name: string };
   readonly domain: string;
-  /** The Service it routes to, and that Service's port. */
-  readonly service: { readonly name: string; readonly port: number };
+  /** The Services it routes to, each with its port and its share of the requests (HTTPRoute weights); the first is the stable one. */
+  readonly services: readonly { readonly name: string; readonly port: number; readonly weight: number }[];
   /** The container port the load balancer's health checks call (container-native: the pod's own). */
   readonly servingPort: number;
 }
@@ -65,10 +65,11 @@ export class ServerGateway extends Construct {
   constructor(scope: Construct, id: string, props: ServerGatewayProps) {
     super(scope, id);
     validate(props);
-    const { metadata, domain, service } = props;
+    const { metadata, domain, services } = props;
     const { name } = metadata;
     const parent = (sectionName: string) => ({ parentRefs: [{ name, sectionName }], hostnames: [domain] });
-    const targetRef = { group: '', kind: 'Service', name: service.name };
+    // One Service: no weight, as before canaries; several: each its share.
+    const backendRefs = services.map(({ name: service, port, weight }) => ({ name: service, port, ...(services.length > 1 ? { weight } : {}) }));
     this.gateway = new ApiObject(this, 'Resource', {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
@@ -86,7 +87,7 @@ export class ServerGateway extends Construct {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
       metadata,
-      spec: { ...parent('https'), rules: [{ backendRefs: [{ name: service.name, port: service.port }] }] },
+      spec: { ...parent('https'), rules: [{ backendRefs }] },
     });
     new ApiObject(this, 'HttpsRedirect', {
       apiVersion: 'gateway.networking.k8s.io/v1',
@@ -94,23 +95,29 @@ export class ServerGateway extends Construct {
       metadata: { ...metadata, name: `${name}-https-redirect` },
       spec: { ...parent('http'), rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] }] },
     });
-    new ApiObject(this, 'HealthCheckPolicy', {
-      apiVersion: 'networking.gke.io/v1',
-      kind: 'HealthCheckPolicy',
-      metadata,
-      spec: {
-        default: { config: { type: 'HTTP', httpHealthCheck: { port: props.servingPort, requestPath: PATHS.ready } } },
-        targetRef,
-      },
-    });
-    new ApiObject(this, 'BackendPolicy', {
-      apiVersion: 'networking.gke.io/v1',
-      kind: 'GCPBackendPolicy',
-      metadata,
-      spec: {
-        default: { timeoutSec: props.backendTimeoutSeconds ?? 30, ...(props.cloudArmorPolicy ? { securityPolicy: props.cloudArmorPolicy } : {}) },
-        targetRef,
-      },
+    // GKE's policies attach to a Service: each backend gets its own (the stable one's ids unsuffixed).
+    services.forEach((service, i) => {
+      const suffix = i === 0 ? '' : `-${service.name}`;
+      const targetRef = { group: '', kind: 'Service', name: service.name };
+      const policyMetadata = { ...metadata, name: service.name };
+      new ApiObject(this, `HealthCheckPolicy${suffix}`, {
+        apiVersion: 'networking.gke.io/v1',
+        kind: 'HealthCheckPolicy',
+        metadata: policyMetadata,
+        spec: {
+          default: { config: { type: 'HTTP', httpHealthCheck: { port: props.servingPort, requestPath: PATHS.ready } } },
+          targetRef,
+        },
+      });
+      new ApiObject(this, `BackendPolicy${suffix}`, {
+        apiVersion: 'networking.gke.io/v1',
+        kind: 'GCPBackendPolicy',
+        metadata: policyMetadata,
+        spec: {
+          default: { timeoutSec: props.backendTimeoutSeconds ?? 30, ...(props.cloudArmorPolicy ? { securityPolicy: props.cloudArmorPolicy } : {}) },
+          targetRef,
+        },
+      });
     });
   }
 }

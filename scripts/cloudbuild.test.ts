@@ -92,7 +92,7 @@ describe('cloudbuild.yaml', () => {
     const read = [...(await readFile('charts/main.ts', 'utf8')).matchAll(/(?:setting|substitution)\(env, '(\w+)'\)/g)].map((m) => m[1]);
     const passed = Object.fromEntries(step('synth').env!.map((e) => e.split('=') as [string, string]));
     expect(Object.keys(passed).sort()).toEqual([...read].sort());
-    for (const name of ['MODEL_URI', 'MODEL_SERVICE_ACCOUNT', 'ALLOWED_SOURCE_RANGES', 'INTERNAL_LOAD_BALANCER', 'DOMAIN']) expect(substitute(passed[name]!)).toBe('');
+    for (const name of ['MODEL_URI', 'MODEL_SERVICE_ACCOUNT', 'ALLOWED_SOURCE_RANGES', 'INTERNAL_LOAD_BALANCER', 'DOMAIN', 'CANARY_MODEL_URI', 'CANARY_WEIGHT']) expect(substitute(passed[name]!)).toBe('');
   });
 
   it('gates on the model before it builds, so before it applies anything', () => {

@@ -70,7 +70,7 @@ describe('the pipeline\'s model-metadata and model-gate steps, run', () => {
 
   it('gates the image\'s model by default, and passes it', async () => {
     expect((await run(stepScript('model-metadata', {}))).code).toBe(0);
-    expect(await readFile(path.join(project, '.model-gate/metadata.json'), 'utf8')).toBe(await readFile(`${BUNDLED_MODEL_DIR}/metadata.json`, 'utf8'));
+    expect(await readFile(path.join(project, '.model-gate/stable/metadata.json'), 'utf8')).toBe(await readFile(`${BUNDLED_MODEL_DIR}/metadata.json`, 'utf8'));
     const gated = await run(stepScript('model-gate', {}));
     expect(gated.code, gated.output).toBe(0);
   });
@@ -82,11 +82,20 @@ describe('the pipeline\'s model-metadata and model-gate steps, run', () => {
     await writeFile(path.join(scratch, 'bucket', 'heartbeats', 'v2', 'metadata.json'), JSON.stringify(weak));
     const uri = { _MODEL_URI: 'gs://models/heartbeats/v2' };
     expect((await run(stepScript('model-metadata', uri))).code).toBe(0);
-    expect(await readFile(`${scratch}/gcloud.log`, 'utf8')).toContain('storage cp gs://models/heartbeats/v2/metadata.json .model-gate/');
+    expect(await readFile(`${scratch}/gcloud.log`, 'utf8')).toContain('storage cp gs://models/heartbeats/v2/metadata.json .model-gate/stable/');
     const gated = await run(stepScript('model-gate', uri));
-    expect(gated.code).toBe(2);
+    expect(gated.code).toBe(1);
     expect(gated.output).toMatch(/falls short: ROC AUC 0\.9000 is below 0\.98/);
     const off = await run(stepScript('model-gate', { ...uri, _MODEL_GATE: 'off' }));
     expect([off.code, off.output.trim()]).toEqual([0, 'model gate: off (_MODEL_GATE)']);
+  });
+
+  it('gates a canary\'s model too: the image\'s model passes, the weak canary stops the build', async () => {
+    const canary = { _CANARY_MODEL_URI: 'gs://models/heartbeats/v2' };
+    expect((await run(stepScript('model-metadata', canary))).code).toBe(0);
+    const gated = await run(stepScript('model-gate', canary));
+    expect(gated.code).toBe(1);
+    expect(gated.output).toMatch(/"msg":"the model meets the gate"/);
+    expect(gated.output).toMatch(/falls short: ROC AUC 0\.9000 is below 0\.98/);
   });
 });
