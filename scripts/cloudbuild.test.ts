@@ -83,8 +83,9 @@ describe('cloudbuild.yaml', () => {
     const deployment = parseAllDocuments(await readFile('dist/anomaly-serve.k8s.yaml', 'utf8'))
       .map((d) => d.toJS() as { kind: string; metadata: { name: string } })
       .find((m) => m.kind === 'Deployment')!;
-    expect(stepScript('rollout')).toContain(`rollout status deployment/${deployment.metadata.name} --namespace anomaly-serve --timeout=300s`);
-    for (const id of ['rollout', 'verify']) expect(stepScript(id)).toContain(`rollout undo deployment/${deployment.metadata.name} --namespace anomaly-serve`);
+    expect(stepScript('rollout')).toContain(`deployments=${deployment.metadata.name}`);
+    expect(stepScript('rollout')).toContain('rollout status deployment/$deployment --namespace anomaly-serve --timeout=300s');
+    expect(stepScript('verify')).toContain(`rollout undo deployment/${deployment.metadata.name} --namespace anomaly-serve`);
     expect(step('synth').env).toContain('NAMESPACE=${_NAMESPACE}');
   });
 

@@ -107,13 +107,29 @@ describe('the pipeline after the apply, run', () => {
     expect(outcomes.map((o) => [o.id, o.code])).toEqual([['rollout', 0], ['endpoint', 0], ['smoke', 0], ['verify', 1]]);
     expect(outcomes[3]!.output).toMatch(/rolled back: smoke test failed: V2 called the anomalous example normal/);
     expect(calls).toContain('rollout undo deployment/anomaly-serve --namespace anomaly-serve');
+    const withCanary = await pipeline(blind, { overrides: { _CANARY_MODEL_URI: 'gs://models/heartbeats/v2' } });
+    expect(withCanary.calls.filter((c) => c.startsWith('rollout undo'))).toEqual([
+      'rollout undo deployment/anomaly-serve --namespace anomaly-serve',
+      'rollout undo deployment/anomaly-serve-canary --namespace anomaly-serve',
+    ]);
   });
 
   it('rolls back a rollout that does not complete', async () => {
     const { outcomes, calls } = await pipeline(keyed, { rolloutCompletes: false });
     expect(outcomes.map((o) => [o.id, o.code])).toEqual([['rollout', 1]]);
-    expect(outcomes[0]!.output).toMatch(/rolled back: the rollout did not complete in 300 s/);
+    expect(outcomes[0]!.output).toMatch(/rolled back: the rollout of anomaly-serve did not complete in 300 s/);
     expect(calls).toContain('rollout undo deployment/anomaly-serve --namespace anomaly-serve');
+  });
+
+  it('waits for a canary\'s rollout too, and undoes it when it does not complete', async () => {
+    const { outcomes, calls } = await pipeline(keyed, { rolloutCompletes: false, overrides: { _CANARY_MODEL_URI: 'gs://models/heartbeats/v2' } });
+    expect(outcomes.map((o) => [o.id, o.code])).toEqual([['rollout', 1]]);
+    expect(calls[0]).toBe('rollout status deployment/anomaly-serve --namespace anomaly-serve --timeout=300s');
+    const healthy = await pipeline(keyed, { overrides: { _CANARY_MODEL_URI: 'gs://models/heartbeats/v2' } });
+    expect(healthy.calls.filter((c) => c.startsWith('rollout status'))).toEqual([
+      'rollout status deployment/anomaly-serve --namespace anomaly-serve --timeout=300s',
+      'rollout status deployment/anomaly-serve-canary --namespace anomaly-serve --timeout=300s',
+    ]);
   });
 
   it('calls https://_DOMAIN with a domain; _SMOKE_TEST=off skips the test', async () => {
