@@ -150,13 +150,17 @@ export function simulate(load: (t: number) => number, seconds: number, autoscale
       // Scale-down removes the pods that are least along first (Kubernetes' ReplicaSet ranking).
       if (pods.length > replicas) pods.sort((a, b) => (a.readyAt ?? Infinity) - (b.readyAt ?? Infinity)).splice(replicas);
     }
-    timeline.push({ t, load: offered, replicas: pods.length, readyReplicas: ready, capacity: ready * pod.capacityRps, nodes: nodeCount });
+    // The second as it ends: a pod the sync removed serves no more (the sync read it as it began).
+    const serving = pods.filter((p) => p.readyAt !== undefined && p.readyAt <= t).length;
+    timeline.push({ t, load: offered, replicas: pods.length, readyReplicas: serving, capacity: serving * pod.capacityRps, nodes: nodeCount });
   }
 
   const over = timeline.filter((entry) => entry.load > entry.capacity);
   const firstOver = over[0]?.t;
   const backUnder = firstOver === undefined ? undefined : timeline.find((entry) => entry.t > firstOver && entry.load <= entry.capacity)?.t;
-  const needed = replicasAtTarget(peakLoad, autoscaler, pod);
+  const minReplicas = Math.max(autoscaler.minReplicas, replicasAtTarget(load(0), autoscaler, pod));
+  // A peak that the floor already serves needs no more than the floor: never a maximum below it.
+  const needed = Math.max(minReplicas, replicasAtTarget(peakLoad, autoscaler, pod));
   return {
     podCapacityRps: pod.capacityRps,
     peakReplicas: Math.max(...timeline.map((entry) => entry.replicas)),
@@ -164,7 +168,7 @@ export function simulate(load: (t: number) => number, seconds: number, autoscale
     timeToCapacitySeconds: firstOver === undefined ? 0 : (backUnder ?? seconds + 1) - firstOver,
     cappedBy: [...cappedBy],
     needs: {
-      minReplicas: Math.max(autoscaler.minReplicas, replicasAtTarget(load(0), autoscaler, pod)),
+      minReplicas,
       maxReplicas: needed,
       maxNodes: Math.ceil(needed / nodes.podsPerNode),
     },
