@@ -1,4 +1,6 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,7 +49,7 @@ describe('the Dockerfile', () => {
     ]);
     const deps = all.find((s) => s.name === 'deps')!;
     const install = keyword(deps, 'RUN').map((r) => r.getArgumentsContent()).join(' ');
-    expect(install).toMatch(/tensorflow\) npm ci --omit=dev --no-audit --no-fund && node -e "require\('@tensorflow\/tfjs-node'\)"/);
+    expect(install).toMatch(/tensorflow\) npm ci --omit=dev --no-audit --no-fund --foreground-scripts\s*\\?\s*&& \{ node -e "require\('@tensorflow\/tfjs-node'\)"/);
     expect(install).toMatch(/wasm\) npm ci --omit=dev --omit=optional /);
     expect(keyword(runtime, 'RUN')).toEqual([]);
   });
@@ -55,6 +57,21 @@ describe('the Dockerfile', () => {
   it('builds for tfjs-node by default, or with --build-arg BACKEND=wasm without it, and the server runs on that backend', () => {
     for (const stage of [all.find((s) => s.name === 'deps')!, runtime]) expect(keyword(stage, 'ARG').map(args)).toEqual([['BACKEND=tensorflow']]);
     expect(keyword(runtime, 'ENV').flatMap(args)).toContain('BACKEND=${BACKEND}');
+  });
+
+  it('says why a tfjs-node build fails: its install script in the foreground, then what to do', async () => {
+    const [install] = keyword(all.find((s) => s.name === 'deps')!, 'RUN');
+    const script = install!.getArgumentsContent()!.replace(/\\\n/g, '\n');
+    expect(script).toMatch(/tensorflow\) npm ci --omit=dev [^\n]*--foreground-scripts/);
+    // The branch run as the build runs it, with an npm whose optional tfjs-node did not install.
+    const scratch = await mkdtemp(path.join(tmpdir(), 'deps-stage-'));
+    await writeFile(path.join(scratch, 'npm'), '#!/bin/sh\necho "npm $*"\n', { mode: 0o755 });
+    const failed = await promisify(execFile)('sh', ['-c', script], { cwd: scratch, env: { ...process.env, BACKEND: 'tensorflow', PATH: `${scratch}:${process.env.PATH}` } }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    await rm(scratch, { recursive: true, force: true });
+    expect((failed as { code: number }).code).toBe(1);
+    expect((failed as { stderr: string }).stderr).toMatch(/@tensorflow\/tfjs-node did not install: its install script's own output is above .* build with --build-arg BACKEND=wasm/);
   });
 
   it('copies nothing that .dockerignore leaves out of the build context', async () => {
@@ -124,6 +141,15 @@ describe('the runtime stage, reproduced', () => {
       const asset = await fetch(`${server.url}${page}`);
       expect([asset.status, asset.headers.get('content-type')]).toEqual([200, expect.stringMatching(type)]);
     }
+    // The HEALTHCHECK's command, as Docker runs it in the container: healthy while the server is, not after.
+    const healthcheck = JSON.parse(keyword(runtime, 'HEALTHCHECK')[0]!.getArgumentsContent()!.replace(/^.*?CMD\s*/s, '')) as string[];
+    const check = () =>
+      promisify(execFile)(process.execPath, healthcheck.slice(1), { cwd: image, env: { ...process.env, ...env, PORT: new URL(server.url).port } }).then(
+        () => 0,
+        (error: { code: number }) => error.code,
+      );
+    expect(await check()).toBe(0);
     expect(await server.stop()).toBe(0);
+    expect(await check()).toBe(1);
   }, 240_000);
 });
