@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,10 @@ describe('the runtime stage, reproduced', () => {
     await expect(readFile(path.join(image, 'node_modules/@tensorflow/tfjs/package.json'))).resolves.toBeTruthy();
     await expect(readFile(path.join(image, 'node_modules/typescript/package.json'))).rejects.toThrow(/ENOENT/);
     await expect(readFile(path.join(image, 'node_modules/@tensorflow/tfjs-node/package.json'))).rejects.toThrow(/ENOENT/);
+    // Nothing that only a debugger or a compiler reads: no source maps, no type declarations.
+    const files = await readdir(image, { recursive: true });
+    expect(files.length).toBeGreaterThan(1000);
+    expect(files.filter((file) => /\.(map|d\.[cm]?ts)$/.test(file))).toEqual([]);
 
     const env = Object.fromEntries(
       keyword(runtime, 'ENV')
