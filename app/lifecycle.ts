@@ -238,6 +238,9 @@ async function runServer(config: Config, logger: Logger, signals: ShutdownSignal
  * metrics, reads the API keys for them, and on a signal passes it on and waits for them to drain.
  * It loads no model.
  */
+/** How a worker ends when a signal stopped it: drained (0), or killed before it took its handlers. */
+const stoppedBySignal = (code: number | null, signal: string | null) => code === 0 || signal === 'SIGTERM' || signal === 'SIGINT';
+
 function runPrimary(config: Config, logger: Logger, signals: ShutdownSignals): void {
   const own = new Registry();
   const keyMetrics = createApiKeyMetrics([own]);
@@ -293,15 +296,18 @@ function runPrimary(config: Config, logger: Logger, signals: ShutdownSignals): v
       if (stopping) {
         // A signal that ended a worker before its handlers were installed found it not yet
         // listening: nothing was lost. Any other way of ending is a failed drain.
-        failed ||= !(code === 0 || signal === 'SIGTERM' || signal === 'SIGINT');
+        failed ||= !stoppedBySignal(code, signal);
         if (workers.size === 0) allStopped();
-      } else if (!ready) {
+      } else if (!ready && !stoppedBySignal(code, signal)) {
         // It never served: the next one would fail the same way (a model that cannot load).
         logger.error({ pid: worker.process.pid, code }, 'a worker failed to start: stopping');
         failed = true;
         void stopWorkers().then(() => process.exit(1));
       } else {
         // Replacing a worker is the primary doing its job, not a failure of the shutdown to come.
+        // A worker a signal stopped while it started (Ctrl-C reaches the whole group, and a worker
+        // may take it before the primary does) is replaced too: the primary's own signal, when it
+        // comes, stops the replacement.
         logger.warn({ pid: worker.process.pid, code, signal }, 'a worker exited: starting another');
         fork();
       }
