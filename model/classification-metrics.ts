@@ -100,3 +100,10 @@ export function curves(examples: readonly Scored[]): CurvePoint[] {
   }
   return points;
 }
+
+/**
+ * An evaluation's false-positive rate: as recorded, or from its confusion matrix for an evaluation
+ * recorded before the rate was.
+ */
+export const falsePositiveRateOf = ({ falsePositiveRate, confusionMatrix: { falsePositives, trueNegatives } }: Evaluation): number =>
+  falsePositiveRate ?? ratio(falsePositives, falsePositives + trueNegatives);

@@ -1,6 +1,6 @@
 import type { Detector } from './detector.ts';
 import type { Evaluation } from './artifact.ts';
-import { classificationMetrics, type Scored } from './classification-metrics.ts';
+import { classificationMetrics, falsePositiveRateOf, type Scored } from './classification-metrics.ts';
 import { DataFileError, isAnomalous, type LabelledData } from './data.ts';
 
 /** The test rows recorded in the model's metadata, once the data is checked to be the file it was trained on. */
@@ -41,7 +41,7 @@ export function formatEvaluation(evaluation: Evaluation): string {
   return [
     `test rows  ${evaluation.rows}`,
     `accuracy   ${percent(evaluation.accuracy)}`,
-    `at the threshold: false-positive rate ${percent(evaluation.falsePositiveRate ?? 0).trim()}, recall ${percent(anomalous.recall).trim()}`,
+    `at the threshold: false-positive rate ${percent(falsePositiveRateOf(evaluation)).trim()}, recall ${percent(anomalous.recall).trim()}`,
     `ROC AUC    ${evaluation.rocAuc.toFixed(4).padStart(8)}`,
     '',
     'class        precision    recall        F1   support',

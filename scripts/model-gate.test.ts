@@ -31,6 +31,17 @@ describe('npm run gate', () => {
     expect(loggedError(result.stderr)).toMatch(/falls short: accuracy 0\.9650 is below 0\.99; false-positive rate 0\.0445 is above 0\.01$/);
   });
 
+  it('reads the false-positive rate of an evaluation recorded before the rate was from its confusion matrix', async () => {
+    const dir = path.join(scratch, 'older-evaluation');
+    await cp(BUNDLED_MODEL_DIR, dir, { recursive: true });
+    const metadata = JSON.parse(await readFile(path.join(dir, 'metadata.json'), 'utf8'));
+    delete metadata.evaluation.falsePositiveRate;
+    await writeFile(path.join(dir, 'metadata.json'), JSON.stringify(metadata));
+    const result = await gate([dir, '--max-fpr', '0.04']);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(/false-positive rate 0\.0445 is above 0\.04$/);
+  });
+
   it('refuses a model that records no evaluation', async () => {
     const dir = path.join(scratch, 'unevaluated');
     await cp(BUNDLED_MODEL_DIR, dir, { recursive: true });

@@ -1,5 +1,6 @@
 import { parseCommandLine, runCli, UsageError } from '../lib/cli.ts';
 import { ArtifactError, readMetadata, type Evaluation } from '../model/artifact.ts';
+import { falsePositiveRateOf } from '../model/classification-metrics.ts';
 
 const USAGE = `Usage: npm run gate -- DIR [--min-accuracy X] [--min-roc-auc X] [--min-recall X] [--max-fpr X]
 
@@ -22,7 +23,7 @@ const BOUNDS = [
   {
     option: 'max-fpr',
     figure: 'false-positive rate',
-    of: (e: Evaluation) => e.falsePositiveRate ?? e.confusionMatrix.falsePositives / (e.confusionMatrix.falsePositives + e.confusionMatrix.trueNegatives || 1),
+    of: falsePositiveRateOf,
     atLeast: false,
   },
 ] as const;
