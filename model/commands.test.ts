@@ -57,6 +57,12 @@ describe('bad input to the commands: a message naming the file, row and column, 
     expect(loggedError(result.stderr)).toMatch(/BACKEND must be tensorflow, wasm or cpu, got "gpu"/);
   });
 
+  it('evaluate --curves where no folder can be made: exit code 2, before any scoring', async () => {
+    const result = await run('evaluate', ['--curves', 'package.json/curves']);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(/--curves package\.json\/curves: cannot make the folder \(ENOTDIR\)/);
+  });
+
   it('evaluate with a model folder that is not there: exit code 2', async () => {
     const result = await run('evaluate', ['--model', path.join(scratch, 'nothing')]);
     expect(result.code).toBe(2);

@@ -1,5 +1,5 @@
 import { Detector } from './detector.ts';
-import { parseOptions, runCli } from '../lib/cli.ts';
+import { InputError, parseOptions, runCli } from '../lib/cli.ts';
 import { BUNDLED_MODEL_DIR, writeMetadata } from './artifact.ts';
 import { backendFromEnvironment, defaultDataPath } from './command-options.ts';
 import { ECG5000_LAYOUT, readLabelledCsv } from './data.ts';
@@ -33,6 +33,12 @@ await runCli('evaluate', USAGE, async (argv, logger) => {
     curves: { type: 'string' },
   });
   const backend = await backendFromEnvironment(logger);
+  // Before any work: a folder that cannot be made is said at once, not after the scoring.
+  if (options.curves !== undefined) {
+    await mkdir(options.curves, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      throw new InputError(`--curves ${options.curves}: cannot make the folder (${error.code ?? error.message})`);
+    });
+  }
   const detector = await Detector.load(options.model);
   const { labelColumn = ECG5000_LAYOUT.labelColumn, normalLabel = ECG5000_LAYOUT.normalLabel } = detector.metadata.split ?? {};
   const data = await readLabelledCsv(options.data, { labelColumn, normalLabel });
@@ -42,7 +48,6 @@ await runCli('evaluate', USAGE, async (argv, logger) => {
   if (options.curves !== undefined) {
     const points = curves(scored);
     const { name, version } = detector.metadata;
-    await mkdir(options.curves, { recursive: true });
     await writeFile(path.join(options.curves, 'curves.json'), JSON.stringify({ model: name, version, threshold: detector.threshold, testRows: scored.length, points }) + '\n');
     await writeFile(path.join(options.curves, 'curves.svg'), curvesSvg(points, detector.threshold, `ROC and precision-recall curves of ${name} (${version}) on its ${scored.length} test rows`));
     logger.info({ curves: options.curves, points: points.length }, 'curves written');

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,15 +14,22 @@ import { promisify } from 'node:util';
 
 const KEY = 'smoke-test-key-0123456789';
 let scratch: string;
+/** A site that answers 200 and a page to everything. */
+let htmlSite: string;
+let site: Server;
 let keyed: ServerProcess;
 let blind: ServerProcess;
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'smoke-'));
   await writeFile(path.join(scratch, 'keys'), `${KEY}\n`);
   // The real server asking for a key, and one whose threshold calls every beat normal (a broken deploy).
+  site = createServer((_, response) => response.end('<html>parked</html>')).listen(0, '127.0.0.1');
+  await once(site, 'listening');
+  htmlSite = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
   [keyed, blind] = await Promise.all([spawnServer({ API_KEYS_FILE: path.join(scratch, 'keys') }), spawnServer({ THRESHOLD: '1' })]);
 }, 60_000);
 afterAll(async () => {
+  site?.close();
   await Promise.all([keyed?.stop(), blind?.stop()]);
   await rm(scratch, { recursive: true, force: true });
 });
@@ -38,6 +48,8 @@ describe('npm run smoke', () => {
     ['with a wrong key', () => smoke(keyed.url, 'not-the-key'), /smoke test failed: \/ui\/model: 401/],
     ['a model that calls the anomalous example normal', () => smoke(blind.url), /smoke test failed: V2 called the anomalous example normal/],
     ['an endpoint that is not there', () => smoke('http://127.0.0.1:9'), /smoke test failed: \/v2\/health\/ready: http:\/\/127\.0\.0\.1:9 could not be reached/],
+    ['an endpoint that answers something else (a page, a proxy\'s)', () => smoke(keyed.metricsUrl), /smoke test failed: \/v2\/health\/ready: 404 /],
+    ['an endpoint whose 200 is not JSON (a captive portal, a parked domain)', () => smoke(htmlSite), /smoke test failed: \/v2\/health\/ready: answered 200 with a body that is not JSON: <html>parked<\/html>/],
   ])('fails %s, exit 1, saying why', async (_, run, message) => {
     const result = await run();
     expect(result.code).toBe(1);

@@ -39,7 +39,11 @@ await runCli('smoke', USAGE, async (argv, logger) => {
     );
     const text = await response.text();
     check(response.status === 200, `${path}: ${response.status} ${text.slice(0, 200)}`);
-    return JSON.parse(text) as Record<string, unknown>;
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new SmokeTestFailure(`${path}: answered 200 with a body that is not JSON: ${text.slice(0, 200)}`);
+    }
   };
   try {
     check((await call(PATHS.ready)).ready === true, `${PATHS.ready}: not ready`);
