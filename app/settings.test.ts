@@ -96,6 +96,9 @@ describe('loadConfig', () => {
     ['SHUTDOWN_DELAY_SECONDS', '-1', /^SHUTDOWN_DELAY_SECONDS="-1" is invalid/],
     ['MODEL_VERSION_LABELS', 'stable', /^MODEL_VERSION_LABELS="stable" is invalid: expected label=version pairs/],
     ['MODEL_VERSION_LABELS', 'stable=v1', /^MODEL_VERSION_LABELS="stable=v1" is invalid: expected label=version pairs/],
+    ['DRIFT_WINDOW_SIZE', '5', /^DRIFT_WINDOW_SIZE="5" is invalid: .*>=10/],
+    ['DRIFT_WINDOW_SIZE', '10000000', /^DRIFT_WINDOW_SIZE="10000000" is invalid: .*<=100000/],
+    ['DRIFT_WINDOW_SECONDS', '0', /^DRIFT_WINDOW_SECONDS="0" is invalid/],
   ])('rejects %s=%s, naming the variable and the value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
