@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InputError } from '../lib/cli.ts';
 
 /** The TensorFlow.js backends the runtime can run on, fastest first. */
@@ -22,6 +24,7 @@ export function isBackendName(value: string): value is BackendName {
 
 const require = createRequire(import.meta.url);
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
+const WASM_BINARY = 'tfjs-backend-wasm.wasm';
 
 /** Makes `name` TensorFlow.js's backend, or throws why it cannot. */
 export type ActivateBackend = (name: BackendName) => Promise<void>;
@@ -38,8 +41,10 @@ async function activate(name: BackendName): Promise<void> {
       break;
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      // Node cannot fetch the .wasm binaries by URL; point the loader at the installed package.
-      const binary = require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm');
+      // Node cannot fetch the .wasm binaries by URL; point the loader at them: beside this module
+      // in the bundle the image runs (scripts/bundle.ts puts them there), else the installed package's.
+      const bundled = new URL(WASM_BINARY, import.meta.url);
+      const binary = existsSync(bundled) ? fileURLToPath(bundled) : require.resolve(`@tensorflow/tfjs-backend-wasm/dist/${WASM_BINARY}`);
       wasm.setWasmPaths(path.dirname(binary) + path.sep);
       break;
     }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { spawnServer } from '../lib/server-process.ts';
 import { loggedError, logLines, runCommand } from '../test/command.ts';
 import { describeIf } from '../test/describe-if.ts';
+import { expectations, FIXTURES, readReference } from '../test/keras-reference.ts';
 
 /**
  * Keras files that Keras wrote and people published, imported as a user imports them and served:
@@ -14,7 +15,6 @@ import { describeIf } from '../test/describe-if.ts';
  * independent float64 forward pass, to 1e-5, through both protocols.
  */
 
-const FIXTURES = 'test/fixtures/keras-corpus';
 const CORPUS = process.env.KERAS_CORPUS ?? '../shared/keras-corpus';
 
 /** What each file is expected to give; a corpus file not listed here fails the suite. */
@@ -32,20 +32,6 @@ const EXPECTED: Record<string, { readonly scores: true; readonly leftOut?: RegEx
   'bearing_lstm_functional_k2.h5': { scores: true },
   'adsb_lstm_functional_legacy.h5': { scores: true },
 };
-
-/** A reference: rows with their scores, or (a sequence model's) windows `x` with their reconstructions `y`. */
-type Reference = { readonly rows: number[][]; readonly mae: number[]; readonly mse: number[] } | { readonly x: number[][][]; readonly y: number[][][] };
-
-/** The instances a reference sends (rows, or windows as lists of steps) and the score each should get. */
-function expectations(reference: Reference, score: 'mae' | 'mse'): { instances: unknown[]; shape: number[]; scores: number[] } {
-  if ('rows' in reference) return { instances: reference.rows, shape: [reference.rows.length, reference.rows[0]!.length], scores: reference[score] };
-  const { x, y } = reference;
-  const scores = x.map((window, i) => {
-    const [values, reconstruction] = [window.flat(), y[i]!.flat()];
-    return values.reduce((sum, v, j) => sum + (score === 'mae' ? Math.abs(v - reconstruction[j]!) : (v - reconstruction[j]!) ** 2), 0) / values.length;
-  });
-  return { instances: x, shape: [x.length, x[0]!.length, x[0]![0]!.length], scores };
-}
 
 /** The model files of a folder; none where it is missing (a skipped suite still collects its tests). */
 const modelFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => /\.(keras|h5)$/.test(name)) : []);
@@ -77,7 +63,7 @@ function checkFile(dir: string, name: string, score: 'mae' | 'mse'): void {
     const leftOut = logLines(result.stderr).find((line) => line.msg === 'left out what only training uses')?.leftOut as string[] | undefined;
     if (expected!.leftOut) expect(leftOut).toEqual([expect.stringMatching(expected!.leftOut)]);
     else expect(leftOut).toBeUndefined();
-    const reference = JSON.parse(readFileSync(path.join(dir, 'reference', `${name}.json`), 'utf8')) as Reference;
+    const reference = readReference(dir, name);
     const server = await spawnServer({ MODEL_PATH: out });
     try {
       // TensorFlow Serving's instances as they come (a window as its list of steps), V2's data flat.
@@ -110,7 +96,7 @@ describe('real Keras files in the repository (test/fixtures/keras-corpus)', () =
     const out = path.join(scratch, 'windows');
     const result = await runCommand('model/import.ts', [path.join(FIXTURES, name), '--out', out, '--name', 'corpus', '--normalisation', 'none', '--threshold', '0.05']);
     expect(result.code, result.stderr).toBe(0);
-    const { instances, shape, scores } = expectations(JSON.parse(readFileSync(path.join(FIXTURES, 'reference', `${name}.json`), 'utf8')) as Reference, 'mae');
+    const { instances, shape, scores } = expectations(readReference(FIXTURES, name), 'mae');
     const server = await spawnServer({ MODEL_PATH: out });
     try {
       const infer = (init: RequestInit) => fetch(`${server.url}/v2/models/corpus/infer`, { method: 'POST', ...init });

@@ -26,14 +26,29 @@ export const keyword = (stage: Stage, name: string) => stage.instructions.filter
 export const args = (instruction: Instruction) => instruction.getArguments().map((a) => a.getValue());
 export const fromStage = (instruction: Instruction) => (instruction as Copy).getFromFlag?.()?.getValue();
 
+/** A COPY --from of a file of that stage's base image, which the replay does not have. */
+export interface BaseImageCopy {
+  readonly from: string;
+  readonly source: string;
+  readonly target: string;
+}
+
+export interface Replay {
+  readonly stages: Stage[];
+  /** Each stage's folder. */
+  readonly built: Map<string, string>;
+  readonly fromBase: BaseImageCopy[];
+}
+
 /**
  * Replays every stage under `root` with the given build arguments, and returns each stage's folder.
  * The full (development) install is the repository's own node_modules, linked; the production one
  * is run again, offline from npm's cache.
  */
-export async function replayStages(root: string, buildArgs: Readonly<Record<string, string>>): Promise<{ stages: Stage[]; built: Map<string, string> }> {
+export async function replayStages(root: string, buildArgs: Readonly<Record<string, string>>): Promise<Replay> {
   const stages = await dockerfileStages();
   const built = new Map<string, string>();
+  const fromBase: BaseImageCopy[] = [];
   for (const stage of stages) {
     const dir = path.join(root, stage.name);
     await mkdir(dir, { recursive: true });
@@ -42,9 +57,15 @@ export async function replayStages(root: string, buildArgs: Readonly<Record<stri
       const word = instruction.getKeyword();
       if (word === 'COPY') {
         const [...sources] = args(instruction);
-        const target = inStage(dir, sources.pop()!);
+        const written = sources.pop()!;
+        const target = inStage(dir, written);
         const from = fromStage(instruction);
         for (const source of sources) {
+          // Outside /app, an earlier stage holds only its base image's files (the node binary): not replayed, the caller is told.
+          if (from && !source.startsWith('/app')) {
+            fromBase.push({ from, source, target: written });
+            continue;
+          }
           const origin = from ? inStage(built.get(from)!, source) : source;
           const destination = target.endsWith('/') ? path.join(target, path.basename(source)) : target;
           await mkdir(path.dirname(destination), { recursive: true });
@@ -64,5 +85,5 @@ export async function replayStages(root: string, buildArgs: Readonly<Record<stri
     }
     built.set(stage.name, dir);
   }
-  return { stages, built };
+  return { stages, built, fromBase };
 }

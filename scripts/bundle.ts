@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { build, type Plugin } from 'esbuild';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/**
+ * `npm run build`: the server as the image runs it, one ES module an entry point in `build/`, with
+ * the files it reads beside it (the web page's two files and, for the wasm backend, its
+ * WebAssembly binaries), and nothing of node_modules. `--backend tensorflow` leaves TensorFlow.js
+ * out of the bundle: tfjs-node is a native addon that registers its backend with the TensorFlow.js
+ * in node_modules, so the image that runs it installs that and the bundle imports it from there.
+ */
+
+/** The Node.js line the project runs on: package.json's engines (the image, Cloud Build and CI follow it). */
+export const NODE_MAJOR = Number(/\d+/.exec((JSON.parse(readFileSync('package.json', 'utf8')) as { engines: { node: string } }).engines.node)![0]);
+
+/** The folder the bundle is written to; the Dockerfile copies it whole. */
+export const BUNDLE_DIR = 'build';
+export const BUNDLE_ENTRIES = { server: 'app/server.ts', healthcheck: 'app/healthcheck.ts' } as const;
+/** The union package's parts that the server never calls: bundled, they would only cost load time and bytes. */
+const UNUSED_TFJS_PARTS = ['@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-converter', '@tensorflow/tfjs-data'];
+const PAGE_FILES = ['app/ui/index.html', 'app/ui/app.js'];
+
+/** Resolves the unused parts to an empty module (the union package only re-exports them and reads their version). */
+const leaveOut: Plugin = {
+  name: 'leave-out-unused-tfjs',
+  setup(bundler) {
+    const filter = new RegExp(`^(${UNUSED_TFJS_PARTS.map((name) => name.replace(/[/.-]/g, '\\$&')).join('|')})$`);
+    bundler.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'left-out' }));
+    bundler.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+/** Writes the bundle for an image of `backend` to `outdir`; resolves with the packages bundled in it. */
+export async function bundle(backend: 'tensorflow' | 'wasm', outdir = BUNDLE_DIR): Promise<string[]> {
+  await rm(outdir, { recursive: true, force: true });
+  const { metafile } = await build({
+    metafile: true,
+    entryPoints: BUNDLE_ENTRIES,
+    outdir,
+    bundle: true,
+    platform: 'node',
+    target: `node${NODE_MAJOR}`,
+    format: 'esm',
+    // ES modules by their extension: the image has no package.json to say "type": "module".
+    outExtension: { '.js': '.mjs' },
+    minifySyntax: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // tfjs-node always comes from node_modules (a native addon); with it, TensorFlow.js too.
+    external: backend === 'tensorflow' ? ['@tensorflow/*'] : ['@tensorflow/tfjs-node'],
+    plugins: backend === 'tensorflow' ? [] : [leaveOut],
+    // The CommonJS packages in an ES module bundle still call require() and read __dirname.
+    banner: {
+      js: [
+        "import { createRequire as __createRequire } from 'node:module';",
+        "import { fileURLToPath as __fileURLToPath } from 'node:url';",
+        'const require = __createRequire(import.meta.url);',
+        'const __filename = __fileURLToPath(import.meta.url);',
+        "const __dirname = __fileURLToPath(new URL('.', import.meta.url));",
+      ].join('\n'),
+    },
+  });
+  await mkdir(outdir, { recursive: true });
+  for (const file of PAGE_FILES) await copyFile(file, path.join(outdir, path.basename(file)));
+  if (backend === 'wasm') {
+    const binaries = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    for (const file of (await readdir(binaries)).filter((name) => name.endsWith('.wasm'))) await copyFile(path.join(binaries, file), path.join(outdir, file));
+  }
+  const packages = Object.keys(metafile.inputs).map((input) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]);
+  return [...new Set(packages.filter((name) => name !== undefined))].sort();
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' } } });
+  if (values.backend !== 'tensorflow' && values.backend !== 'wasm') {
+    process.stderr.write(`--backend must be tensorflow or wasm (the backends an image is built for), got "${values.backend}"\n`);
+    process.exit(2);
+  }
+  await bundle(values.backend);
+}
