@@ -1,4 +1,4 @@
-# The anomaly-serve server: one bundled ES module (scripts/bundle.ts), the bundled model, and
+# The anomaly-serve server: one bundled ES module (lib/bundle.ts), the bundled model, and
 # Node.js alone on Debian. BACKEND=tensorflow (the default) adds tfjs-node (native libtensorflow)
 # and the TensorFlow.js it registers with; --build-arg BACKEND=wasm needs no node_modules at all.
 # glibc bases: tfjs-node does not run on Alpine (musl). Every base is pinned by digest: a rebuild
@@ -14,7 +14,6 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY lib ./lib
 COPY model ./model
 COPY app ./app
-COPY scripts/bundle.ts ./scripts/
 RUN npm run build -- --backend "$BACKEND"
 
 # BACKEND=tensorflow: the production dependencies with tfjs-node, whose install downloads

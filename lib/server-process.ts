@@ -20,6 +20,9 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
+/** `npm start`'s server: the TypeScript source through tsx. */
+export const SOURCE_SERVER_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', 'app/server.ts'];
+
 export interface SpawnOptions {
   /**
    * Resolve once the model is loaded and it listens (`ready`), once it listens (`listening`), or
@@ -35,7 +38,7 @@ export interface SpawnOptions {
 }
 
 export async function spawnServer(env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ServerProcess> {
-  const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'app/server.ts'];
+  const [file, ...args] = options.command ?? SOURCE_SERVER_COMMAND;
   const child = spawn(file!, args, {
     cwd: options.cwd,
     detached: options.detached ?? false,

@@ -10,18 +10,21 @@ import { BACKEND_NAMES, isBackendName } from '../model/backend.ts';
 import { DEFAULTS, environmentOf, SETTING_MAXIMA } from '../app/settings.ts';
 import { METRIC_PREFIX } from '../app/metrics.ts';
 import { DriftMonitor } from '../app/drift.ts';
-import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
-import { drive, predictTarget, type Measurement, type Target } from './drive.ts';
+import { SOURCE_SERVER_COMMAND, spawnServer, type ServerProcess } from '../lib/server-process.ts';
+import { buildBundledServer, startupSeconds } from './bundled-server.ts';
+import { drive, median, predictTarget, type Measurement, type Target } from './drive.ts';
 
 /**
- * `npm run bench`: the scoring server against a bare Hono endpoint that parses the same body and
- * answers a constant, each driven by autocannon on 127.0.0.1 in the same run; the ratio of their
- * throughputs is the figure that matters. Then the memory one oversized request costs each (a body
- * of 1.3 million empty instances, which the server must reject before building them), and what
- * asking for an API key costs (the same server with API_KEYS_FILE, each request with a key), and a
- * server offered twice its capacity with its queue bounded and unbounded: the share shed and the
- * latency of the requests it admitted, and what clients that never read their answers cost it, and
- * the capacity of a model of windows (an LSTM) beside the row model. `--soak`
+ * `npm run bench`: the scoring server, as the image runs it (the bundle of `npm run build`), against
+ * a bare Hono endpoint that parses the same body and answers a constant, each driven by autocannon
+ * on 127.0.0.1 in the same run; the ratio of their throughputs is the figure that matters. Then the
+ * memory one oversized request costs each (a body of 1.3 million empty instances, which the server
+ * must reject before building them), and what asking for an API key costs (the same server with
+ * API_KEYS_FILE, each request with a key), and a server offered twice its capacity with its queue
+ * bounded and unbounded: the share shed and the latency of the requests it admitted, and what
+ * clients that never read their answers cost it, and the capacity of a model of windows (an LSTM)
+ * beside the row model, and the time from a process's start to ready, the bundle against the
+ * source through tsx. `--soak`
  * sends two million requests to the server and compares the floor of its resident memory in the
  * second half with that in the first.
  */
@@ -35,6 +38,8 @@ const USAGE = `Usage: npm run bench -- [--duration S] [--rounds N] [--connection
 `;
 
 const logger = createLogger('bench', { stream: 'stderr' });
+/** Starts of each server the start-up table takes its median and range of. */
+const STARTUP_RUNS = 10;
 
 function options() {
   try {
@@ -103,10 +108,10 @@ const OVERLOAD = [
 /** The queue without its bounds: the largest MAX_QUEUED_ROWS the server takes, and an hour's wait. */
 const UNBOUNDED_QUEUE = environmentOf({ maxQueuedRows: SETTING_MAXIMA.queuedRows, maxQueueWaitSeconds: SETTING_MAXIMA.seconds });
 const settingsText = (settings: Record<string, string>) => Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ');
-/** The server's environment for the backend asked for. */
-const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
+/** The server as the image runs it (the bundle), on the backend asked for. */
+const bundled = await buildBundledServer(backend);
+const serve = (env: Record<string, string>) => spawnServer({ ...env, ...(backend ? { BACKEND: backend } : {}) }, { command: bundled.command });
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** An endpoint to drive: a name, the server, and the request. */
 interface Run {
@@ -228,7 +233,7 @@ async function openSockets(pid: number): Promise<number> {
  * it has closed every one of their connections.
  */
 async function slowReaders(): Promise<{ before: number; peak: number; after: number; closedAfterMs: number }> {
-  const slow = await spawnServer({ WRITE_TIMEOUT_SECONDS: String(SLOW_READERS.writeTimeoutSeconds), ...backendEnv });
+  const slow = await serve({ WRITE_TIMEOUT_SECONDS: String(SLOW_READERS.writeTimeoutSeconds) });
   const sockets: Socket[] = [];
   try {
     const pid = slow.child.pid!;
@@ -259,7 +264,7 @@ async function slowReaders(): Promise<{ before: number; peak: number; after: num
 /** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
 const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
 // A body limit the oversized request fits in, so that what rejects it is its count of instances.
-const server = await spawnServer({ MAX_BODY_BYTES: String(8 * 1024 * 1024), ...backendEnv });
+const server = await serve({ MAX_BODY_BYTES: String(8 * 1024 * 1024) });
 const serverBackend = server.logs.find((line) => line.msg === 'model loaded (ready)')?.backend;
 try {
   if (soak) {
@@ -284,6 +289,17 @@ try {
         `${mib(Math.min(...samples))}–${mib(Math.max(...samples))} MiB | ${errors} |\n`,
     );
   } else {
+    logger.info({ runs: STARTUP_RUNS }, 'measuring start-up: the bundle and the source, in turns');
+    const starts = await startupSeconds([bundled.command, SOURCE_SERVER_COMMAND], STARTUP_RUNS, backend ? { BACKEND: backend } : {});
+    const startupRow = (name: string, seconds: number[]) => `| ${name} | ${median(seconds).toFixed(2)} | ${Math.min(...seconds).toFixed(2)}–${Math.max(...seconds).toFixed(2)} |`;
+    const startup = [
+      `From spawning the process to ready (the model loaded, the port open), on the bundled model, ${STARTUP_RUNS} starts of each in turn:`,
+      '',
+      '| server | median s | range s |',
+      '|---|---|---|',
+      startupRow("the bundle, as the image runs it (npm run build's build/server.mjs)", starts[0]!),
+      startupRow('the TypeScript source through tsx (npm start)', starts[1]!),
+    ];
     const bare = await spawnServer({}, { command: [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'], waitFor: 'listening' });
     try {
       // First, while both processes are fresh: a heap grown by the load would hide the growth.
@@ -327,7 +343,7 @@ try {
       const driftNanos = driftWindowCost();
       // A model of windows (an LSTM) against the row model (Dense layers), as many instances a request.
       const windowModel = await importWindowModel();
-      const windowServer = await spawnServer({ MODEL_PATH: windowModel.dir, ...backendEnv });
+      const windowServer = await serve({ MODEL_PATH: windowModel.dir });
       const windowRows: string[] = [];
       try {
         for (const rows of [1, 64]) {
@@ -350,7 +366,7 @@ try {
       const keysDir = await mkdtemp(path.join(tmpdir(), 'bench-keys-'));
       const key = 'bench-key-0123456789abcdef';
       await writeFile(path.join(keysDir, 'keys'), `${key}\n`);
-      const keyed = await spawnServer({ API_KEYS_FILE: path.join(keysDir, 'keys'), ...backendEnv });
+      const keyed = await serve({ API_KEYS_FILE: path.join(keysDir, 'keys') });
       let keys: Awaited<ReturnType<typeof paired>>;
       try {
         await drive(logger, 'with a key', keyed, predict, { connections, duration: 2 });
@@ -364,8 +380,8 @@ try {
         // The throughput each reached above: one-beat /predict against the bare endpoint, 64 beats as binary tensor data.
         const [target, capacity] = beats === 1 ? [predict, candidate.requestsPerSecond] : [v2Infer(beats, true), binary64];
         const offered = Math.round(2 * capacity);
-        const boundedServer = await spawnServer({ ...backendEnv });
-        const unboundedServer = await spawnServer({ ...UNBOUNDED_QUEUE, ...backendEnv });
+        const boundedServer = await serve({});
+        const unboundedServer = await serve(UNBOUNDED_QUEUE);
         try {
           logger.info({ workload, offered, connections: overloadConnections }, 'driving a bounded and an unbounded server at twice the capacity');
           const overload = await paired(
@@ -441,6 +457,8 @@ try {
           '|---|---|---|---|---|',
           `| ${mib(readers.before)} MiB | ${mib(readers.peak)} MiB | ${((readers.peak - readers.before) / SLOW_READERS.clients / 1024).toFixed(0)} KiB | ${mib(readers.after)} MiB | ${(readers.closedAfterMs / 1000).toFixed(1)} s |`,
           ...memory,
+          ...startup,
+          '',
         ].join('\n'),
       );
     } finally {
@@ -449,4 +467,5 @@ try {
   }
 } finally {
   await server.stop();
+  await bundled.dispose();
 }

@@ -6,6 +6,8 @@ import type { ServerProcess } from '../lib/server-process.ts';
 
 /** Driving a server with autocannon on 127.0.0.1, and what it cost the server: for the benchmark and the planner. */
 
+export const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
 export interface Measurement {
   readonly name: string;
   readonly requestsPerSecond: number;

@@ -6,8 +6,9 @@ import { BUNDLED_MODEL_DIR, readMetadata } from '../model/artifact.ts';
 import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
 import type { Logger } from '../lib/logger.ts';
 import { spawnServer } from '../lib/server-process.ts';
+import { buildBundledServer, startupSeconds } from './bundled-server.ts';
 import { simulate, type Autoscaler, type NodeModel, type PlanResult, type PodModel, type ScalingMetric } from './capacity-plan.ts';
-import { drive, predictTarget } from './drive.ts';
+import { drive, median, predictTarget } from './drive.ts';
 import { DEFAULT_BEHAVIOR, type HpaBehavior, type ScalingRules } from './hpa-algorithm.ts';
 import { timelineSvg } from './plan-svg.ts';
 
@@ -26,9 +27,12 @@ Load:
   --load-csv FILE        instead: lines of "seconds,rps", held until the next line
 Pods:
   --pod-rps N            what one pod answers at its CPU request (default: measured here, by
-                         driving one server process and counting requests per CPU-second)
+                         driving one server process, the bundle the image runs, and counting
+                         requests per CPU-second)
   --measure-seconds N    how long to measure (default: 10)
-  --image-pull-seconds N (default: 15)    --start-seconds N (default: measured start-to-ready)
+  --image-pull-seconds N (default: 15)
+  --start-seconds N      from the container's start to ready (default: measured here, the median
+                         of 5 starts of the bundle on the bundled model)
 Nodes (as scripts/create-cluster.sh makes them):
   --node-cpus N          vCPUs a node (default: 2, e2-standard-2)
   --system-cpu X         CPU of each node taken by system pods (default: 0.4)
@@ -123,24 +127,36 @@ function autoscalerOf(manifests: Manifest[], file: string): { autoscaler: Autosc
 /** GKE's CPU reservation on a node of `cpus` vCPUs: 6% of the first, 1% of the second, 0.5% of the next two, 0.25% above. */
 const allocatableCpu = (cpus: number) => cpus - (0.06 * Math.min(cpus, 1) + 0.01 * Math.min(Math.max(cpus - 1, 0), 1) + 0.005 * Math.min(Math.max(cpus - 2, 0), 2) + 0.0025 * Math.max(cpus - 4, 0));
 
-/** One server process driven on 127.0.0.1: requests per CPU-second, start-to-ready, and in flight at 60% load. */
+/** How many starts of the bundle the plan takes the median of. */
+const STARTUP_RUNS = 5;
+
+/**
+ * One server process as the image runs it (the bundle), driven on 127.0.0.1: requests per
+ * CPU-second, start-to-ready (the median of STARTUP_RUNS starts), and in flight at 60% load.
+ */
 async function measurePod(seconds: number, logger: Logger) {
-  const started = Date.now();
-  const server = await spawnServer({ LOG_LEVEL: 'info' });
-  const startToReadySeconds = (Date.now() - started) / 1000;
+  const bundled = await buildBundledServer();
   try {
-    const target = predictTarget(readMetadata(BUNDLED_MODEL_DIR).examples![0]!.values);
-    logger.info({ seconds }, 'measuring one server process: requests per CPU-second');
-    await drive(logger, 'warm-up', server, target, { connections: 64, duration: 2 });
-    const full = await drive(logger, 'capacity', server, target, { connections: 64, duration: seconds });
-    const perCpuSecond = 1e6 / full.cpuMicrosPerRequest;
-    // In flight at ρ = 0.6 (Little's law: rate × mean latency), to fit inFlightScale × ρ / (1 − ρ).
-    const rate = Math.round(0.6 * perCpuSecond);
-    const open = await drive(logger, 'in flight at 60%', server, target, { connections: 64, duration: Math.max(3, Math.round(seconds / 2)), rate });
-    const inFlight = (open.requestsPerSecond * open.meanLatencyMs) / 1000;
-    return { perCpuSecond, startToReadySeconds, inFlightScale: (inFlight * (1 - 0.6)) / 0.6 };
+    logger.info({ runs: STARTUP_RUNS }, 'measuring start-up: the bundle the image runs, from spawn to ready');
+    const [starts] = await startupSeconds([bundled.command], STARTUP_RUNS);
+    logger.info({ seconds: starts }, 'start-up measured');
+    const server = await spawnServer({ LOG_LEVEL: 'info' }, { command: bundled.command });
+    try {
+      const target = predictTarget(readMetadata(BUNDLED_MODEL_DIR).examples![0]!.values);
+      logger.info({ seconds }, 'measuring one server process: requests per CPU-second');
+      await drive(logger, 'warm-up', server, target, { connections: 64, duration: 2 });
+      const full = await drive(logger, 'capacity', server, target, { connections: 64, duration: seconds });
+      const perCpuSecond = 1e6 / full.cpuMicrosPerRequest;
+      // In flight at ρ = 0.6 (Little's law: rate × mean latency), to fit inFlightScale × ρ / (1 − ρ).
+      const rate = Math.round(0.6 * perCpuSecond);
+      const open = await drive(logger, 'in flight at 60%', server, target, { connections: 64, duration: Math.max(3, Math.round(seconds / 2)), rate });
+      const inFlight = (open.requestsPerSecond * open.meanLatencyMs) / 1000;
+      return { perCpuSecond, startToReadySeconds: median(starts!), inFlightScale: (inFlight * (1 - 0.6)) / 0.6 };
+    } finally {
+      await server.stop();
+    }
   } finally {
-    await server.stop();
+    await bundled.dispose();
   }
 }
 

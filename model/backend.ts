@@ -42,7 +42,7 @@ async function activate(name: BackendName): Promise<void> {
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       // Node cannot fetch the .wasm binaries by URL; point the loader at them: beside this module
-      // in the bundle the image runs (scripts/bundle.ts puts them there), else the installed package's.
+      // in the bundle the image runs (lib/bundle.ts puts them there), else the installed package's.
       const bundled = new URL(WASM_BINARY, import.meta.url);
       const binary = existsSync(bundled) ? fileURLToPath(bundled) : require.resolve(`@tensorflow/tfjs-backend-wasm/dist/${WASM_BINARY}`);
       wasm.setWasmPaths(path.dirname(binary) + path.sep);

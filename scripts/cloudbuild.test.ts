@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { NODE_MAJOR } from './bundle.ts';
+import { NODE_MAJOR } from '../lib/bundle.ts';
 import { cloudBuild, step, stepScript, substitute, type CloudBuild } from '../test/cloudbuild.ts';
 
 let build: CloudBuild;

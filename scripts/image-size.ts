@@ -1,7 +1,7 @@
 import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NODE_MAJOR } from './bundle.ts';
+import { NODE_MAJOR } from '../lib/bundle.ts';
 import { replayStages } from './dockerfile-replay.ts';
 
 /**

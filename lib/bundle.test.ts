@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer } from '../lib/server-process.ts';
+import { spawnServer } from './server-process.ts';
 import { runCommand } from '../test/command.ts';
 import { bundle } from './bundle.ts';
 
@@ -40,7 +40,7 @@ describe('the bundle', () => {
   });
 
   it('refuses a backend no image is built for, with exit 2', async () => {
-    const result = await runCommand('scripts/bundle.ts', ['--backend', 'cpu']);
+    const result = await runCommand('lib/bundle.ts', ['--backend', 'cpu']);
     expect([result.code, result.stderr]).toEqual([2, expect.stringMatching(/--backend must be tensorflow or wasm .*got "cpu"/)]);
   });
 });
