@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { HTTPException } from 'hono/http-exception';
@@ -90,7 +90,7 @@ export function createApp(deps: AppDeps): Hono {
 
   const rejected = (reason: string) => metrics.requestsRejected.inc({ reason });
   app.use(async (c, next) => {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     await next();
     // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
     // answer given before a body of unbounded length has all arrived (chunked, or declared past
@@ -98,46 +98,49 @@ export function createApp(deps: AppDeps): Hono {
     // rest, however long it is. A body of a declared length within the limit is read and
     // discarded, and the connection kept: closing it would cost a shed client a reconnection.
     const incoming = (c.env as HttpBindings | undefined)?.incoming;
-    const bounded = (declaredLength(c) ?? Infinity) <= deps.maxBodyBytes;
-    if (state.draining || (incoming !== undefined && !incoming.complete && !bounded)) c.header('Connection', 'close');
+    if (state.draining || (incoming !== undefined && !incoming.complete && !((declaredLength(c) ?? Infinity) <= deps.maxBodyBytes))) c.header('Connection', 'close');
     const matched = routePath(c, -1);
     const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
     const labels = { method: c.req.method, route, status: String(c.res.status) };
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const seconds = (performance.now() - start) / 1000;
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, seconds);
     // Checked first: the line's object would be built on every request, at any level.
     if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
   });
-  app.use((c, next) => {
-    if (!BODILESS_METHODS.has(c.req.method)) return next();
-    const hasBody = c.req.header('transfer-encoding') !== undefined || (declaredLength(c) ?? 0) !== 0;
-    if (!hasBody) return next();
-    // Before the key is checked and before a byte of it is read; the connection is closed after this answer.
-    rejected('body_not_allowed');
-    return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
-  });
+
   // Accept-Encoding gzip or deflate, above a small size; only looked at when a client asks, so
   // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
   const compression = compress({ threshold: deps.compressionThresholdBytes, contentTypeFilter: COMPRESSIBLE });
-  app.use((c, next) => (c.req.header('accept-encoding') === undefined ? next() : compression(c, next)));
-  if (deps.apiKeys) {
-    // Before the body is read: a caller without a key costs a header lookup and a hash.
-    const apiKey = requireApiKey(deps.apiKeys, deps.server.name);
-    app.use((c, next) => (OPEN_PATHS.has(c.req.path) ? next() : apiKey(c, next)));
-  }
+  // Before the body is read: a caller without a key costs a header lookup and a hash.
+  const apiKey = deps.apiKeys && requireApiKey(deps.apiKeys, deps.server.name);
   const tooLarge = () => {
     throw new PayloadTooLargeError(`the request body is larger than ${deps.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
   };
+  // Only a body of no declared length goes through bodyLimit, which counts as it reads but makes
+  // @hono/node-server build a full Request (a third of a request's cost).
   const streamingLimit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: tooLarge });
-  app.use(async (c, next) => {
-    if (BODILESS_METHODS.has(c.req.method)) return next();
-    // A declared length is checked here; only a chunked body goes through bodyLimit, which counts
-    // as it reads but makes @hono/node-server build a full Request (a third of a request's cost).
-    const length = declaredLength(c);
-    if (length === undefined) return streamingLimit(c, next);
-    if (length > deps.maxBodyBytes) tooLarge();
-    return next();
+  /**
+   * What every request passes before its route, from its headers alone, in one middleware (each
+   * level of Hono's chain costs a request a promise): no body on GET or HEAD, answered before the
+   * key is checked and before a byte is read, the connection closed after; a declared length
+   * within MAX_BODY_BYTES; the API key; compression when asked for; a body of no declared length
+   * counted as it is read.
+   */
+  app.use((c, next) => {
+    const chunked = c.req.header('transfer-encoding') !== undefined;
+    const length = chunked ? undefined : declaredLength(c);
+    if (BODILESS_METHODS.has(c.req.method)) {
+      if (chunked || (length ?? 0) !== 0) {
+        rejected('body_not_allowed');
+        return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
+      }
+    } else if (length !== undefined && length > deps.maxBodyBytes) {
+      tooLarge();
+    }
+    const limited: Next = length === undefined && !BODILESS_METHODS.has(c.req.method) ? async () => void (await streamingLimit(c, next)) : next;
+    const compressed: Next = c.req.header('accept-encoding') === undefined ? limited : async () => void (await compression(c, limited));
+    return apiKey && !OPEN_PATHS.has(c.req.path) ? apiKey(c, compressed) : compressed();
   });
 
   app.route('/', tfServingRoutes(deps));

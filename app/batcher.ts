@@ -29,7 +29,8 @@ export interface BatcherOptions {
 interface Pending {
   readonly rows: number[][];
   readonly options: ScoreOptions;
-  readonly enqueuedAt: bigint;
+  /** performance.now() when it was queued, in ms. */
+  readonly enqueuedAt: number;
   readonly resolve: (scores: Score[]) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -45,7 +46,7 @@ const onlyAsked = ({ reconstructionError, isAnomaly, reconstruction, attribution
   ...(options.pValue && { pValue }),
 });
 
-const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+const secondsSince = (start: number) => (performance.now() - start) / 1000;
 
 /**
  * Coalesces concurrent requests into one forward pass. A request is queued and the queue is
@@ -84,7 +85,7 @@ export class Batcher {
     metrics.inFlight.inc();
     try {
       return await new Promise<Score[]>((resolve, reject) => {
-        this.queue.push({ rows: instances, options, enqueuedAt: process.hrtime.bigint(), resolve, reject });
+        this.queue.push({ rows: instances, options, enqueuedAt: performance.now(), resolve, reject });
         this.queuedRows += instances.length;
         this.schedule();
       });
@@ -158,7 +159,7 @@ export class Batcher {
 
   private run(batch: readonly Pending[], rows: number): void {
     const { metrics } = this.options;
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     // What any request of the batch asks for is computed for all of its rows; each takes its own.
     const asked = (key: keyof ScoreOptions) => batch.some((request) => request.options[key]);
     const options = { reconstruction: asked('reconstruction'), attribution: asked('attribution'), pValue: asked('pValue') };

@@ -95,15 +95,18 @@ export type ForwardPass = (rows: tf.Tensor) => tf.Tensor;
  * after it, with the bias added apart.
  */
 const FUSED_ACTIVATIONS = new Set(['relu', 'linear', 'elu']);
-const SEPARATE_ACTIVATIONS: Record<string, (x: tf.Tensor2D) => tf.Tensor2D> = { sigmoid: tf.sigmoid, tanh: tf.tanh };
+const SEPARATE_ACTIVATIONS: Record<string, (x: tf.Tensor3D) => tf.Tensor3D> = { sigmoid: tf.sigmoid, tanh: tf.tanh };
 
 /**
  * A model's forward pass. A Sequential stack of Dense layers (what `npm run train` builds, and most
  * autoencoders of tabular rows) runs as the matrix products of its own weight variables: the
  * arithmetic tfjs-layers does, without its bookkeeping around each call, which is half the time
  * of a forward pass of the bundled model (138 µs against 68 µs for 4 rows, on the wasm backend).
- * Any other model runs through `predict`. The weights are read as they are at each call, so
- * training can use it too.
+ * Each product is the backend's _FusedMatMul kernel, called as tf.fused.matMul calls it but on
+ * rows kept as one batch of a matrix, [1, rows, width], from the first layer to the last: the op
+ * would reshape its operands and its result and wrap it for gradients at every layer, a third of
+ * the kernels of a pass. Any other model runs through `predict`. The weights are read as they are
+ * at each call, so training can use it too. Inference only: no gradient flows through it.
  */
 export function forwardPass(model: tf.LayersModel): ForwardPass {
   const layers = model.layers.filter((layer) => layer.getClassName() !== 'InputLayer');
@@ -118,14 +121,24 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
     // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
     return (rows) => model.predict(rows, { batchSize: rows.shape[0] }) as tf.Tensor;
   }
-  const steps = layers.map((layer): ((x: tf.Tensor2D) => tf.Tensor2D) => {
+  const product = (a: tf.Tensor3D, kernel: tf.Tensor2D, fused?: { bias: tf.Tensor1D; activation: tf.fused.Activation }) =>
+    tf.engine().runKernel(
+      tf._FusedMatMul,
+      { a, b: tf.reshape(kernel, [1, ...kernel.shape]), ...(fused && { bias: fused.bias }) },
+      { transposeA: false, transposeB: false, activation: fused?.activation ?? 'linear' },
+    ) as tf.Tensor3D;
+  const steps = layers.map((layer): ((x: tf.Tensor3D) => tf.Tensor3D) => {
     const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
     const activation = activationOf(layer);
-    if (FUSED_ACTIVATIONS.has(activation)) return (x) => tf.fused.matMul({ a: x, b: kernel, bias, activation: activation as tf.fused.Activation }) as tf.Tensor2D;
-    return (x) => SEPARATE_ACTIVATIONS[activation]!(tf.add(tf.fused.matMul({ a: x, b: kernel }), bias) as tf.Tensor2D);
+    if (FUSED_ACTIVATIONS.has(activation)) return (x) => product(x, kernel, { bias, activation: activation as tf.fused.Activation });
+    return (x) => SEPARATE_ACTIVATIONS[activation]!(tf.add(product(x, kernel), bias) as tf.Tensor3D);
   });
   // A stack of Dense layers takes rows: [rows, width].
-  return (rows) => steps.reduce((x, step) => step(x), rows as tf.Tensor2D);
+  return (rows) => {
+    const [count, width] = rows.shape as [number, number];
+    const output = steps.reduce((x, step) => step(x), tf.reshape(rows, [1, count, width]) as tf.Tensor3D);
+    return tf.reshape(output, [count, output.shape[2]]);
+  };
 }
 
 /**

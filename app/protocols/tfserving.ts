@@ -33,8 +33,17 @@ const SIGNATURES: Readonly<Record<string, readonly OutputRole[]>> = {
 };
 const DEFAULT_SIGNATURE = 'serving_default';
 
-/** The outputs of the model's signature that a TF Serving signature answers. */
-const outputsOf = (signature: Signature, name: string) => signature.outputs.filter(({ role }) => SIGNATURES[name]!.includes(role));
+/** The outputs of the model's signature that each TF Serving signature answers, found once a model. */
+type OutputSpec = Signature['outputs'][number];
+const answered = new WeakMap<Signature, Readonly<Record<string, OutputSpec[]>>>();
+function outputsOf(signature: Signature, name: string): OutputSpec[] {
+  let bySignature = answered.get(signature);
+  if (!bySignature) {
+    bySignature = Object.fromEntries(Object.entries(SIGNATURES).map(([signatureName, roles]) => [signatureName, signature.outputs.filter(({ role }) => roles.includes(role)) as OutputSpec[]]));
+    answered.set(signature, bySignature);
+  }
+  return bySignature[name]!;
+}
 
 /** The POST routes that run an inference, as the request metrics label them. */
 export const TF_SERVING_PREDICT_ROUTES = ['/v1/models/:target', '/v1/models/:name/versions/:target', '/v1/models/:name/labels/:target', '/predict'] as const;
@@ -42,11 +51,11 @@ export const TF_SERVING_PREDICT_ROUTES = ['/v1/models/:target', '/v1/models/:nam
 /** TensorFlow Serving versions are int64s; the content hash's first 48 bits make one. */
 export const tfServingVersion = (detector: Detector) => String(parseInt(detector.version.slice(0, 12), 16));
 
-/** An instance is a row of numbers, or an object naming the input (e.g. {"beat": [...]}). */
-function rowOf(instance: unknown, where: string, input: string): unknown {
+/** The `index`th instance, a row of numbers or an object naming the input (e.g. {"beat": [...]}), as a row. */
+function rowOf(instance: unknown, index: number, input: string): unknown {
   if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
   if (!hasOnlyKey(instance, input)) {
-    throw new InvalidRequestError(`${where}: a named instance has one key, "${input}"; got ${describeValue(instance)}`);
+    throw new InvalidRequestError(`instances[${index}]: a named instance has one key, "${input}"; got ${describeValue(instance)}`);
   }
   return instance[input];
 }
@@ -75,7 +84,7 @@ function parsePredictRequest(body: Record<string, unknown>, input: string, maxBa
   if (hasInstances) {
     return {
       format: 'row',
-      rows: instanceList(body.instances, 'instances', maxBatchSize).map((instance, i) => rowOf(instance, `instances[${i}]`, input)),
+      rows: instanceList(body.instances, 'instances', maxBatchSize).map((instance, i) => rowOf(instance, i, input)),
       field: 'instances',
     };
   }
@@ -106,7 +115,7 @@ const nestedAs = (values: (number | boolean)[], dims: readonly number[]) =>
  * signature names them. An output of several values an instance (the attribution) is a list, of
  * steps for a window.
  */
-function predictionsBody(format: Format, scores: Score[], outputSpecs: Signature['outputs'][number][]) {
+function predictionsBody(format: Format, scores: Score[], outputSpecs: OutputSpec[]) {
   const outputs = outputSpecs.map(({ name, role, shape }) => {
     const values = outputValues(role, scores);
     const dims = shape.slice(1);
@@ -114,7 +123,13 @@ function predictionsBody(format: Format, scores: Score[], outputSpecs: Signature
     return [name, dims.length === 0 ? values : scores.map((_, i) => nestedAs(values.slice(i * each, (i + 1) * each), dims))] as const;
   });
   if (format === 'columnar') return { outputs: Object.fromEntries(outputs) };
-  return { predictions: scores.map((_, i) => Object.fromEntries(outputs.map(([name, values]) => [name, values[i]]))) };
+  return {
+    predictions: scores.map((_, i) => {
+      const prediction: Record<string, unknown> = {};
+      for (const [name, values] of outputs) prediction[name] = values[i];
+      return prediction;
+    }),
+  };
 }
 
 export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, versionLabels }: TfServingDeps): Hono {
