@@ -20,6 +20,9 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
+/** The interface the server listens on, unless `env` says otherwise. */
+export const SERVER_HOST = '127.0.0.1';
+
 /** `npm start`'s server: the TypeScript source through tsx. */
 export const SOURCE_SERVER_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', 'app/server.ts'];
 
@@ -42,7 +45,7 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
   const child = spawn(file!, args, {
     cwd: options.cwd,
     detached: options.detached ?? false,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, HOST: SERVER_HOST, PORT: '0', METRICS_PORT: '0', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

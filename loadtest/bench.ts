@@ -12,6 +12,7 @@ import { METRIC_PREFIX } from '../app/metrics.ts';
 import { DriftMonitor } from '../app/drift.ts';
 import { SOURCE_SERVER_COMMAND, spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { buildBundledServer, startupSeconds } from './bundled-server.ts';
+import { callgrindAvailable, instructionsPerRequest, type InstructionCount } from './instructions.ts';
 import { drive, median, predictTarget, type Measurement, type Target } from './drive.ts';
 
 /**
@@ -23,14 +24,16 @@ import { drive, median, predictTarget, type Measurement, type Target } from './d
  * API_KEYS_FILE, each request with a key), and a server offered twice its capacity with its queue
  * bounded and unbounded: the share shed and the latency of the requests it admitted, and what
  * clients that never read their answers cost it, and the capacity of a model of windows (an LSTM)
- * beside the row model, and the time from a process's start to ready, the bundle against the
- * source through tsx. `--soak`
+ * beside the row model, the time from a process's start to ready (the bundle against the source
+ * through tsx), and the instructions a request of the server and of the bare endpoint, counted by
+ * callgrind where valgrind is installed. `--soak`
  * sends two million requests to the server and compares the floor of its resident memory in the
  * second half with that in the first.
  */
 const USAGE = `Usage: npm run bench -- [--duration S] [--rounds N] [--connections N] [--backend NAME] [--soak] [--requests N]
   --duration S      seconds to drive each endpoint in a round (default 5)
-  --rounds N        rounds, each driving the baseline and then the endpoint measured against it (default 3)
+  --rounds N        rounds, each driving the baseline and then the endpoint measured against it
+                    (default 3; the server against the bare endpoint takes at least 10)
   --connections N   concurrent connections (default 64)
   --backend NAME    the server's TensorFlow.js backend: ${BACKEND_NAMES.join(', ')} (default: the fastest installed)
   --soak            send --requests requests (default 2,000,000) to the server and report RSS growth
@@ -93,6 +96,8 @@ async function residentBytes(server: ServerProcess): Promise<number> {
 }
 
 const { duration, rounds, connections, requests, soak, backend } = options();
+/** Rounds of the server against the bare endpoint (the other comparisons take --rounds). */
+const HEADLINE_ROUNDS = Math.max(rounds, 10);
 
 /**
  * The overload runs: each workload offered twice the throughput the server reached on it, in an
@@ -129,9 +134,10 @@ async function paired(
   baseline: Run,
   candidate: Run,
   load: { readonly connections: number; readonly rate?: number } = { connections },
+  count = rounds,
 ): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[]; cpuRatio: number; cpuRatios: number[] }> {
   const runs: [Measurement, Measurement][] = [];
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < count; round++) {
     const base = await drive(logger, baseline.name, baseline.server, baseline.target, { ...load, duration });
     runs.push([base, await drive(logger, candidate.name, candidate.server, candidate.target, { ...load, duration })]);
   }
@@ -261,6 +267,28 @@ async function slowReaders(): Promise<{ before: number; peak: number; after: num
     await slow.stop();
   }
 }
+/** What `npm run bench` counts under callgrind: requests warmed up, then counted, `reps` times, from 16 connections. */
+const COUNTED: InstructionCount = { warmup: 3000, requests: 3000, reps: 3, connections: 16 };
+const BARE_COMMAND = [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'];
+
+/** Instructions a request of the bare endpoint and of the server (the bundle), each rep in turn; lines of the report. */
+async function countInstructions(): Promise<string[]> {
+  if (!(await callgrindAvailable())) return ['No instruction counts: valgrind is not installed (apt-get install valgrind).', ''];
+  logger.info(COUNTED, 'counting instructions a request under callgrind: the bare endpoint, then the server');
+  const bareCounts = await instructionsPerRequest(logger, BARE_COMMAND, predict, COUNTED, { waitFor: 'listening' });
+  const serverCounts = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backend ? { BACKEND: backend } : {} });
+  const thousands = (counts: number[]) => `${(median(counts) / 1000).toFixed(0)}k (${(Math.min(...counts) / 1000).toFixed(0)}k–${(Math.max(...counts) / 1000).toFixed(0)}k)`;
+  return [
+    `Instructions a request, user space, every thread (valgrind --tool=callgrind; ${COUNTED.warmup.toLocaleString('en')} requests to warm up, then ${COUNTED.reps} counts of ${COUNTED.requests.toLocaleString('en')}, ${COUNTED.connections} connections; median and range):`,
+    '',
+    '| endpoint | instructions a request | bare over it |',
+    '|---|---|---|',
+    `| bare Hono endpoint | ${thousands(bareCounts)} | 1.00 (baseline) |`,
+    `| anomaly-serve POST /predict (the bundle) | ${thousands(serverCounts)} | ${(median(bareCounts) / median(serverCounts)).toFixed(2)} |`,
+    '',
+  ];
+}
+
 /** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
 const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
 // A body limit the oversized request fits in, so that what rejects it is its count of instances.
@@ -300,7 +328,8 @@ try {
       startupRow("the bundle, as the image runs it (npm run build's build/server.mjs)", starts[0]!),
       startupRow('the TypeScript source through tsx (npm start)', starts[1]!),
     ];
-    const bare = await spawnServer({}, { command: [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'], waitFor: 'listening' });
+    const instructions = await countInstructions();
+    const bare = await spawnServer({}, { command: BARE_COMMAND, waitFor: 'listening' });
     try {
       // First, while both processes are fresh: a heap grown by the load would hide the growth.
       logger.info('measuring the memory of one oversized request');
@@ -319,7 +348,8 @@ try {
       logger.info({ duration, connections }, 'warming up both endpoints');
       await drive(logger, 'bare', bare, predict, { connections, duration: 2 });
       await drive(logger, 'server', server, predict, { connections, duration: 2 });
-      const scoring = await paired({ name: 'bare', server: bare, target: predict }, { name: 'server', server, target: predict });
+      // The headline figure: more rounds than the others, as the spread of a busy machine needs.
+      const scoring = await paired({ name: 'bare', server: bare, target: predict }, { name: 'server', server, target: predict }, { connections }, HEADLINE_ROUNDS);
       const { baseline, candidate } = scoring;
       const formats: string[] = [];
       let binary64 = 0;
@@ -407,7 +437,7 @@ try {
         `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.cpuMicrosPerRequest.toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratios} |`;
       process.stdout.write(
         [
-          `One beat a request, ${connections} connections, on 127.0.0.1, the server on the ${String(serverBackend)} backend; ${rounds} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios):`,
+          `One beat a request, ${connections} connections, on 127.0.0.1, the server (the bundle) on the ${String(serverBackend)} backend; ${HEADLINE_ROUNDS} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios); CPU time from /proc:`,
           '',
           "| endpoint | requests/s | server CPU µs a request | p50 ms | p99 ms | errors | throughput vs bare (rounds' range) | CPU a request, bare over it (rounds' range) |",
           '|---|---|---|---|---|---|---|---|',
@@ -457,6 +487,7 @@ try {
           '|---|---|---|---|---|',
           `| ${mib(readers.before)} MiB | ${mib(readers.peak)} MiB | ${((readers.peak - readers.before) / SLOW_READERS.clients / 1024).toFixed(0)} KiB | ${mib(readers.after)} MiB | ${(readers.closedAfterMs / 1000).toFixed(1)} s |`,
           ...memory,
+          ...instructions,
           ...startup,
           '',
         ].join('\n'),
