@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /**
- * `npm run build`: the server as the image runs it, one ES module an entry point in `build/`, with
+ * `npm run build`: the server as the image runs it, one ES module for each entry point in `build/`, with
  * the files it reads beside it (the web page's two files and, for the wasm backend, its
  * WebAssembly binaries), and nothing of node_modules. `--backend tensorflow` leaves TensorFlow.js
  * out of the bundle: tfjs-node is a native addon that registers its backend with the TensorFlow.js
@@ -19,10 +19,11 @@ export const NODE_MAJOR = Number(/\d+/.exec((JSON.parse(readFileSync('package.js
 
 /** The folder the bundle is written to; the Dockerfile copies it whole. */
 export const BUNDLE_DIR = 'build';
-export const BUNDLE_ENTRIES = { server: 'app/server.ts', healthcheck: 'app/healthcheck.ts' } as const;
+const ENTRIES = { server: 'app/server.ts', healthcheck: 'app/healthcheck.ts' };
 /** The union package's parts that the server never calls: bundled, they would only cost load time and bytes. */
 const UNUSED_TFJS_PARTS = ['@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-converter', '@tensorflow/tfjs-data'];
-const PAGE_FILES = ['app/ui/index.html', 'app/ui/app.js'];
+/** The web page's folder: its files that are not TypeScript are served as they are, read from beside the server. */
+const PAGE_DIR = 'app/ui';
 
 /** Resolves the unused parts to an empty module (the union package only re-exports them and reads their version). */
 const leaveOut: Plugin = {
@@ -39,7 +40,7 @@ export async function bundle(backend: 'tensorflow' | 'wasm', outdir = BUNDLE_DIR
   await rm(outdir, { recursive: true, force: true });
   const { metafile } = await build({
     metafile: true,
-    entryPoints: BUNDLE_ENTRIES,
+    entryPoints: ENTRIES,
     outdir,
     bundle: true,
     platform: 'node',
@@ -65,7 +66,7 @@ export async function bundle(backend: 'tensorflow' | 'wasm', outdir = BUNDLE_DIR
     },
   });
   await mkdir(outdir, { recursive: true });
-  for (const file of PAGE_FILES) await copyFile(file, path.join(outdir, path.basename(file)));
+  for (const file of (await readdir(PAGE_DIR)).filter((name) => !name.endsWith('.ts'))) await copyFile(path.join(PAGE_DIR, file), path.join(outdir, file));
   if (backend === 'wasm') {
     const binaries = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     for (const file of (await readdir(binaries)).filter((name) => name.endsWith('.wasm'))) await copyFile(path.join(binaries, file), path.join(outdir, file));

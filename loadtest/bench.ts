@@ -82,12 +82,20 @@ async function processResidentBytes(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 }
 
-/** How much one request with `body` adds to a process's resident memory, and its status. */
-async function residentGrowth(target: ServerProcess, body: string): Promise<{ bytes: number; status: number }> {
-  const before = await processResidentBytes(target.child.pid!);
-  const response = await fetch(`${target.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  await response.arrayBuffer();
-  return { bytes: (await processResidentBytes(target.child.pid!)) - before, status: response.status };
+/**
+ * How much one request with `body` adds to the resident memory of a process started for it (and
+ * stopped after: its grown heap would weigh on the figures measured after it), and its status.
+ */
+async function residentGrowth(start: () => Promise<ServerProcess>, body: string): Promise<{ bytes: number; status: number }> {
+  const target = await start();
+  try {
+    const before = await processResidentBytes(target.child.pid!);
+    const response = await fetch(`${target.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    await response.arrayBuffer();
+    return { bytes: (await processResidentBytes(target.child.pid!)) - before, status: response.status };
+  } finally {
+    await target.stop();
+  }
 }
 
 async function residentBytes(server: ServerProcess): Promise<number> {
@@ -291,8 +299,7 @@ async function countInstructions(): Promise<string[]> {
 
 /** 3.9 MB of "[]": JSON.parse would make 1.3 million arrays of it. */
 const oversized = `{"instances": [${Array(1_300_000).fill('[]').join(',')}]}`;
-// A body limit the oversized request fits in, so that what rejects it is its count of instances.
-const server = await serve({ MAX_BODY_BYTES: String(8 * 1024 * 1024) });
+const server = await serve({});
 const serverBackend = server.logs.find((line) => line.msg === 'model loaded (ready)')?.backend;
 try {
   if (soak) {
@@ -329,12 +336,13 @@ try {
       startupRow('the TypeScript source through tsx (npm start)', starts[1]!),
     ];
     const instructions = await countInstructions();
-    const bare = await spawnServer({}, { command: BARE_COMMAND, waitFor: 'listening' });
+    logger.info('measuring the memory of one oversized request, each to a process of its own');
+    const startBare = () => spawnServer({}, { command: BARE_COMMAND, waitFor: 'listening' });
+    const parsed = await residentGrowth(startBare, oversized);
+    // A body limit the oversized request fits in, so that what rejects it is its count of instances.
+    const rejected = await residentGrowth(() => serve({ MAX_BODY_BYTES: String(8 * 1024 * 1024) }), oversized);
+    const bare = await startBare();
     try {
-      // First, while both processes are fresh: a heap grown by the load would hide the growth.
-      logger.info('measuring the memory of one oversized request');
-      const parsed = await residentGrowth(bare, oversized);
-      const rejected = await residentGrowth(server, oversized);
       const memory = [
         '',
         `One request of 1.3 million empty instances (${mib(oversized.length)} MiB of JSON), to each freshly started process:`,
