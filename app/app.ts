@@ -128,17 +128,18 @@ export function createApp(deps: AppDeps): Hono {
    * counted as it is read.
    */
   app.use((c, next) => {
-    const chunked = c.req.header('transfer-encoding') !== undefined;
-    const length = chunked ? undefined : declaredLength(c);
-    if (BODILESS_METHODS.has(c.req.method)) {
-      if (chunked || (length ?? 0) !== 0) {
+    const bodiless = BODILESS_METHODS.has(c.req.method);
+    const length = declaredLength(c);
+    if (bodiless) {
+      // A declared length, or none because the body is chunked.
+      if (length === undefined ? c.req.header('transfer-encoding') !== undefined : length !== 0) {
         rejected('body_not_allowed');
         return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
       }
     } else if (length !== undefined && length > deps.maxBodyBytes) {
       tooLarge();
     }
-    const limited: Next = length === undefined && !BODILESS_METHODS.has(c.req.method) ? async () => void (await streamingLimit(c, next)) : next;
+    const limited: Next = length === undefined && !bodiless ? async () => void (await streamingLimit(c, next)) : next;
     const compressed: Next = c.req.header('accept-encoding') === undefined ? limited : async () => void (await compression(c, limited));
     return apiKey && !OPEN_PATHS.has(c.req.path) ? apiKey(c, compressed) : compressed();
   });
