@@ -121,9 +121,11 @@ const OVERLOAD = [
 /** The queue without its bounds: the largest MAX_QUEUED_ROWS the server takes, and an hour's wait. */
 const UNBOUNDED_QUEUE = environmentOf({ maxQueuedRows: SETTING_MAXIMA.queuedRows, maxQueueWaitSeconds: SETTING_MAXIMA.seconds });
 const settingsText = (settings: Record<string, string>) => Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ');
+/** The server's environment for the backend asked for. */
+const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
 /** The server as the image runs it (the bundle), on the backend asked for. */
 const bundled = await buildBundledServer(backend);
-const serve = (env: Record<string, string>) => spawnServer({ ...env, ...(backend ? { BACKEND: backend } : {}) }, { command: bundled.command });
+const serve = (env: Record<string, string>) => spawnServer({ ...env, ...backendEnv }, { command: bundled.command });
 
 
 /** An endpoint to drive: a name, the server, and the request. */
@@ -284,7 +286,7 @@ async function countInstructions(): Promise<string[]> {
   if (!(await callgrindAvailable())) return ['No instruction counts: valgrind is not installed (apt-get install valgrind).', ''];
   logger.info(COUNTED, 'counting instructions a request under callgrind: the bare endpoint, then the server');
   const bareCounts = await instructionsPerRequest(logger, BARE_COMMAND, predict, COUNTED, { waitFor: 'listening' });
-  const serverCounts = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backend ? { BACKEND: backend } : {} });
+  const serverCounts = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backendEnv });
   const thousands = (counts: number[]) => `${(median(counts) / 1000).toFixed(0)}k (${(Math.min(...counts) / 1000).toFixed(0)}k–${(Math.max(...counts) / 1000).toFixed(0)}k)`;
   return [
     `Instructions a request, user space, every thread (valgrind --tool=callgrind; ${COUNTED.warmup.toLocaleString('en')} requests to warm up, then ${COUNTED.reps} counts of ${COUNTED.requests.toLocaleString('en')}, ${COUNTED.connections} connections; median and range):`,
@@ -325,7 +327,7 @@ try {
     );
   } else {
     logger.info({ runs: STARTUP_RUNS }, 'measuring start-up: the bundle and the source, in turns');
-    const starts = await startupSeconds([bundled.command, SOURCE_SERVER_COMMAND], STARTUP_RUNS, backend ? { BACKEND: backend } : {});
+    const starts = await startupSeconds([bundled.command, SOURCE_SERVER_COMMAND], STARTUP_RUNS, backendEnv);
     const startupRow = (name: string, seconds: number[]) => `| ${name} | ${median(seconds).toFixed(2)} | ${Math.min(...seconds).toFixed(2)}–${Math.max(...seconds).toFixed(2)} |`;
     const startup = [
       `From spawning the process to ready (the model loaded, the port open), on the bundled model, ${STARTUP_RUNS} starts of each in turn:`,

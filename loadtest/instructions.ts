@@ -22,10 +22,13 @@ const run = promisify(execFile);
 
 /** Whether valgrind and callgrind_control are installed. */
 export async function callgrindAvailable(): Promise<boolean> {
-  return run(VALGRIND, ['--version']).then(
-    () => run('callgrind_control', ['--version']).then(() => true, () => false),
-    () => false,
-  );
+  try {
+    await run(VALGRIND, ['--version']);
+    await run('callgrind_control', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface InstructionCount {
