@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { installedWasmBinaries } from './wasm-binaries.ts';
 
 /**
  * `npm run build`: the server as the image runs it, one ES module for each entry point in `build/`, with
@@ -68,7 +68,7 @@ export async function bundle(backend: 'tensorflow' | 'wasm', outdir = BUNDLE_DIR
   await mkdir(outdir, { recursive: true });
   for (const file of (await readdir(PAGE_DIR)).filter((name) => !name.endsWith('.ts'))) await copyFile(path.join(PAGE_DIR, file), path.join(outdir, file));
   if (backend === 'wasm') {
-    const binaries = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    const binaries = installedWasmBinaries();
     for (const file of (await readdir(binaries)).filter((name) => name.endsWith('.wasm'))) await copyFile(path.join(binaries, file), path.join(outdir, file));
   }
   const packages = Object.keys(metafile.inputs).map((input) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]);

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../lib/cli.ts';
+import { installedWasmBinaries, WASM_BINARY } from '../lib/wasm-binaries.ts';
 
 /** The TensorFlow.js backends the runtime can run on, fastest first. */
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -22,9 +22,7 @@ export function isBackendName(value: string): value is BackendName {
   return (BACKEND_NAMES as readonly string[]).includes(value);
 }
 
-const require = createRequire(import.meta.url);
 const TFJS_NODE: string = '@tensorflow/tfjs-node';
-const WASM_BINARY = 'tfjs-backend-wasm.wasm';
 
 /** Makes `name` TensorFlow.js's backend, or throws why it cannot. */
 export type ActivateBackend = (name: BackendName) => Promise<void>;
@@ -44,8 +42,7 @@ async function activate(name: BackendName): Promise<void> {
       // Node cannot fetch the .wasm binaries by URL; point the loader at them: beside this module
       // in the bundle the image runs (lib/bundle.ts puts them there), else the installed package's.
       const bundled = new URL(WASM_BINARY, import.meta.url);
-      const binary = existsSync(bundled) ? fileURLToPath(bundled) : require.resolve(`@tensorflow/tfjs-backend-wasm/dist/${WASM_BINARY}`);
-      wasm.setWasmPaths(path.dirname(binary) + path.sep);
+      wasm.setWasmPaths((existsSync(bundled) ? path.dirname(fileURLToPath(bundled)) : installedWasmBinaries()) + path.sep);
       break;
     }
     case 'cpu':
