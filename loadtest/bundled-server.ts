@@ -14,14 +14,16 @@ import { bundle } from '../lib/bundle.ts';
 export interface BundledServer {
   /** The command that starts it, for spawnServer. */
   readonly command: readonly string[];
+  /** The packages bundled in it (see bundle). */
+  readonly packages: readonly string[];
   dispose(): Promise<void>;
 }
 
 export async function buildBundledServer(backend?: BackendName): Promise<BundledServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'anomaly-serve-bundle-'));
   await symlink(path.resolve('node_modules'), path.join(dir, 'node_modules'));
-  await bundle(backend === 'tensorflow' ? 'tensorflow' : 'wasm', path.join(dir, 'build'));
-  return { command: [process.execPath, path.join(dir, 'build', 'server.mjs')], dispose: () => rm(dir, { recursive: true, force: true }) };
+  const packages = await bundle(backend === 'tensorflow' ? 'tensorflow' : 'wasm', path.join(dir, 'build'));
+  return { command: [process.execPath, path.join(dir, 'build', 'server.mjs')], packages, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /**
