@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCommand } from '../test/command.ts';
+import { loggedError, runCommand } from '../test/command.ts';
 import { bundle } from './bundle.ts';
 
 /**
@@ -23,8 +23,14 @@ describe('the bundle', () => {
     expect((await readdir(path.join(scratch, 'wasm'))).filter((file) => file.endsWith('.wasm'))).toHaveLength(3);
   });
 
-  it('refuses a backend no image is built for, with exit 2', async () => {
-    const result = await runCommand('lib/bundle.ts', ['--backend', 'cpu']);
-    expect([result.code, result.stderr]).toEqual([2, expect.stringMatching(/--backend must be tensorflow or wasm .*got "cpu"/)]);
+  it.each([
+    [['--backend', 'cpu'], /--backend must be tensorflow or wasm .*got "cpu"/],
+    [['--out', 'dist'], /Unknown option '--out'/],
+    [['build'], /unexpected argument "build"/],
+  ])('refuses %j with its usage and exit 2', async (args, message) => {
+    const result = await runCommand('lib/bundle.ts', args);
+    expect(result.code).toBe(2);
+    expect(loggedError(result.stderr)).toMatch(message);
+    expect(result.stderr).toMatch(/Usage: npm run build/);
   });
 });

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseOptions, runCli, UsageError } from './cli.ts';
 import { installedWasmBinaries } from './wasm-binaries.ts';
 
 /**
@@ -75,11 +75,16 @@ export async function bundle(backend: 'tensorflow' | 'wasm', outdir = BUNDLE_DIR
   return [...new Set(packages.filter((name) => name !== undefined))].sort();
 }
 
+const USAGE = `Usage: npm run build -- [--backend wasm|tensorflow]
+  --backend NAME   the backend the image is built for: wasm (default; TensorFlow.js in the bundle)
+                   or tensorflow (TensorFlow.js and tfjs-node imported from node_modules)
+`;
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' } } });
-  if (values.backend !== 'tensorflow' && values.backend !== 'wasm') {
-    process.stderr.write(`--backend must be tensorflow or wasm (the backends an image is built for), got "${values.backend}"\n`);
-    process.exit(2);
-  }
-  await bundle(values.backend);
+  await runCli('build', USAGE, async (argv, logger) => {
+    const { backend = 'wasm' } = parseOptions(argv, { backend: { type: 'string' } });
+    if (backend !== 'tensorflow' && backend !== 'wasm') throw new UsageError(`--backend must be tensorflow or wasm (the backends an image is built for), got "${backend}"`);
+    const packages = await bundle(backend);
+    logger.info({ backend, outdir: BUNDLE_DIR, packages: packages.length }, 'bundled');
+  });
 }
