@@ -75,6 +75,12 @@ describe('Batcher', () => {
     expect(passes).toEqual([2]);
   });
 
+  it('names a bad row as the protocol does, when told how', async () => {
+    await expect(batcher().score([normal, normal.slice(2)], {}, (index) => `instances[${index}]`)).rejects.toThrow(
+      new InvalidRequestError('instances[1]: expected 140 values, got 138'),
+    );
+  });
+
   it('rejects a request of more rows than maxBatchSize', async () => {
     await expect(batcher(2).score([normal, normal, normal])).rejects.toThrow(InvalidRequestError);
   });

@@ -1,6 +1,6 @@
 import type { Detector, Score, ScoreOptions } from '../model/detector.ts';
 import type { Logger } from '../lib/logger.ts';
-import { flattenWindows, validateInstances } from '../model/instances.ts';
+import { flattenWindows, InvalidInstanceError, validateInstances } from '../model/instances.ts';
 import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -27,7 +27,7 @@ export interface BatcherOptions {
 }
 
 interface Pending {
-  readonly rows: number[][];
+  readonly rows: readonly number[][];
   readonly options: ScoreOptions;
   /** performance.now() when it was queued, in ms. */
   readonly enqueuedAt: number;
@@ -69,29 +69,38 @@ export class Batcher {
   ) {}
 
   /**
-   * Scores one request's rows. Bad rows reject this request alone, before it joins a batch, and
-   * the promise resolves with exactly this request's scores, in order. Rejects with
-   * OverloadedError when the queue is full or the request waited too long.
+   * Scores one request's rows. Bad rows reject this request alone, before it joins a batch: with
+   * InvalidInstanceError, or, given `where`, with InvalidRequestError naming the row as the
+   * protocol's client wrote it (`where(index)`, e.g. "instances[3]"). The promise resolves with
+   * exactly this request's scores, in order. Rejects with OverloadedError when the queue is full or
+   * the request waited too long. Not an async function: each level of await a request waits in
+   * costs it a promise and a resumption when its batch is scored.
    */
-  async score(given: readonly unknown[], options: ScoreOptions = {}): Promise<Score[]> {
-    const { maxBatchSize, metrics } = this.options;
-    checkInstanceCount(given.length, maxBatchSize);
+  score(given: readonly unknown[], options: ScoreOptions = {}, where?: (index: number) => string): Promise<Score[]> {
+    let instances: readonly number[][];
+    try {
+      instances = this.accept(given);
+    } catch (error) {
+      return Promise.reject(where && error instanceof InvalidInstanceError ? new InvalidRequestError(`${where(error.index)}: ${error.problem}`) : error);
+    }
+    if (instances.length === 0) return Promise.resolve([]);
+    this.options.metrics.inFlight.inc();
+    return new Promise<Score[]>((resolve, reject) => {
+      this.queue.push({ rows: instances, options, enqueuedAt: performance.now(), resolve, reject });
+      this.queuedRows += instances.length;
+      this.schedule();
+    });
+  }
+
+  /** A request's rows, checked for their count, shape and values, if the queue has room for them. */
+  private accept(given: readonly unknown[]): readonly number[][] {
+    checkInstanceCount(given.length, this.options.maxBatchSize);
     const { dims, inputLength } = this.detector;
     const window = dims.length === 2 ? dims : undefined;
     const instances = window ? flattenWindows(given, window) : given;
     validateInstances(instances, inputLength, window);
-    if (instances.length === 0) return [];
-    this.admit(instances.length);
-    metrics.inFlight.inc();
-    try {
-      return await new Promise<Score[]>((resolve, reject) => {
-        this.queue.push({ rows: instances, options, enqueuedAt: performance.now(), resolve, reject });
-        this.queuedRows += instances.length;
-        this.schedule();
-      });
-    } finally {
-      metrics.inFlight.dec();
-    }
+    if (instances.length > 0) this.admit(instances.length);
+    return instances;
   }
 
   /**
@@ -122,6 +131,7 @@ export class Batcher {
       this.queuedRows -= request.rows.length;
       const waited = secondsSince(request.enqueuedAt);
       if (waited > maxQueueWaitSeconds) {
+        metrics.inFlight.dec();
         request.reject(new OverloadedError('queue_timeout', `the request waited ${waited.toFixed(3)} s for a forward pass, longer than MAX_QUEUE_WAIT_SECONDS=${maxQueueWaitSeconds}`));
         continue;
       }
@@ -146,7 +156,7 @@ export class Batcher {
     }
   }
 
-  /** One forward pass; a fault in it fails its own requests, and nothing else. */
+  /** One forward pass; a fault in it fails its own requests, and nothing else. Either way, each of them is answered. */
   private pass(batch: readonly Pending[], rows: number): void {
     try {
       this.run(batch, rows);
@@ -155,6 +165,7 @@ export class Batcher {
       // Requests already resolved ignore this.
       for (const request of batch) request.reject(new BatchFailedError(rows));
     }
+    this.options.metrics.inFlight.dec(batch.length);
   }
 
   private run(batch: readonly Pending[], rows: number): void {

@@ -1,8 +1,7 @@
 import type { Batcher } from './batcher.ts';
 import type { OutputRole } from '../model/artifact.ts';
 import type { Detector, Score, ScoreOptions } from '../model/detector.ts';
-import { InvalidRequestError, NotFoundError, NotReadyError } from './errors.ts';
-import { InvalidInstanceError } from '../model/instances.ts';
+import { NotFoundError, NotReadyError } from './errors.ts';
 
 /** What the protocol adapters see of the process lifecycle (owned by server.ts). */
 export interface ServingState {
@@ -67,11 +66,5 @@ export function requireModel(
  * Scores a request's rows with the batcher, naming a bad row the way the protocol's client wrote
  * it (`where(index)`, e.g. "instances[3]") rather than by its index alone.
  */
-export async function scoreRows(model: LoadedModel, rows: readonly unknown[], where: (index: number) => string, roles: readonly OutputRole[]) {
-  try {
-    return await model.batcher.score(rows, scoreOptionsFor(roles));
-  } catch (error) {
-    if (error instanceof InvalidInstanceError) throw new InvalidRequestError(`${where(error.index)}: ${error.problem}`);
-    throw error;
-  }
-}
+export const scoreRows = (model: LoadedModel, rows: readonly unknown[], where: (index: number) => string, roles: readonly OutputRole[]) =>
+  model.batcher.score(rows, scoreOptionsFor(roles), where);

@@ -41,17 +41,21 @@ type Inflate = (buffer: InputType, options: ZlibOptions) => Promise<Buffer>;
 const DECODERS: Record<string, Inflate> = { gzip: promisify(gunzip), deflate: promisify(inflate) };
 
 /**
- * The body's bytes, decoded from its Content-Encoding, never larger than MAX_BODY_BYTES; undefined
- * when it has none, for the caller to read it as text (see readInferenceRequest).
+ * The body's bytes, decoded from its Content-Encoding, never larger than MAX_BODY_BYTES; undefined,
+ * not a promise of it, when it has none, for the caller to read it as text without waiting a turn
+ * (see readInferenceRequest).
  */
-async function decodedBody(c: Context, { maxBodyBytes }: FramingLimits): Promise<Buffer | undefined> {
+function decodedBody(c: Context, limits: FramingLimits): Promise<Buffer> | undefined {
   const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
-  if (encoding === undefined || encoding === '' || encoding === 'identity') return undefined;
-  const decode = DECODERS[encoding];
-  if (!decode) throw new UnsupportedMediaTypeError(`Content-Encoding "${encoding}" is not supported; send gzip, deflate or an unencoded body`);
+  return encoding === undefined || encoding === '' || encoding === 'identity' ? undefined : decode(c, encoding, limits);
+}
+
+async function decode(c: Context, encoding: string, { maxBodyBytes }: FramingLimits): Promise<Buffer> {
+  const decoder = DECODERS[encoding];
+  if (!decoder) throw new UnsupportedMediaTypeError(`Content-Encoding "${encoding}" is not supported; send gzip, deflate or an unencoded body`);
   try {
     // maxOutputLength stops the decompression there: a small body cannot inflate into a large one.
-    return await decode(Buffer.from(await c.req.arrayBuffer()), { maxOutputLength: maxBodyBytes });
+    return await decoder(Buffer.from(await c.req.arrayBuffer()), { maxOutputLength: maxBodyBytes });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new PayloadTooLargeError(`the request body inflates to more than ${maxBodyBytes} bytes (MAX_BODY_BYTES)`);
@@ -77,7 +81,8 @@ function headerLength(value: string, bodyLength: number): number {
  * that is compressed or carries binary data.
  */
 export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
-  const decoded = await decodedBody(c, limits);
+  const decoding = decodedBody(c, limits);
+  const decoded = decoding && (await decoding);
   const declared = binary ? c.req.header(INFERENCE_HEADER_LENGTH) : undefined;
   if (declared === undefined) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits), binary: undefined };
   const body = decoded ?? Buffer.from(await c.req.arrayBuffer());
