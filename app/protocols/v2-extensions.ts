@@ -94,7 +94,10 @@ export function v2ExtensionRoutes({ state, modelName, maxBatchSize, metricsView,
   const statistics = async (detector: Detector | undefined) => ({
     model_stats: detector ? [modelStatistics(await metricsView.json(), modelName, detector.version, inferenceRoutes)] : [],
   });
-  app.get('/v2/models/stats', async (c) => c.json(await statistics(state.model?.detector)));
+  // Every model's statistics. Triton's path for them, /v2/models/stats, is where a model's name
+  // goes, and a static route there would keep the app off Hono's RegExpRouter (see app.ts): this
+  // route, before the model's metadata route, answers that name and passes any other on.
+  app.get('/v2/models/:name', async (c, next) => (c.req.param('name') === 'stats' ? c.json(await statistics(state.model?.detector)) : next()));
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get(`${base}/stats`, async (c) => c.json(await statistics(modelInPath(c).detector)));
     app.get(`${base}/config`, (c) => c.json(modelConfiguration(modelInPath(c).detector, modelName, maxBatchSize)));
