@@ -77,14 +77,23 @@ function headerLength(value: string, bodyLength: number): number {
 /**
  * Reads an inference request. `binary`: whether the protocol has binary tensor data (the Open
  * Inference Protocol); without it the whole body is JSON. The common request, plain JSON, is read
- * straight as text, as a bare endpoint's `c.req.json()` does: the bytes are copied only for a body
- * that is compressed or carries binary data.
+ * straight as text, as a bare endpoint's `c.req.json()` does, and waits for it through one `then`
+ * (an async function would cost it a promise and a resumption more): the bytes are copied only for
+ * a body that is compressed or carries binary data.
  */
-export async function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
+export function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
   const decoding = decodedBody(c, limits);
-  const decoded = decoding && (await decoding);
   const declared = binary ? c.req.header(INFERENCE_HEADER_LENGTH) : undefined;
-  if (declared === undefined) return { json: parseJsonObject(decoded?.toString('utf8') ?? (await c.req.text()), limits), binary: undefined };
+  if (decoding === undefined && declared === undefined) return c.req.text().then((text) => jsonRequest(text, limits));
+  return framedRequest(c, limits, decoding, declared);
+}
+
+const jsonRequest = (text: string, limits: FramingLimits): FramedRequest => ({ json: parseJsonObject(text, limits), binary: undefined });
+
+/** A request whose body is compressed, or holds binary data after `declared` bytes of JSON. */
+async function framedRequest(c: Context, limits: FramingLimits, decoding: Promise<Buffer> | undefined, declared: string | undefined): Promise<FramedRequest> {
+  const decoded = await decoding;
+  if (declared === undefined) return jsonRequest(decoded!.toString('utf8'), limits);
   const body = decoded ?? Buffer.from(await c.req.arrayBuffer());
   const length = headerLength(declared, body.length);
   return { json: parseJsonObject(body.toString('utf8', 0, length), limits), binary: new BinaryData(body.subarray(length)) };

@@ -33,14 +33,26 @@ const SIGNATURES: Readonly<Record<string, readonly OutputRole[]>> = {
 };
 const DEFAULT_SIGNATURE = 'serving_default';
 
-/** The outputs of the model's signature that each TF Serving signature answers, found once a model. */
-type OutputSpec = Signature['outputs'][number];
-const answered = new WeakMap<Signature, Readonly<Record<string, OutputSpec[]>>>();
-function outputsOf(signature: Signature, name: string): OutputSpec[] {
-  let bySignature = answered.get(signature);
+/**
+ * An output of the model's signature that a TF Serving signature answers, with the dimensions and
+ * the number of values of an instance's value in it.
+ */
+type AnsweredOutput = Signature['outputs'][number] & { readonly dims: readonly number[]; readonly width: number };
+
+/** What each TF Serving signature answers of the model's signature, worked out once a model rather than on every request. */
+const answers = new WeakMap<Signature, Readonly<Record<string, { readonly outputs: readonly AnsweredOutput[]; readonly roles: readonly OutputRole[] }>>>();
+function answerOf(signature: Signature, name: string) {
+  let bySignature = answers.get(signature);
   if (!bySignature) {
-    bySignature = Object.fromEntries(Object.entries(SIGNATURES).map(([signatureName, roles]) => [signatureName, signature.outputs.filter(({ role }) => roles.includes(role)) as OutputSpec[]]));
-    answered.set(signature, bySignature);
+    bySignature = Object.fromEntries(
+      Object.entries(SIGNATURES).map(([signatureName, roles]) => {
+        const outputs = signature.outputs
+          .filter(({ role }) => roles.includes(role))
+          .map((output) => ({ ...output, dims: output.shape.slice(1), width: instanceWidth(output.shape.slice(1)) }));
+        return [signatureName, { outputs, roles: outputs.map(({ role }) => role) }];
+      }),
+    );
+    answers.set(signature, bySignature);
   }
   return bySignature[name]!;
 }
@@ -115,12 +127,10 @@ const nestedAs = (values: (number | boolean)[], dims: readonly number[]) =>
  * signature names them. An output of several values an instance (the attribution) is a list, of
  * steps for a window.
  */
-function predictionsBody(format: Format, scores: Score[], outputSpecs: OutputSpec[]) {
-  const outputs = outputSpecs.map(({ name, role, shape }) => {
+function predictionsBody(format: Format, scores: Score[], answered: readonly AnsweredOutput[]) {
+  const outputs = answered.map(({ name, role, dims, width }) => {
     const values = outputValues(role, scores);
-    const dims = shape.slice(1);
-    const each = instanceWidth(dims);
-    return [name, dims.length === 0 ? values : scores.map((_, i) => nestedAs(values.slice(i * each, (i + 1) * each), dims))] as const;
+    return [name, dims.length === 0 ? values : scores.map((_, i) => nestedAs(values.slice(i * width, (i + 1) * width), dims))] as const;
   });
   if (format === 'columnar') return { outputs: Object.fromEntries(outputs) };
   return {
@@ -155,10 +165,10 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(loaded.detector) }, { binary: false });
     const { signature } = loaded.detector;
     const input = inputOf(signature);
-    const outputs = outputsOf(signature, signatureName(json));
+    const { outputs, roles } = answerOf(signature, signatureName(json));
     const request = parsePredictRequest(json, input.name, maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${input.width} values], ...]}`);
-    const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`, outputs.map(({ role }) => role));
+    const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`, roles);
     return inferenceResponse(predictionsBody(request.format, scores, outputs));
   };
 
@@ -198,7 +208,7 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
               {
                 inputs: Object.fromEntries(detector.signature.inputs.map(({ name, shape }) => [name, tensor(name, 'DT_FLOAT', shape)])),
                 outputs: Object.fromEntries(
-                  outputsOf(detector.signature, signature).map(({ name, datatype, shape }) => [name, tensor(name, datatype === 'BOOL' ? 'DT_BOOL' : 'DT_FLOAT', shape)]),
+                  answerOf(detector.signature, signature).outputs.map(({ name, datatype, shape }) => [name, tensor(name, datatype === 'BOOL' ? 'DT_BOOL' : 'DT_FLOAT', shape)]),
                 ),
                 method_name: 'tensorflow/serving/predict',
               },
