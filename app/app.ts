@@ -93,48 +93,27 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono({ router: new RegExpRouter() });
 
   const rejected = (reason: string) => metrics.requestsRejected.inc({ reason });
-  // Rejections are counted by reason and logged at debug level only: a client sending bad
-  // requests in a loop must not be able to fill the log.
-  const errorResponse = (error: Error, c: Context): Response => {
-    if (error instanceof HTTPException) {
-      // bearerAuth's answers (401, 400), complete with their challenge.
-      rejected(error.status === 401 ? 'unauthorized' : 'invalid_request');
-      logger.debug({ status: error.status, path: c.req.path }, 'request not authorised');
-      return error.getResponse();
-    }
-    if (error instanceof OverloadedError) {
-      rejected(error.reason);
-      logger.debug({ status: 503, path: c.req.path, reason: error.reason }, 'request shed');
-      return c.json({ error: error.message }, 503, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
-    }
-    const rejection = REJECTION_OF.get(error.constructor as new () => Error);
-    if (rejection === undefined) {
-      logger.error({ err: error, path: c.req.path }, 'request failed');
-      return c.json({ error: 'internal error; see the server log' }, 500);
-    }
-    rejected(rejection.reason);
-    logger.debug({ status: rejection.status, path: c.req.path, error: error.message }, 'request rejected');
-    return c.json({ error: error.message }, rejection.status);
-  };
-
-  /** Counts and times an answer, and closes its connection when it should not be reused. */
-  const answered = (c: Context, start: number) => {
-    // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
-    // answer given before a body of unbounded length has all arrived (chunked, or declared past
-    // MAX_BODY_BYTES) closes the connection too: Node.js would otherwise read and discard the
-    // rest, however long it is. A body of a declared length within the limit is read and
-    // discarded, and the connection kept: closing it would cost a shed client a reconnection.
-    const incoming = (c.env as HttpBindings | undefined)?.incoming;
-    if (state.draining || (incoming !== undefined && !incoming.complete && !((declaredLength(c) ?? Infinity) <= deps.maxBodyBytes))) c.header('Connection', 'close');
-    const matched = routePath(c, -1);
-    const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
-    const labels = { method: c.req.method, route, status: String(c.res.status) };
-    const seconds = (performance.now() - start) / 1000;
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, seconds);
-    // Checked first: the line's object would be built on every request, at any level.
-    if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
-  };
+  // Not an async function: an await here would cost every request a promise and a resumption.
+  app.use((c, next) => {
+    const start = performance.now();
+    return next().then(() => {
+      // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
+      // answer given before a body of unbounded length has all arrived (chunked, or declared past
+      // MAX_BODY_BYTES) closes the connection too: Node.js would otherwise read and discard the
+      // rest, however long it is. A body of a declared length within the limit is read and
+      // discarded, and the connection kept: closing it would cost a shed client a reconnection.
+      const incoming = (c.env as HttpBindings | undefined)?.incoming;
+      if (state.draining || (incoming !== undefined && !incoming.complete && !((declaredLength(c) ?? Infinity) <= deps.maxBodyBytes))) c.header('Connection', 'close');
+      const matched = routePath(c, -1);
+      const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
+      const labels = { method: c.req.method, route, status: String(c.res.status) };
+      const seconds = (performance.now() - start) / 1000;
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, seconds);
+      // Checked first: the line's object would be built on every request, at any level.
+      if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
+    });
+  });
 
   // Accept-Encoding gzip or deflate, above a small size; only looked at when a client asks, so
   // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
@@ -148,20 +127,20 @@ export function createApp(deps: AppDeps): Hono {
   // @hono/node-server build a full Request (a third of a request's cost).
   const streamingLimit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: tooLarge });
   /**
-   * What every request passes before its route, from its headers alone: no body on GET or HEAD,
-   * answered before the key is checked and before a byte is read, the connection closed after; a
-   * declared length within MAX_BODY_BYTES; the API key; compression when asked for; a body of no
-   * declared length counted as it is read.
+   * What every request passes before its route, from its headers alone, in one middleware (each
+   * level of Hono's chain costs a request a promise): no body on GET or HEAD, answered before the
+   * key is checked and before a byte is read, the connection closed after; a declared length
+   * within MAX_BODY_BYTES; the API key; compression when asked for; a body of no declared length
+   * counted as it is read.
    */
-  const admit = (c: Context, next: Next): Promise<unknown> => {
+  app.use((c, next) => {
     const bodiless = BODILESS_METHODS.has(c.req.method);
     const length = declaredLength(c);
     if (bodiless) {
       // A declared length, or none because the body is chunked.
       if (length === undefined ? c.req.header('transfer-encoding') !== undefined : length !== 0) {
         rejected('body_not_allowed');
-        c.res = c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' });
-        return Promise.resolve();
+        return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
       }
     } else if (length !== undefined && length > deps.maxBodyBytes) {
       tooLarge();
@@ -169,28 +148,6 @@ export function createApp(deps: AppDeps): Hono {
     const limited: Next = length === undefined && !bodiless ? async () => void (await streamingLimit(c, next)) : next;
     const compressed: Next = c.req.header('accept-encoding') === undefined ? limited : async () => void (await compression(c, limited));
     return apiKey && !OPEN_PATHS.has(c.req.path) ? apiKey(c, compressed) : compressed();
-  };
-  /**
-   * Every request passes admit(), then its route, and its answer is counted: one middleware, not
-   * an async function, since each level of Hono's chain and each await costs every request a
-   * promise and a resumption. What admit() refuses by throwing is answered here as onError
-   * answers what the routes throw, so that it is counted like any answer.
-   */
-  app.use((c, next) => {
-    const start = performance.now();
-    let admitted: Promise<unknown>;
-    try {
-      admitted = admit(c, next);
-    } catch (error) {
-      admitted = Promise.reject(error as Error);
-    }
-    return admitted.then(
-      () => answered(c, start),
-      (error: Error) => {
-        c.res = errorResponse(error, c);
-        answered(c, start);
-      },
-    );
   });
 
   app.route('/', tfServingRoutes(deps));
@@ -210,7 +167,29 @@ export function createApp(deps: AppDeps): Hono {
     rejected('not_found');
     return noRoute(c);
   });
-  app.onError(errorResponse);
+  // Rejections are counted by reason and logged at debug level only: a client sending bad
+  // requests in a loop must not be able to fill the log.
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) {
+      // bearerAuth's answers (401, 400), complete with their challenge.
+      rejected(error.status === 401 ? 'unauthorized' : 'invalid_request');
+      logger.debug({ status: error.status, path: c.req.path }, 'request not authorised');
+      return error.getResponse();
+    }
+    if (error instanceof OverloadedError) {
+      rejected(error.reason);
+      logger.debug({ status: 503, path: c.req.path, reason: error.reason }, 'request shed');
+      return c.json({ error: error.message }, 503, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    }
+    const rejection = REJECTION_OF.get(error.constructor as new () => Error);
+    if (rejection === undefined) {
+      logger.error({ err: error, path: c.req.path }, 'request failed');
+      return c.json({ error: 'internal error; see the server log' }, 500);
+    }
+    rejected(rejection.reason);
+    logger.debug({ status: rejection.status, path: c.req.path, error: error.message }, 'request rejected');
+    return c.json({ error: error.message }, rejection.status);
+  });
   return app;
 }
 
