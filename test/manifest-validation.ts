@@ -23,8 +23,9 @@ import { parseAllDocuments } from 'yaml';
  * - a kind with a model on npm (the core kinds: `kubernetes-models`; ServiceMonitor:
  *   `@kubernetes-models/prometheus-operator`; ScaledObject and TriggerAuthentication:
  *   `@kubernetes-models/keda` 0.4, KEDA 2.10's CRDs; its 2.x line, for Node.js 22 and later, needs
- *   kubernetes-models 5) against the model's schema and, since that lets unknown fields through, as a literal of the model's TypeScript type, whose excess-property
- *   check names each unknown field;
+ *   kubernetes-models 5) against the model's schema and, since that lets unknown fields through,
+ *   as a literal of the model's TypeScript type, whose excess-property check names each unknown
+ *   field;
  * - a custom resource without one (VerticalPodAutoscaler, PodMonitoring) against its CRD's schema
  *   in `schemas/`, closed so that an unknown field fails.
  */

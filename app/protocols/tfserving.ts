@@ -48,7 +48,10 @@ function answerOf(signature: Signature, name: string) {
       Object.entries(SIGNATURES).map(([signatureName, roles]) => {
         const outputs = signature.outputs
           .filter(({ role }) => roles.includes(role))
-          .map((output) => ({ ...output, dims: output.shape.slice(1), width: instanceWidth(output.shape.slice(1)) }));
+          .map((output) => {
+            const dims = output.shape.slice(1);
+            return { ...output, dims, width: instanceWidth(dims) };
+          });
         return [signatureName, { outputs, roles: outputs.map(({ role }) => role) }];
       }),
     );
