@@ -288,6 +288,10 @@ function runPrimary(config: Config, logger: Logger, signals: ShutdownSignals): v
     metrics.track(worker);
     if (apiKeys) shareKeys(apiKeys, worker);
     let ready = false;
+    // A message to a worker that has just died fails (EPIPE) before the primary hears of the death:
+    // its reply to a worker's request to listen, a metrics request, new API keys. The 'exit' that
+    // follows is what counts; unheard, the error would end the primary and every worker with it.
+    worker.on('error', (error) => logger.warn({ pid: worker.process.pid, err: error }, 'a message to a worker failed'));
     worker.on('message', (message: typeof WORKER_READY) => {
       if (message?.type === WORKER_READY.type) ready = true;
     });
@@ -296,7 +300,10 @@ function runPrimary(config: Config, logger: Logger, signals: ShutdownSignals): v
       if (stopping) {
         // A signal that ended a worker before its handlers were installed found it not yet
         // listening: nothing was lost. Any other way of ending is a failed drain.
-        failed ||= !stoppedBySignal(code, signal);
+        if (!stoppedBySignal(code, signal)) {
+          logger.error({ pid: worker.process.pid, code, signal }, 'a worker did not drain cleanly');
+          failed = true;
+        }
         if (workers.size === 0) allStopped();
       } else if (!ready && !stoppedBySignal(code, signal)) {
         // It never served: the next one would fail the same way (a model that cannot load).

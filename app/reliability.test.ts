@@ -196,6 +196,59 @@ describe('WEB_CONCURRENCY=2: ready means every worker that takes a connection ca
   });
 });
 
+/** A process's state letter and the CPU time of all its threads, in clock ticks (proc(5)). */
+function processStat(pid: number): { state: string; cpuTicks: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0]!, cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+
+describe.runIf(process.platform === 'linux')('WEB_CONCURRENCY=2: a worker that dies while the primary answers it', () => {
+  it('costs the primary nothing: the failed message is logged, the worker replaced, the port served', async () => {
+    const server = await spawnServer({ WEB_CONCURRENCY: '2' });
+    const primary = server.child.pid!;
+    const readyWorkers = () => [...new Set(server.logs.filter((l) => l.msg === 'model loaded (ready)').map((l) => l.pid as number))];
+    await expect.poll(readyWorkers, { timeout: 30_000 }).toHaveLength(2);
+    try {
+      const first = new Set(childrenOf(primary));
+      process.kill(readyWorkers()[0]!, 'SIGKILL');
+      await expect.poll(() => childrenOf(primary).some((pid) => !first.has(pid)), { timeout: 10_000, interval: 1 }).toBe(true);
+      const replacement = childrenOf(primary).find((pid) => !first.has(pid))!;
+      // The primary stopped, its new worker loads its model, asks the primary for the listening
+      // socket and waits for the answer: a second without a tick of CPU in any of its threads.
+      process.kill(primary, 'SIGSTOP');
+      let last = { cpuTicks: -1, at: Date.now() };
+      await expect
+        .poll(
+          () => {
+            const { cpuTicks } = processStat(replacement);
+            if (cpuTicks !== last.cpuTicks) last = { cpuTicks, at: Date.now() };
+            return Date.now() - last.at;
+          },
+          { timeout: 30_000, interval: 50 },
+        )
+        .toBeGreaterThan(1000);
+      // Ctrl-C reaching it then: it exits at once, and the primary answers a process that is gone.
+      process.kill(replacement, 'SIGINT');
+      await expect.poll(() => processStat(replacement).state, { timeout: 5_000 }).toBe('Z');
+      process.kill(primary, 'SIGCONT');
+      await expect.poll(() => server.logs.filter((l) => l.msg === 'a message to a worker failed').map((l) => l.pid), { timeout: 10_000 }).toEqual([replacement]);
+      await expect.poll(readyWorkers, { timeout: 30_000 }).toHaveLength(3);
+      expect(server.child.exitCode).toBeNull();
+      expect((await predict(server.url, [anomalous])).status).toBe(200);
+      expect(await server.stop()).toBe(0);
+    } finally {
+      // Whatever failed above, nothing is left stopped, or running.
+      if (server.child.exitCode === null) {
+        process.kill(primary, 'SIGCONT');
+        await server.stop();
+      }
+    }
+  });
+});
+
 /** Whether `pid` has taken its signal handlers: it then names itself anomaly-serve (server.ts). */
 const handlesSignals = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(PROCESS_TITLE);
 
@@ -220,9 +273,13 @@ describe.runIf(process.platform === 'linux')('a signal at any moment of start-up
     await sleep(delay);
     const signalledAt = Date.now();
     process.kill(target === 'group' ? -pid : pid, signal);
-    expect(await server.exited).toBe(0);
-    expect(server.child.signalCode).toBeNull();
-    expect(Date.now() - signalledAt).toBeLessThan(5000);
+    const code = await server.exited;
+    const stoppedIn = Date.now() - signalledAt;
+    // What the server said, should it not exit as it must: which process did what, and when.
+    const said = `${server.logs.map((line) => JSON.stringify(line)).join('\n')}\n${server.stderr()}`;
+    expect(code, said).toBe(0);
+    expect(server.child.signalCode, said).toBeNull();
+    expect(stoppedIn, said).toBeLessThan(5000);
   });
 });
 
