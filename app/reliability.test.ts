@@ -217,14 +217,15 @@ describe.runIf(process.platform === 'linux')('WEB_CONCURRENCY=2: a worker that d
       await expect.poll(() => childrenOf(primary).some((pid) => !first.has(pid)), { timeout: 10_000, interval: 1 }).toBe(true);
       const replacement = childrenOf(primary).find((pid) => !first.has(pid))!;
       // The primary stopped, its new worker loads its model, asks the primary for the listening
-      // socket and waits for the answer: a second without a tick of CPU in any of its threads.
+      // socket and waits for the answer: a second asleep, without a tick of CPU in any thread.
       process.kill(primary, 'SIGSTOP');
       let last = { cpuTicks: -1, at: Date.now() };
       await expect
         .poll(
           () => {
-            const { cpuTicks } = processStat(replacement);
-            if (cpuTicks !== last.cpuTicks) last = { cpuTicks, at: Date.now() };
+            const { state, cpuTicks } = processStat(replacement);
+            // Asleep, not merely kept off a busy machine's cores.
+            if (state !== 'S' || cpuTicks !== last.cpuTicks) last = { cpuTicks, at: Date.now() };
             return Date.now() - last.at;
           },
           { timeout: 30_000, interval: 50 },
