@@ -25,6 +25,7 @@ import { modelInPath, V2_INFER_ROUTES, v2Routes } from './protocols/v2.ts';
 import { v2ExtensionRoutes } from './protocols/v2-extensions.ts';
 import { uiRoutes } from './ui/routes.ts';
 import type { ServingState } from './serving.ts';
+import { requestHeader } from './request-headers.ts';
 
 export interface AppDeps {
   readonly state: ServingState;
@@ -77,8 +78,8 @@ const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/
  * or is chunked (Transfer-Encoding), which leaves its length open.
  */
 function declaredLength(c: Context): number | undefined {
-  if (c.req.header('transfer-encoding') !== undefined) return undefined;
-  const length = c.req.header('content-length');
+  if (requestHeader(c, 'transfer-encoding') !== undefined) return undefined;
+  const length = requestHeader(c, 'content-length');
   return length === undefined ? undefined : Number(length);
 }
 
@@ -138,7 +139,7 @@ export function createApp(deps: AppDeps): Hono {
     const length = declaredLength(c);
     if (bodiless) {
       // A declared length, or none because the body is chunked.
-      if (length === undefined ? c.req.header('transfer-encoding') !== undefined : length !== 0) {
+      if (length === undefined ? requestHeader(c, 'transfer-encoding') !== undefined : length !== 0) {
         rejected('body_not_allowed');
         return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
       }
@@ -146,7 +147,7 @@ export function createApp(deps: AppDeps): Hono {
       tooLarge();
     }
     const limited: Next = length === undefined && !bodiless ? async () => void (await streamingLimit(c, next)) : next;
-    const compressed: Next = c.req.header('accept-encoding') === undefined ? limited : async () => void (await compression(c, limited));
+    const compressed: Next = requestHeader(c, 'accept-encoding') === undefined ? limited : async () => void (await compression(c, limited));
     return apiKey && !OPEN_PATHS.has(c.req.path) ? apiKey(c, compressed) : compressed();
   });
 

@@ -3,6 +3,7 @@ import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import type { Context } from 'hono';
 import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
 import { structureBeyond } from '../../lib/json-structure.ts';
+import { requestHeader } from '../request-headers.ts';
 
 /**
  * The framing of inference requests and responses, for both protocols: the body's encoding
@@ -15,6 +16,8 @@ import { structureBeyond } from '../../lib/json-structure.ts';
  */
 
 export const INFERENCE_HEADER_LENGTH = 'Inference-Header-Content-Length';
+/** The header's name as Node.js keys a request's headers. */
+const INFERENCE_HEADER_LENGTH_KEY = INFERENCE_HEADER_LENGTH.toLowerCase() as Lowercase<typeof INFERENCE_HEADER_LENGTH>;
 
 export interface FramingLimits {
   /** MAX_BODY_BYTES: the largest body, before and after decompression. */
@@ -46,7 +49,7 @@ const DECODERS: Record<string, Inflate> = { gzip: promisify(gunzip), deflate: pr
  * (see readInferenceRequest).
  */
 function decodedBody(c: Context, limits: FramingLimits): Promise<Buffer> | undefined {
-  const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
+  const encoding = requestHeader(c, 'content-encoding')?.trim().toLowerCase();
   return encoding === undefined || encoding === '' || encoding === 'identity' ? undefined : decode(c, encoding, limits);
 }
 
@@ -83,7 +86,7 @@ function headerLength(value: string, bodyLength: number): number {
  */
 export function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
   const decoding = decodedBody(c, limits);
-  const declared = binary ? c.req.header(INFERENCE_HEADER_LENGTH) : undefined;
+  const declared = binary ? requestHeader(c, INFERENCE_HEADER_LENGTH_KEY) : undefined;
   if (decoding === undefined && declared === undefined) return c.req.text().then((text) => jsonRequest(text, limits));
   return framedRequest(c, limits, decoding, declared);
 }

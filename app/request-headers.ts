@@ -1,0 +1,18 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
+
+/**
+ * A request header, by its lower-case name, as Node.js parsed it: a property read. Hono's
+ * `c.req.header` goes through @hono/node-server's Headers, which checks the name against a regular
+ * expression and normalises the value on every call, several times a request on the hot path.
+ * Node.js joins a repeated header with ", " as the Fetch API does (keeping only the first of a few,
+ * Content-Length among them, which llhttp refuses to see differ). Without Node.js's request (Hono's
+ * `app.request` in tests) it is read through the Fetch API.
+ */
+export function requestHeader(c: Context, name: Lowercase<string>): string | undefined {
+  const incoming = (c.env as HttpBindings | undefined)?.incoming;
+  if (incoming === undefined) return c.req.header(name);
+  const value = incoming.headers[name];
+  // An array only for Set-Cookie, which requests do not carry.
+  return typeof value === 'string' ? value : undefined;
+}
