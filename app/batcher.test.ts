@@ -119,8 +119,10 @@ describe('Batcher', () => {
   it('sheds the requests that waited longer than maxQueueWaitSeconds for their pass', async () => {
     const b = batcher(64, { maxQueueWaitSeconds: 0.02 });
     const waiting = b.score([normal]);
-    const busyUntil = Date.now() + 40; // the event loop is held, as by a long pass before it
-    while (Date.now() < busyUntil);
+    // The event loop is held, as by a long pass before it; on the batcher's clock: Date.now()'s whole
+    // milliseconds would let the wait end up to one short of 40.
+    const busyUntil = performance.now() + 40;
+    while (performance.now() < busyUntil);
     const error = (await waiting.catch((e: unknown) => e)) as OverloadedError;
     expect(error).toBeInstanceOf(OverloadedError);
     expect(error.reason).toBe('queue_timeout');
