@@ -466,6 +466,17 @@ describe('GET /metrics, on the metrics port', () => {
     expect(text).toContain(`anomaly_serve_model_info{model="${MODEL}",version="${detector.version}",backend="${detector.backend}"} 1`);
   });
 
+  it('counts the requests answered as the duration histogram counts them, scrape after scrape', async () => {
+    const { request, metricsApp } = appWith();
+    const series = '{method="POST",route="/predict",status="200"}';
+    for (let scrape = 1; scrape <= 3; scrape++) {
+      await request('/predict', { body: { instances: [normal] } });
+      const text = await (await metricsApp.request('/metrics')).text();
+      expect(text).toContain(`anomaly_serve_http_requests_total${series} ${scrape}\n`);
+      expect(text).toContain(`anomaly_serve_http_request_duration_seconds_count${series} ${scrape}\n`);
+    }
+  });
+
   it('is a 404 on the serving port, and the metrics port serves nothing else', async () => {
     const { request, metricsApp } = appWith();
     await expectError(await request('/metrics'), 404, 'no route for GET /metrics');

