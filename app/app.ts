@@ -4,7 +4,6 @@ import { compress } from 'hono/compress';
 import { HTTPException } from 'hono/http-exception';
 import { routePath } from 'hono/route';
 import { RegExpRouter } from 'hono/router/reg-exp-router';
-import type { HttpBindings } from '@hono/node-server';
 import {
   BatchFailedError,
   InvalidRequestError,
@@ -25,7 +24,7 @@ import { modelInPath, V2_INFER_ROUTES, v2Routes } from './protocols/v2.ts';
 import { v2ExtensionRoutes } from './protocols/v2-extensions.ts';
 import { uiRoutes } from './ui/routes.ts';
 import type { ServingState } from './serving.ts';
-import { requestHeader } from './request-headers.ts';
+import { incomingOf, requestHeader } from './node-request.ts';
 
 export interface AppDeps {
   readonly state: ServingState;
@@ -103,7 +102,7 @@ export function createApp(deps: AppDeps): Hono {
       // MAX_BODY_BYTES) closes the connection too: Node.js would otherwise read and discard the
       // rest, however long it is. A body of a declared length within the limit is read and
       // discarded, and the connection kept: closing it would cost a shed client a reconnection.
-      const incoming = (c.env as HttpBindings | undefined)?.incoming;
+      const incoming = incomingOf(c);
       if (state.draining || (incoming !== undefined && !incoming.complete && !((declaredLength(c) ?? Infinity) <= deps.maxBodyBytes))) c.header('Connection', 'close');
       const matched = routePath(c, -1);
       const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched

@@ -3,7 +3,7 @@ import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import type { Context } from 'hono';
 import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
 import { structureBeyond } from '../../lib/json-structure.ts';
-import { requestHeader } from '../request-headers.ts';
+import { requestHeader } from '../node-request.ts';
 
 /**
  * The framing of inference requests and responses, for both protocols: the body's encoding
