@@ -11,6 +11,7 @@ import type { Score } from '../model/detector.ts';
 import { bundledExample } from '../test/bundled-model.ts';
 import { post, type Outcome } from '../test/http-post.ts';
 import { spawnServer, type ServerProcess } from '../lib/server-process.ts';
+import { processStat } from '../lib/proc-stat.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 import { PROCESS_TITLE } from './shutdown-signals.ts';
 
@@ -195,13 +196,6 @@ describe('WEB_CONCURRENCY=2: ready means every worker that takes a connection ca
     expect(outcomes.filter((o) => o.status === 200).length).toBeGreaterThan(50);
   });
 });
-
-/** A process's state letter and the CPU time of all its threads, in clock ticks (proc(5)). */
-function processStat(pid: number): { state: string; cpuTicks: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0]!, cpuTicks: Number(fields[11]) + Number(fields[12]) };
-}
 
 const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
 

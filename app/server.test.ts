@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { loadConfig } from './settings.ts';
 import { createLogger } from '../lib/logger.ts';
 import { bundledExample, bundledMetadata as metadata } from '../test/bundled-model.ts';
 import { spawnServer, type ServerProcess, type SpawnOptions } from '../lib/server-process.ts';
+import { processStat } from '../lib/proc-stat.ts';
 import { post } from '../test/http-post.ts';
 import { startServer, type RunningServer } from './lifecycle.ts';
 
@@ -259,7 +260,7 @@ describe('WEB_CONCURRENCY=2', () => {
       return false;
     }
     try {
-      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      return processStat(pid).state !== 'Z';
     } catch {
       return !existsSync('/proc/self'); // no /proc (macOS): kill(pid, 0) is all there is
     }

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 import type { Logger } from '../lib/logger.ts';
 import type { ServerProcess } from '../lib/server-process.ts';
+import { processStat } from '../lib/proc-stat.ts';
 
 /** Driving a server with autocannon on 127.0.0.1, and what it cost the server: for the benchmark and the planner. */
 
@@ -47,11 +47,7 @@ export const predictTarget = (row: readonly number[]): Target => ({
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
 /** A process's CPU time so far, user and system, in microseconds, from Linux's /proc. */
-async function cpuMicros(pid: number): Promise<number> {
-  // The fields after the command's name (which may hold spaces) start at the state, field 3.
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ').at(-1)!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
-}
+const cpuMicros = (pid: number) => (processStat(pid).cpuTicks / CLOCK_TICKS) * 1e6;
 
 /**
  * Drives `target` on `server` with `connections` for `duration` seconds (or `amount` requests),
@@ -65,7 +61,7 @@ export async function drive(
   load: { connections: number; duration?: number; amount?: number; rate?: number },
 ): Promise<Measurement> {
   const { url } = server;
-  const cpuBefore = await cpuMicros(server.child.pid!);
+  const cpuBefore = cpuMicros(server.child.pid!);
   let sent = 0;
   let shed = 0;
   const admitted: number[] = [];
@@ -90,7 +86,7 @@ export async function drive(
     });
   });
   clearInterval(progress);
-  const cpuMicrosPerRequest = ((await cpuMicros(server.child.pid!)) - cpuBefore) / result.requests.total;
+  const cpuMicrosPerRequest = (cpuMicros(server.child.pid!) - cpuBefore) / result.requests.total;
   const errors = result.errors + result.timeouts + result.non2xx;
   const admittedSorted = admitted.sort((a, b) => a - b);
   return {
