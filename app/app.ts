@@ -1,8 +1,7 @@
-import { Hono, type Context, type Next } from 'hono';
+import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { HTTPException } from 'hono/http-exception';
-import { routePath } from 'hono/route';
 import { RegExpRouter } from 'hono/router/reg-exp-router';
 import {
   BatchFailedError,
@@ -84,35 +83,63 @@ function declaredLength(c: Context): number | undefined {
 
 const noRoute = (c: Context) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404);
 
-/** The HTTP application: routes and middleware, no listening socket (server.ts owns that). */
+type Answer = Response | Promise<Response>;
+
+/**
+ * A Hono middleware run around `inner` outside Hono's compose: `inner`'s answer becomes the
+ * context's, which the middleware may replace (compression) or forgo (a refused API key).
+ */
+const around = (middleware: MiddlewareHandler, c: Context, inner: () => Answer) => async (): Promise<Response> => {
+  const answer = await middleware(c, async () => {
+    c.res = await inner();
+  });
+  return answer ?? c.res;
+};
+
+/**
+ * The handlers registered for one route, as one: each answers or passes on with next(), in turn,
+ * as Hono runs them (GET /v2/models/:name has two: Triton's statistics of every model, which
+ * answers the name "stats", and the model's metadata).
+ */
+function inTurn(handlers: readonly Handler[]): Handler {
+  if (handlers.length === 1) return handlers[0]!;
+  return (c, next) => {
+    const from = async (i: number): Promise<void> => {
+      const response = i === handlers.length ? await next() : await handlers[i]!(c, () => from(i + 1));
+      if (response) c.res = response;
+    };
+    return from(0).then(() => c.res);
+  };
+}
+
+/** The HTTP application: routes and what every request passes, no listening socket (server.ts owns that). */
 export function createApp(deps: AppDeps): Hono {
   const { state, metrics, logger } = deps;
-  // One regular expression matches a request to its route (65 ns here, against 560 ns and 2 KB
-  // of garbage for the TrieRouter that Hono's default falls back to, without a word, when a route
-  // does not fit it): a route that does not fit fails every request of the tests instead.
-  const app = new Hono({ router: new RegExpRouter() });
-
   const rejected = (reason: string) => metrics.requestsRejected.inc({ reason });
-  // Not an async function: an await here would cost every request a promise and a resumption.
-  app.use((c, next) => {
-    const start = performance.now();
-    return next().then(() => {
-      // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
-      // answer given before a body of unbounded length has all arrived (chunked, or declared past
-      // MAX_BODY_BYTES) closes the connection too: Node.js would otherwise read and discard the
-      // rest, however long it is. A body of a declared length within the limit is read and
-      // discarded, and the connection kept: closing it would cost a shed client a reconnection.
-      const incoming = incomingOf(c);
-      if (state.draining || (incoming !== undefined && !incoming.complete && !((declaredLength(c) ?? Infinity) <= deps.maxBodyBytes))) c.header('Connection', 'close');
-      const matched = routePath(c, -1);
-      const route = matched === '/*' ? 'unmatched' : matched; // only the middleware matched
-      const labels = { method: c.req.method, route, status: String(c.res.status) };
-      const seconds = (performance.now() - start) / 1000;
-      metrics.httpDuration.observe(labels, seconds);
-      // Checked first: the line's object would be built on every request, at any level.
-      if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
-    });
-  });
+
+  // Rejections are counted by reason and logged at debug level only: a client sending bad
+  // requests in a loop must not be able to fill the log.
+  const errorResponse = (error: unknown, c: Context): Response => {
+    if (error instanceof HTTPException) {
+      // bearerAuth's answers (401, 400), complete with their challenge.
+      rejected(error.status === 401 ? 'unauthorized' : 'invalid_request');
+      logger.debug({ status: error.status, path: c.req.path }, 'request not authorised');
+      return error.getResponse();
+    }
+    if (error instanceof OverloadedError) {
+      rejected(error.reason);
+      logger.debug({ status: 503, path: c.req.path, reason: error.reason }, 'request shed');
+      return c.json({ error: error.message }, 503, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    }
+    const rejection = error instanceof Error ? REJECTION_OF.get(error.constructor as new () => Error) : undefined;
+    if (rejection === undefined) {
+      logger.error({ err: error, path: c.req.path }, 'request failed');
+      return c.json({ error: 'internal error; see the server log' }, 500);
+    }
+    rejected(rejection.reason);
+    logger.debug({ status: rejection.status, path: c.req.path, error: (error as Error).message }, 'request rejected');
+    return c.json({ error: (error as Error).message }, rejection.status);
+  };
 
   // Accept-Encoding gzip or deflate, above a small size; only looked at when a client asks, so
   // that the answers to the many that do not (load balancers' probes, most SDKs) cost nothing more.
@@ -125,33 +152,80 @@ export function createApp(deps: AppDeps): Hono {
   // Only a body of no declared length goes through bodyLimit, which counts as it reads but makes
   // @hono/node-server build a full Request (a third of a request's cost).
   const streamingLimit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: tooLarge });
+
   /**
-   * What every request passes before its route, from its headers alone, in one middleware (each
-   * level of Hono's chain costs a request a promise): no body on GET or HEAD, answered before the
-   * key is checked and before a byte is read, the connection closed after; a declared length
-   * within MAX_BODY_BYTES; the API key; compression when asked for; a body of no declared length
-   * counted as it is read.
+   * What a request passes before its route, from its headers alone: no body on GET or HEAD,
+   * answered before the key is checked and before a byte is read, the connection closed after; a
+   * declared length within MAX_BODY_BYTES; the API key; compression when asked for; a body of no
+   * declared length counted as it is read.
    */
-  app.use((c, next) => {
+  const guarded = (c: Context, handle: () => Answer): Answer => {
     const bodiless = BODILESS_METHODS.has(c.req.method);
     const length = declaredLength(c);
     if (bodiless) {
       // A declared length, or none because the body is chunked.
       if (length === undefined ? requestHeader(c, 'transfer-encoding') !== undefined : length !== 0) {
         rejected('body_not_allowed');
-        return Promise.resolve(c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' }));
+        return c.json({ error: `${c.req.method} ${c.req.path} takes no request body` }, 400, { Connection: 'close' });
       }
     } else if (length !== undefined && length > deps.maxBodyBytes) {
       tooLarge();
     }
-    const limited: Next = length === undefined && !bodiless ? async () => void (await streamingLimit(c, next)) : next;
-    const compressed: Next = requestHeader(c, 'accept-encoding') === undefined ? limited : async () => void (await compression(c, limited));
-    return apiKey && !OPEN_PATHS.has(c.req.path) ? apiKey(c, compressed) : compressed();
-  });
+    let run = handle;
+    if (length === undefined && !bodiless) run = around(streamingLimit, c, run);
+    if (requestHeader(c, 'accept-encoding') !== undefined) run = around(compression, c, run);
+    if (apiKey && !OPEN_PATHS.has(c.req.path)) run = around(apiKey, c, run);
+    return run();
+  };
 
-  app.route('/', tfServingRoutes(deps));
+  /** The answer's connection header, its metrics and its log line, once it is known. */
+  const finished = (c: Context, route: string, start: number, answer: Response): Response => {
+    // Once draining, ask clients to reconnect elsewhere instead of reusing this connection. An
+    // answer given before a body of unbounded length has all arrived (chunked, or declared past
+    // MAX_BODY_BYTES) closes the connection too: Node.js would otherwise read and discard the
+    // rest, however long it is. A body of a declared length within the limit is read and
+    // discarded, and the connection kept: closing it would cost a shed client a reconnection.
+    const incoming = incomingOf(c);
+    if (state.draining || (incoming !== undefined && !incoming.complete && !((declaredLength(c) ?? Infinity) <= deps.maxBodyBytes))) {
+      c.res = answer;
+      c.header('Connection', 'close');
+      answer = c.res;
+    }
+    const labels = { method: c.req.method, route, status: String(answer.status) };
+    const seconds = (performance.now() - start) / 1000;
+    metrics.httpDuration.observe(labels, seconds);
+    // Checked first: the line's object would be built on every request, at any level.
+    if (logger.isLevelEnabled('debug')) logger.debug({ ...labels, path: c.req.path, ms: seconds * 1000 }, 'request');
+    return answer;
+  };
+
+  /**
+   * A request's answer from `handle`, its route's handler, through the guard, with its errors
+   * mapped and its metrics observed. Not Hono middleware: Hono runs a route with middleware through
+   * its compose, an async function and a resumption a level for every request, where it calls a
+   * route's only handler directly (docs/benchmarks.md measures the difference). Not an async
+   * function either, for the same reason.
+   */
+  const answered = (c: Context, route: string, handle: () => Answer): Promise<Response> => {
+    const start = performance.now();
+    let answer: Promise<Response>;
+    try {
+      answer = Promise.resolve(guarded(c, handle));
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    return answer.then(
+      (response) => finished(c, route, start, response),
+      (error: unknown) => finished(c, route, start, errorResponse(error, c)),
+    );
+  };
+
+  // The protocol adapters' routes, each of which the app runs through `answered`, labelled in the
+  // metrics by its path.
+  const adapters = new Hono();
+  adapters.route('/', tfServingRoutes(deps));
   // Before the V2 routes: /v2/models/stats would otherwise be read as a model named "stats".
-  app.route(
+  adapters.route(
     '/',
     v2ExtensionRoutes({
       ...deps,
@@ -159,36 +233,27 @@ export function createApp(deps: AppDeps): Hono {
       modelInPath: (c) => modelInPath(c, state, deps.modelName),
     }),
   );
-  app.route('/', v2Routes(deps));
-  app.route('/', uiRoutes(deps));
+  adapters.route('/', v2Routes(deps));
+  adapters.route('/', uiRoutes(deps));
+  const handlers = Map.groupBy(adapters.routes, ({ method, path }) => `${method} ${path}`);
 
-  app.notFound((c) => {
-    rejected('not_found');
-    return noRoute(c);
-  });
-  // Rejections are counted by reason and logged at debug level only: a client sending bad
-  // requests in a loop must not be able to fill the log.
-  app.onError((error, c) => {
-    if (error instanceof HTTPException) {
-      // bearerAuth's answers (401, 400), complete with their challenge.
-      rejected(error.status === 401 ? 'unauthorized' : 'invalid_request');
-      logger.debug({ status: error.status, path: c.req.path }, 'request not authorised');
-      return error.getResponse();
-    }
-    if (error instanceof OverloadedError) {
-      rejected(error.reason);
-      logger.debug({ status: 503, path: c.req.path, reason: error.reason }, 'request shed');
-      return c.json({ error: error.message }, 503, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
-    }
-    const rejection = REJECTION_OF.get(error.constructor as new () => Error);
-    if (rejection === undefined) {
-      logger.error({ err: error, path: c.req.path }, 'request failed');
-      return c.json({ error: 'internal error; see the server log' }, 500);
-    }
-    rejected(rejection.reason);
-    logger.debug({ status: rejection.status, path: c.req.path, error: error.message }, 'request rejected');
-    return c.json({ error: error.message }, rejection.status);
-  });
+  // One regular expression matches a request to its route (65 ns here, against 560 ns and 2 KB
+  // of garbage for the TrieRouter that Hono's default falls back to, without a word, when a route
+  // does not fit it): a route that does not fit fails every request of the tests instead.
+  const app = new Hono({ router: new RegExpRouter() });
+  for (const routes of handlers.values()) {
+    const { method, path } = routes[0]!;
+    const handler = inTurn(routes.map((route) => route.handler));
+    app.on(method, path, (c, next) => answered(c, path, () => handler(c, next) as Answer));
+  }
+  app.notFound((c) =>
+    answered(c, 'unmatched', () => {
+      rejected('not_found');
+      return noRoute(c);
+    }),
+  );
+  // Anything that fails outside a route's answer (in Hono itself) is answered the same way.
+  app.onError(errorResponse);
   return app;
 }
 
