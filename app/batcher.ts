@@ -46,8 +46,6 @@ const onlyAsked = ({ reconstructionError, isAnomaly, reconstruction, attribution
   ...(options.pValue && { pValue }),
 });
 
-const secondsSince = (start: number) => (performance.now() - start) / 1000;
-
 /**
  * Coalesces concurrent requests into one forward pass. A request is queued and the queue is
  * scored in a setImmediate callback: after the event loop has read every request that arrived
@@ -126,10 +124,12 @@ export class Batcher {
     const { maxBatchSize, maxQueueWaitSeconds, metrics } = this.options;
     const batch: Pending[] = [];
     let rows = 0;
+    // One reading of the clock for the whole pass: its requests start it together.
+    const now = performance.now();
     while (this.queue.length > 0 && rows + this.queue[0]!.rows.length <= maxBatchSize) {
       const request = this.queue.shift()!;
       this.queuedRows -= request.rows.length;
-      const waited = secondsSince(request.enqueuedAt);
+      const waited = (now - request.enqueuedAt) / 1000;
       if (waited > maxQueueWaitSeconds) {
         metrics.inFlight.dec();
         request.reject(new OverloadedError('queue_timeout', `the request waited ${waited.toFixed(3)} s for a forward pass, longer than MAX_QUEUE_WAIT_SECONDS=${maxQueueWaitSeconds}`));
@@ -178,7 +178,7 @@ export class Batcher {
       batch.flatMap((request) => request.rows),
       options,
     );
-    metrics.forwardPass.observe(secondsSince(start));
+    metrics.forwardPass.observe((performance.now() - start) / 1000);
     metrics.batchSize.observe(rows);
     metrics.instancesScored.inc(rows);
     metrics.lastInference.set(Date.now() / 1000);
