@@ -61,10 +61,3 @@ export function requireModel(
   }
   return state.model;
 }
-
-/**
- * Scores a request's rows with the batcher, naming a bad row the way the protocol's client wrote
- * it (`where(index)`, e.g. "instances[3]") rather than by its index alone.
- */
-export const scoreRows = (model: LoadedModel, rows: readonly unknown[], where: (index: number) => string, roles: readonly OutputRole[]) =>
-  model.batcher.score(rows, scoreOptionsFor(roles), where);

@@ -1,10 +1,10 @@
 import { Hono, type Context } from 'hono';
-import type { Detector, Score } from '../../model/detector.ts';
+import type { Detector, Score, ScoreOptions } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue } from '../../model/instances.ts';
-import { DEFAULT_OUTPUT_ROLES, inputOf, instanceWidth, type OutputRole, type Signature } from '../../model/artifact.ts';
+import { DEFAULT_OUTPUT_ROLES, instanceWidth, type OutputRole, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
-import { containersPerInstance, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { containersPerInstance, outputValues, requireModel, scoreOptionsFor, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
 
 /**
@@ -39,8 +39,8 @@ const DEFAULT_SIGNATURE = 'serving_default';
  */
 type AnsweredOutput = Signature['outputs'][number] & { readonly dims: readonly number[]; readonly width: number };
 
-/** What each TF Serving signature answers of the model's signature, worked out once a model rather than on every request. */
-const answers = new WeakMap<Signature, Readonly<Record<string, { readonly outputs: readonly AnsweredOutput[]; readonly roles: readonly OutputRole[] }>>>();
+/** What each TF Serving signature answers of the model's signature, and what scoring it takes, worked out once a model rather than on every request. */
+const answers = new WeakMap<Signature, Readonly<Record<string, { readonly outputs: readonly AnsweredOutput[]; readonly options: ScoreOptions }>>>();
 function answerOf(signature: Signature, name: string) {
   let bySignature = answers.get(signature);
   if (!bySignature) {
@@ -52,7 +52,7 @@ function answerOf(signature: Signature, name: string) {
             const dims = output.shape.slice(1);
             return { ...output, dims, width: instanceWidth(dims) };
           });
-        return [signatureName, { outputs, roles: outputs.map(({ role }) => role) }];
+        return [signatureName, { outputs, options: scoreOptionsFor(outputs.map(({ role }) => role)) }];
       }),
     );
     answers.set(signature, bySignature);
@@ -166,12 +166,11 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
   const predict = async (c: Context, loaded: LoadedModel, onlyRows = false) => {
     loaded.batcher.admit();
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(loaded.detector) }, { binary: false });
-    const { signature } = loaded.detector;
-    const input = inputOf(signature);
-    const { outputs, roles } = answerOf(signature, signatureName(json));
-    const request = parsePredictRequest(json, input.name, maxBatchSize);
-    if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${input.width} values], ...]}`);
-    const scores = await scoreRows(loaded, request.rows, (i) => `${request.field}[${i}]`, roles);
+    const { signature, inputLength } = loaded.detector;
+    const { outputs, options } = answerOf(signature, signatureName(json));
+    const request = parsePredictRequest(json, signature.inputs[0].name, maxBatchSize);
+    if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${inputLength} values], ...]}`);
+    const scores = await loaded.batcher.score(request.rows, options, (i) => `${request.field}[${i}]`);
     return inferenceResponse(predictionsBody(request.format, scores, outputs));
   };
 

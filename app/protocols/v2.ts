@@ -5,7 +5,7 @@ import { describeValue } from '../../model/instances.ts';
 import { DEFAULT_OUTPUT_ROLES, inputOf, unavailableOutput, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { PATHS } from '../contract.ts';
-import { containersPerInstance, isReady, outputValues, requireModel, scoreRows, type LoadedModel, type ServingState } from '../serving.ts';
+import { containersPerInstance, isReady, outputValues, requireModel, scoreOptionsFor, type LoadedModel, type ServingState } from '../serving.ts';
 import { decodeFp32, encodeTensor, inferenceResponse, readInferenceRequest, type BinaryData, type BinaryDatatype, type FramingLimits } from './framing.ts';
 
 /**
@@ -186,7 +186,7 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
     const { json, binary } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(detector) }, { binary: true });
     const request = parseInferRequest(json, binary, detector.signature, maxBatchSize);
     const roles = request.outputs.map(({ output }) => output.role);
-    const scores = await scoreRows(loaded, request.rows, (row) => `inputs[0].data, row ${row}`, roles);
+    const scores = await loaded.batcher.score(request.rows, scoreOptionsFor(roles), (row) => `inputs[0].data, row ${row}`);
     const data: Uint8Array[] = [];
     const outputs = request.outputs.map(({ output, binary: asBinary }) => {
       const tensor = outputTensor(output, scores);
