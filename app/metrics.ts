@@ -1,5 +1,6 @@
 import type { Calibration } from '../model/calibration.ts';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LeanHistogram } from '../lib/lean-histogram.ts';
 /** The prefix of every metric the server exports (prom-client's default process metrics too). */
 export const METRIC_PREFIX = 'anomaly_serve_';
 
@@ -98,7 +99,9 @@ export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readon
       for (const { metricName, labels, value } of values) if (metricName === `${METRIC.httpDuration}_count`) this.inc(labels, value);
     },
   });
-  const httpDuration = new Histogram({
+  // Observed on every request (and below, the queue wait on every request and the score on every
+  // row): a LeanHistogram, which costs an observation a tenth of prom-client's.
+  const httpDuration = new LeanHistogram({
     name: METRIC.httpDuration,
     help: 'Time from receiving a request to answering it',
     labelNames: httpLabels,
@@ -125,7 +128,7 @@ export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readon
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
       registers,
     }),
-    queueWait: new Histogram({
+    queueWait: new LeanHistogram({
       name: METRIC.queueWait,
       help: 'Time a request waits for its forward pass to start',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
@@ -147,7 +150,7 @@ export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readon
       help: 'Rows scored as anomalous',
       registers,
     }),
-    reconstructionError: new Histogram({
+    reconstructionError: new LeanHistogram({
       name: METRIC.reconstructionError,
       help: 'Reconstruction error of each scored row; a shifting distribution signals input drift',
       buckets: [...scoreBuckets],
