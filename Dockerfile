@@ -50,4 +50,4 @@ EXPOSE 8080 8082
 # For a plain `docker run`: healthy once the server answers its readiness path (Kubernetes probes it itself).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD ["node", "build/healthcheck.mjs"]
 # Exec form: node is PID 1 and receives SIGTERM itself, so the drain runs.
-CMD ["node", "build/server.mjs"]
+CMD ["node", "--max-semi-space-size=16", "build/server.mjs"]

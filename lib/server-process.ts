@@ -23,8 +23,20 @@ export interface ServerProcess {
 /** The interface the server listens on, unless `env` says otherwise. */
 export const SERVER_HOST = '127.0.0.1';
 
+/**
+ * The V8 settings the server runs with, wherever it runs (the image's CMD, `npm start`, the tests
+ * and the benchmark; a cluster's workers inherit them). A young generation of at most 16 MB a
+ * semi-space: Node.js 24 lets it grow to 64 MB, and at that size, once a lull has let V8's memory
+ * reducer shrink the heap, every full collection promotes the few megabytes of requests in flight
+ * into a small old generation, which soon asks for the next: 15 to 20 full collections every 3 s
+ * under load, with marking running most of the time, and 50% more CPU a request, for as long as
+ * the load lasts. Capped, it runs a scavenge where it ran a full collection, and a worker's
+ * memory under load is 150 MiB instead of 250 (docs/benchmarks.md).
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+
 /** `npm start`'s server: the TypeScript source through tsx. */
-export const SOURCE_SERVER_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', 'app/server.ts'];
+export const SOURCE_SERVER_COMMAND: readonly string[] = [process.execPath, ...SERVER_NODE_FLAGS, '--import', 'tsx', 'app/server.ts'];
 
 export interface SpawnOptions {
   /**

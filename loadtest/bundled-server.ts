@@ -1,7 +1,7 @@
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnServer } from '../lib/server-process.ts';
+import { SERVER_NODE_FLAGS, spawnServer } from '../lib/server-process.ts';
 import type { BackendName } from '../model/backend.ts';
 import { bundle } from '../lib/bundle.ts';
 
@@ -23,7 +23,7 @@ export async function buildBundledServer(backend?: BackendName): Promise<Bundled
   const dir = await mkdtemp(path.join(tmpdir(), 'anomaly-serve-bundle-'));
   await symlink(path.resolve('node_modules'), path.join(dir, 'node_modules'));
   const packages = await bundle(backend === 'tensorflow' ? 'tensorflow' : 'wasm', path.join(dir, 'build'));
-  return { command: [process.execPath, path.join(dir, 'build', 'server.mjs')], packages, dispose: () => rm(dir, { recursive: true, force: true }) };
+  return { command: [process.execPath, ...SERVER_NODE_FLAGS, path.join(dir, 'build', 'server.mjs')], packages, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /**

@@ -10,7 +10,7 @@ import { DEFAULTS } from '../app/settings.ts';
 import { bundledExample } from '../test/bundled-model.ts';
 import { runCommand } from '../test/command.ts';
 import { expectations, FIXTURES, readReference } from '../test/keras-reference.ts';
-import { spawnServer } from '../lib/server-process.ts';
+import { SERVER_NODE_FLAGS, SOURCE_SERVER_COMMAND, spawnServer } from '../lib/server-process.ts';
 import { BUNDLE_DIR, NODE_MAJOR } from '../lib/bundle.ts';
 import { args, dockerfileStages, fromStage, keyword, replayStages, type Stage } from './dockerfile-replay.ts';
 
@@ -42,9 +42,11 @@ describe('the Dockerfile', () => {
     expect(user && args(user)[0]).toBe(`${CONTAINER_USER}:${CONTAINER_USER}`);
   });
 
-  it('starts node itself in exec form, so SIGTERM reaches the server, and exposes its two ports', () => {
+  it('starts node itself in exec form, so SIGTERM reaches the server, with the server\'s V8 settings (as npm start does), and exposes its two ports', async () => {
     const [cmd] = keyword(runtime, 'CMD');
-    expect(JSON.parse(cmd!.getArgumentsContent()!)).toEqual(['node', `${BUNDLE_DIR}/server.mjs`]);
+    expect(JSON.parse(cmd!.getArgumentsContent()!)).toEqual(['node', ...SERVER_NODE_FLAGS, `${BUNDLE_DIR}/server.mjs`]);
+    const { scripts } = JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string> };
+    expect(scripts.start).toBe(['node', ...SOURCE_SERVER_COMMAND.slice(1)].join(' '));
     expect(keyword(runtime, 'EXPOSE').flatMap(args)).toEqual([String(DEFAULTS.port), String(DEFAULTS.metricsPort)]);
   });
 
