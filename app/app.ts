@@ -87,11 +87,14 @@ type Answer = Response | Promise<Response>;
 
 /**
  * A Hono middleware run around `inner` outside Hono's compose: `inner`'s answer becomes the
- * context's, which the middleware may replace (compression) or forgo (a refused API key).
+ * context's, which the middleware may replace (compression) or forgo (a refused API key). Only the
+ * route's own answer is set, as compose sets it: an inner middleware's is the context's already,
+ * and setting it again would copy it, headers and all.
  */
 const around = (middleware: MiddlewareHandler, c: Context, inner: () => Answer) => async (): Promise<Response> => {
   const answer = await middleware(c, async () => {
-    c.res = await inner();
+    const response = await inner();
+    if (!c.finalized) c.res = response;
   });
   return answer ?? c.res;
 };
