@@ -19,7 +19,7 @@ let anomalous: number[];
 beforeAll(() => ({ detector, normal, anomalous } = bundled));
 
 /** The real app around the real model; `state` can be changed by a test. */
-function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compressionThresholdBytes?: number } = {}) {
+function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compressionThresholdBytes?: number; apiKey?: string } = {}) {
   const metrics = createMetrics();
   const logger = createLogger('test', { level: 'silent' });
   const drift = new DriftMonitor(DEFAULTS.driftWindowSize, DEFAULTS.driftWindowSeconds);
@@ -36,6 +36,7 @@ function appWith(options: { loaded?: boolean; maxBodyBytes?: number; compression
     logger,
     server: { name: 'anomaly-serve', version: 'test' },
     metricsView: localMetrics(metrics.registry, drift),
+    ...(options.apiKey !== undefined && { apiKeys: { has: (key: string) => key === options.apiKey } }),
   });
   const request = (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
     app.request(path, {
@@ -374,6 +375,19 @@ describe('compression (COMPRESSION_THRESHOLD_BYTES)', () => {
     const small = await predict(request, 1);
     expect(Number(small.headers.get('content-length'))).toBeLessThan(DEFAULTS.compressionThresholdBytes);
     expect(small.headers.get('content-encoding')).toBeNull();
+  });
+
+  it('compresses the answer of a caller with an API key, and answers one without its 401 as it is', async () => {
+    const { request } = appWith({ apiKey: 'a-key-long-enough-to-be-one' });
+    const body = { instances: Array.from({ length: 64 }, () => normal) };
+    const keyed = await request(`/v1/models/${MODEL}:predict`, { body, headers: { 'Content-Type': 'application/json', 'Accept-Encoding': 'gzip', Authorization: 'Bearer a-key-long-enough-to-be-one' } });
+    expect(keyed.status).toBe(200);
+    expect(keyed.headers.get('content-encoding')).toBe('gzip');
+    expect((JSON.parse(gunzipSync(await keyed.arrayBuffer()).toString()) as { predictions: unknown[] }).predictions).toHaveLength(64);
+    const refused = await predict(request, 64);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('content-encoding')).toBeNull();
+    expect(await refused.json()).toMatchObject({ error: expect.stringContaining('an API key is needed') });
   });
 
   it('follows the setting: 0 compresses every answer, a threshold above an answer leaves it', async () => {
