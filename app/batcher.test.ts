@@ -16,10 +16,10 @@ let passes: number[];
 
 beforeAll(() => {
   ({ detector, normal, anomalous } = bundled);
-  const scoreValid = detector.scoreValid.bind(detector);
-  detector.scoreValid = (rows, options) => {
-    passes.push(rows.length);
-    return scoreValid(rows, options);
+  const scoreNormalised = detector.scoreNormalised.bind(detector);
+  detector.scoreNormalised = (input, options) => {
+    passes.push(input.length / detector.inputLength);
+    return scoreNormalised(input, options);
   };
 });
 
@@ -133,9 +133,9 @@ describe('Batcher', () => {
 
   describe.each([
     ['in the forward pass', () => {
-      const scoreValid = detector.scoreValid;
-      detector.scoreValid = () => {
-        detector.scoreValid = scoreValid;
+      const scoreNormalised = detector.scoreNormalised;
+      detector.scoreNormalised = () => {
+        detector.scoreNormalised = scoreNormalised;
         throw new Error('injected: the backend failed');
       };
     }],

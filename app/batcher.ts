@@ -1,6 +1,6 @@
 import type { Detector, Score, ScoreOptions } from '../model/detector.ts';
 import type { Logger } from '../lib/logger.ts';
-import { flattenWindows, InvalidInstanceError, validateInstances } from '../model/instances.ts';
+import { flattenWindows, InvalidInstanceError } from '../model/instances.ts';
 import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -27,7 +27,9 @@ export interface BatcherOptions {
 }
 
 interface Pending {
-  readonly rows: readonly number[][];
+  /** Its rows, checked and normalised, flat (Detector.normalise). */
+  readonly input: number[];
+  readonly rows: number;
   readonly options: ScoreOptions;
   /** performance.now() when it was queued, in ms. */
   readonly enqueuedAt: number;
@@ -36,6 +38,17 @@ interface Pending {
 }
 
 const sameOptions = (a: ScoreOptions, b: ScoreOptions) => !a.reconstruction === !b.reconstruction && !a.attribution === !b.attribution && !a.pValue === !b.pValue;
+
+/** The normalised rows of a batch's requests, one after the other, as FP32: the forward pass's input. */
+function inputOf(batch: readonly Pending[], values: number): Float32Array {
+  const input = new Float32Array(values);
+  let offset = 0;
+  for (const request of batch) {
+    input.set(request.input, offset);
+    offset += request.input.length;
+  }
+  return input;
+}
 
 /** A score with only what its request asked for, when a request beside it in the batch asked for more. */
 const onlyAsked = ({ reconstructionError, isAnomaly, reconstruction, attribution, pValue }: Score, options: ScoreOptions): Score => ({
@@ -75,30 +88,32 @@ export class Batcher {
    * costs it a promise and a resumption when its batch is scored.
    */
   score(given: readonly unknown[], options: ScoreOptions = {}, where?: (index: number) => string): Promise<Score[]> {
-    let instances: readonly number[][];
+    let input: number[];
     try {
-      instances = this.accept(given);
+      input = this.accept(given);
     } catch (error) {
       return Promise.reject(where && error instanceof InvalidInstanceError ? new InvalidRequestError(`${where(error.index)}: ${error.problem}`) : error);
     }
-    if (instances.length === 0) return Promise.resolve([]);
+    const rows = given.length;
+    if (rows === 0) return Promise.resolve([]);
     this.options.metrics.inFlight.inc();
     return new Promise<Score[]>((resolve, reject) => {
-      this.queue.push({ rows: instances, options, enqueuedAt: performance.now(), resolve, reject });
-      this.queuedRows += instances.length;
+      this.queue.push({ input, rows, options, enqueuedAt: performance.now(), resolve, reject });
+      this.queuedRows += rows;
       this.schedule();
     });
   }
 
-  /** A request's rows, checked for their count, shape and values, if the queue has room for them. */
-  private accept(given: readonly unknown[]): readonly number[][] {
+  /**
+   * A request's rows, checked for their count, shape and values and normalised, if the queue has
+   * room for them.
+   */
+  private accept(given: readonly unknown[]): number[] {
     checkInstanceCount(given.length, this.options.maxBatchSize);
-    const { dims, inputLength } = this.detector;
-    const window = dims.length === 2 ? dims : undefined;
-    const instances = window ? flattenWindows(given, window) : given;
-    validateInstances(instances, inputLength, window);
-    if (instances.length > 0) this.admit(instances.length);
-    return instances;
+    const { dims } = this.detector;
+    const input = this.detector.normalise(dims.length === 2 ? flattenWindows(given, dims) : given);
+    if (given.length > 0) this.admit(given.length);
+    return input;
   }
 
   /**
@@ -126,9 +141,9 @@ export class Batcher {
     let rows = 0;
     // One reading of the clock for the whole pass: its requests start it together.
     const now = performance.now();
-    while (this.queue.length > 0 && rows + this.queue[0]!.rows.length <= maxBatchSize) {
+    while (this.queue.length > 0 && rows + this.queue[0]!.rows <= maxBatchSize) {
       const request = this.queue.shift()!;
-      this.queuedRows -= request.rows.length;
+      this.queuedRows -= request.rows;
       const waited = (now - request.enqueuedAt) / 1000;
       if (waited > maxQueueWaitSeconds) {
         metrics.inFlight.dec();
@@ -137,7 +152,7 @@ export class Batcher {
       }
       metrics.queueWait.observe(waited);
       batch.push(request);
-      rows += request.rows.length;
+      rows += request.rows;
     }
     return { batch, rows };
   }
@@ -174,10 +189,7 @@ export class Batcher {
     // What any request of the batch asks for is computed for all of its rows; each takes its own.
     const asked = (key: keyof ScoreOptions) => batch.some((request) => request.options[key]);
     const options = { reconstruction: asked('reconstruction'), attribution: asked('attribution'), pValue: asked('pValue') };
-    const scores = this.detector.scoreValid(
-      batch.flatMap((request) => request.rows),
-      options,
-    );
+    const scores = this.detector.scoreNormalised(inputOf(batch, rows * this.detector.inputLength), options);
     metrics.forwardPass.observe((performance.now() - start) / 1000);
     metrics.batchSize.observe(rows);
     metrics.instancesScored.inc(rows);
@@ -189,7 +201,7 @@ export class Batcher {
     this.options.drift?.add(scores);
     let offset = 0;
     for (const request of batch) {
-      const own = scores.slice(offset, (offset += request.rows.length));
+      const own = scores.slice(offset, (offset += request.rows));
       request.resolve(sameOptions(request.options, options) ? own : own.map((score) => onlyAsked(score, request.options)));
     }
   }

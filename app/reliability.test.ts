@@ -39,13 +39,13 @@ describe('a fault inside the server fails its batch alone (in process)', () => {
   });
   afterAll(() => server.drain());
 
-  /** Replaces the detector's forward pass for its next call only. */
-  const onNextPass = (fault: (rows: readonly (readonly number[])[]) => Score[]) => {
+  /** Replaces the detector's forward pass for its next call only: `fault` gets the batch's number of rows. */
+  const onNextPass = (fault: (rows: number) => Score[]) => {
     const detector = server.state.model!.detector;
-    const scoreValid = detector.scoreValid;
-    detector.scoreValid = (rows) => {
-      detector.scoreValid = scoreValid;
-      return fault(rows);
+    const scoreNormalised = detector.scoreNormalised;
+    detector.scoreNormalised = (input) => {
+      detector.scoreNormalised = scoreNormalised;
+      return fault(input.length / detector.inputLength);
     };
   };
 
@@ -58,9 +58,9 @@ describe('a fault inside the server fails its batch alone (in process)', () => {
       500,
     ],
     // prom-client refuses to observe NaN: the reconstruction-error histogram throws.
-    ['in the metrics', (rows: readonly (readonly number[])[]) => rows.map(() => ({ reconstructionError: Number.NaN, isAnomaly: true })), 500],
+    ['in the metrics', (rows: number) => Array.from({ length: rows }, () => ({ reconstructionError: Number.NaN, isAnomaly: true })), 500],
     // JSON.stringify cannot write a BigInt: writing the answer throws.
-    ['in writing an answer', (rows: readonly (readonly number[])[]) => rows.map(() => ({ reconstructionError: 1n as unknown as number, isAnomaly: true })), 500],
+    ['in writing an answer', (rows: number) => Array.from({ length: rows }, () => ({ reconstructionError: 1n as unknown as number, isAnomaly: true })), 500],
   ])('%s: a JSON 500 for that batch, and the same process answers the next request', async (_, fault, status) => {
     onNextPass(fault);
     const failed = await predict(server.url, [normal]);

@@ -6,6 +6,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InputError } from '../lib/cli.ts';
 import { calibrationSchema } from './calibration.ts';
+import { instanceWidth } from './instances.ts';
 
 /**
  * The model artifact: a folder of three files that training writes and the server, the charts, the
@@ -95,9 +96,6 @@ export function signatureFor(
     ],
   };
 }
-
-/** The values of one instance of `dims`, flat, in row-major order. */
-export const instanceWidth = (dims: readonly number[]) => dims.reduce((product, size) => product * size, 1);
 
 /**
  * The input's name, its dimensions after the batch, `width` (the values of one instance, flat) and

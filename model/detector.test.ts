@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Detector, forwardPass } from './detector.ts';
+import fc from 'fast-check';
+import { Detector, forwardPass, normaliser } from './detector.ts';
 import { FP32_MAX, InvalidInstanceError } from './instances.ts';
-import { ArtifactError, contentVersion, readArtifact, signatureFor, type ModelMetadata } from './artifact.ts';
+import { ArtifactError, contentVersion, readArtifact, signatureFor, type ModelMetadata, type Normalisation } from './artifact.ts';
 import { BUNDLED_MODEL, useBundledModel } from '../test/bundled-model.ts';
 import { describeWithEcgData, ECG_CSV } from '../test/ecg-data.ts';
 import { readLabelledCsv } from './data.ts';
@@ -113,6 +114,66 @@ describe('Detector', () => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 10_000; i++) detector.score([i % 2 ? example.normal : example.anomalous], { reconstruction: i % 3 === 0 });
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('normaliser', () => {
+  /** A value's normalisation as each method defines it, written out. */
+  const byHand = (normalisation: Normalisation, value: number, feature: number) => {
+    switch (normalisation.method) {
+      case 'none':
+        return value;
+      case 'min-max':
+        return (value - normalisation.min) / (normalisation.max - normalisation.min);
+      case 'standard':
+        return (value - normalisation.mean[feature]!) / normalisation.std[feature]!;
+      case 'min-max-per-feature':
+        return (value - normalisation.min[feature]!) / (normalisation.max[feature]! - normalisation.min[feature]! || 1);
+    }
+  };
+  const value = fc.double({ min: -1e6, max: 1e6, noNaN: true });
+  const positive = fc.double({ min: 1e-3, max: 1e3, noNaN: true });
+  const normalisationOf = (features: number): fc.Arbitrary<Normalisation> =>
+    fc.oneof(
+      fc.constant({ method: 'none' as const }),
+      fc.tuple(value, positive).map(([min, range]) => ({ method: 'min-max' as const, min, max: min + range })),
+      fc.tuple(fc.array(value, { minLength: features, maxLength: features }), fc.array(positive, { minLength: features, maxLength: features })).map(([mean, std]) => ({ method: 'standard' as const, mean, std })),
+      // A constant feature (max = min) included: its range reads as 1.
+      fc.tuple(fc.array(value, { minLength: features, maxLength: features }), fc.array(fc.oneof(positive, fc.constant(0)), { minLength: features, maxLength: features })).map(([min, ranges]) => ({
+        method: 'min-max-per-feature' as const,
+        min,
+        max: min.map((m, i) => m + ranges[i]!),
+      })),
+    );
+  const cases = fc
+    .record({ features: fc.integer({ min: 1, max: 4 }), steps: fc.integer({ min: 1, max: 3 }), window: fc.boolean() })
+    .chain(({ features, steps, window }) => {
+      const dims = window ? [steps, features] : [features];
+      const width = window ? steps * features : features;
+      return fc.record({ dims: fc.constant(dims), normalisation: normalisationOf(features), rows: fc.array(fc.array(value, { minLength: width, maxLength: width }), { maxLength: 4 }) });
+    });
+
+  it('scales every value of every row as its method defines it, a window\'s per-feature statistic at every step, rows one after the other', () => {
+    fc.assert(
+      fc.property(cases, ({ dims, normalisation, rows }) => {
+        const features = dims.at(-1)!;
+        expect(normaliser(normalisation, dims)(rows)).toEqual(rows.flatMap((row) => row.map((v, i) => byHand(normalisation, v, i % features))));
+      }),
+    );
+  });
+
+  it('names the first row, and the first value in it, that cannot be scored', () => {
+    const bad = fc.oneof(fc.constant(Number.NaN), fc.constant(Infinity), fc.constant(1e39), fc.constant(null), fc.constant('1'), fc.constant([1]));
+    fc.assert(
+      fc.property(cases, fc.nat(), fc.nat(), bad, ({ dims, normalisation, rows }, r, i, badValue) => {
+        fc.pre(rows.length > 0);
+        const row = r % rows.length;
+        const position = i % rows[0]!.length;
+        const given: unknown[][] = rows.map((values) => [...values]);
+        given[row]![position] = badValue;
+        expect(() => normaliser(normalisation, dims)(given)).toThrow(new RegExp(`^instance ${row}: value ${position} is `));
+      }),
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { FP32_MAX, validateInstances } from './instances.ts';
+import { FP32_MAX, instanceWidth, InvalidInstanceError, shapeProblem, valueProblem } from './instances.ts';
 import { Calibration } from './calibration.ts';
-import { ArtifactError, inputOf, instanceWidth, readArtifact, scoreOf, type InstanceDims, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
+import { ArtifactError, inputOf, readArtifact, scoreOf, type InstanceDims, type ModelMetadata, type Normalisation, type ScoreFunction, type Signature } from './artifact.ts';
 
 export interface Score {
   /**
@@ -43,47 +43,53 @@ export interface DetectorOptions {
 /** Each feature's range, as MinMaxScaler divides by it: a constant feature's (zero) as 1. */
 const featureRanges = ({ min, max }: { readonly min: readonly number[]; readonly max: readonly number[] }) => max.map((value, i) => value - min[i]! || 1);
 
-/**
- * Scales rows as the model was trained to see them, into one flat buffer ready for a tensor of the
- * instances' shape. A row of a window model holds its steps one after the other, so a per-feature
- * statistic applies to every `features`-th value. Training, import and serving all call this, so
- * they cannot drift apart.
- */
-export function normaliseRows(rows: readonly (readonly number[])[], width: number, normalisation: Normalisation, features = width): Float32Array {
-  const flat = new Float32Array(rows.length * width);
-  // Plain loops: this runs for every value served, and a callback per row costs half again.
+/** What each feature's values are scaled by: value → (value − offset) / divisor, in float64. */
+function scalingOf(normalisation: Normalisation, features: number): { offset: Float64Array; divisor: Float64Array } {
+  const each = (value: number) => new Float64Array(features).fill(value);
   switch (normalisation.method) {
     case 'none':
-      for (let r = 0; r < rows.length; r++) flat.set(rows[r]!, r * width);
-      break;
-    case 'min-max': {
-      const { min } = normalisation;
-      const scale = normalisation.max - min;
-      for (let r = 0, at = 0; r < rows.length; r++) {
-        const row = rows[r]!;
-        for (let i = 0; i < width; i++, at++) flat[at] = (row[i]! - min) / scale;
-      }
-      break;
-    }
-    case 'standard': {
-      const { mean, std } = normalisation;
-      for (let r = 0, at = 0; r < rows.length; r++) {
-        const row = rows[r]!;
-        for (let i = 0, f = 0; i < width; i++, at++, f = f + 1 === features ? 0 : f + 1) flat[at] = (row[i]! - mean[f]!) / std[f]!;
-      }
-      break;
-    }
-    case 'min-max-per-feature': {
-      const { min } = normalisation;
-      const range = featureRanges(normalisation);
-      for (let r = 0, at = 0; r < rows.length; r++) {
-        const row = rows[r]!;
-        for (let i = 0, f = 0; i < width; i++, at++, f = f + 1 === features ? 0 : f + 1) flat[at] = (row[i]! - min[f]!) / range[f]!;
-      }
-      break;
-    }
+      return { offset: each(0), divisor: each(1) };
+    case 'min-max':
+      return { offset: each(normalisation.min), divisor: each(normalisation.max - normalisation.min) };
+    case 'standard':
+      return { offset: Float64Array.from(normalisation.mean), divisor: Float64Array.from(normalisation.std) };
+    case 'min-max-per-feature':
+      return { offset: Float64Array.from(normalisation.min), divisor: Float64Array.from(featureRanges(normalisation)) };
   }
-  return flat;
+}
+
+/**
+ * Checks rows and scales them as the model was trained to see them, flat, each row's values one
+ * after the other. Each row must be an array of the instance's width (`dims`) of numbers that FP32
+ * holds as finite values; the first that is not is named (InvalidInstanceError). A row of a window
+ * model holds its steps one after the other, so a per-feature statistic applies to every
+ * `features`-th value. Training, import and serving all call this, so they cannot drift apart.
+ *
+ * The server calls it on each request's rows as they arrive, while they are in the processor's
+ * caches, rather than checking them then and scaling them cold when their batch is scored. The
+ * values are doubles, as FP32 rounds them when they enter a tensor (reconstruct): an array of
+ * numbers is allocated in V8's young generation, where a Float32Array a request would cost a
+ * malloc, a free and V8's tracking of its buffer, more than the second pass it saves.
+ */
+export function normaliser(normalisation: Normalisation, dims: readonly number[]): (rows: readonly unknown[]) => number[] {
+  const width = instanceWidth(dims);
+  const features = dims.at(-1)!;
+  const { offset, divisor } = scalingOf(normalisation, features);
+  return (rows) => {
+    const flat: number[] = new Array(rows.length * width);
+    // Plain loops: this runs for every value served, and a callback per row costs half again.
+    for (let r = 0, at = 0; r < rows.length; r++) {
+      const row = rows[r];
+      if (!Array.isArray(row) || row.length !== width) throw new InvalidInstanceError(r, shapeProblem(row, dims));
+      for (let i = 0, f = 0; i < width; i++, at++, f = f + 1 === features ? 0 : f + 1) {
+        const value: unknown = row[i];
+        // One test on the common path: NaN, ±Infinity and values past FP32's range all fail it.
+        if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) throw new InvalidInstanceError(r, valueProblem(i, value));
+        flat[at] = (value - offset[f]!) / divisor[f]!;
+      }
+    }
+    return flat;
+  };
 }
 
 /** A model's forward pass: normalised rows in, their reconstructions out. */
@@ -142,26 +148,27 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
 }
 
 /**
- * Normalises rows, reconstructs them in one forward pass and scores each row by `score`, the mean
- * absolute or squared error: the score, as training, import and serving all compute it.
+ * Reconstructs normalised rows (normaliser's values, or those values as FP32) in one forward pass
+ * and scores each row by `score`, the mean absolute or squared error, against the rows as FP32
+ * holds them: the score, as training, import and serving all compute it.
  */
 export function reconstruct(
   forward: ForwardPass,
-  rows: readonly (readonly number[])[],
+  normalised: readonly number[] | Float32Array,
   dims: InstanceDims,
-  normalisation: Normalisation,
   score: ScoreFunction,
 ): { errors: number[]; reconstructions: (row: number) => number[]; attributions: (row: number) => number[] } {
-  if (rows.length === 0) return { errors: [], reconstructions: () => [], attributions: () => [] };
+  const input = normalised instanceof Float32Array ? normalised : Float32Array.from(normalised);
   const width = instanceWidth(dims);
-  const input = normaliseRows(rows, width, normalisation, dims.at(-1));
-  const reconstruction = tf.tidy(() => forward(tf.tensor(input, [rows.length, ...dims])));
+  const rows = input.length / width;
+  if (rows === 0) return { errors: [], reconstructions: () => [], attributions: () => [] };
+  const reconstruction = tf.tidy(() => forward(tf.tensor(input, [rows, ...dims])));
   // Read outside tidy(), which would walk every element of a returned typed array.
   const output = reconstruction.dataSync() as Float32Array;
   reconstruction.dispose();
-  const errors = new Array<number>(rows.length);
+  const errors = new Array<number>(rows);
   const squared = score === 'mse';
-  for (let row = 0, at = 0; row < rows.length; row++) {
+  for (let row = 0, at = 0; row < rows; row++) {
     let sum = 0;
     for (const end = at + width; at < end; at++) {
       const difference = input[at]! - output[at]!;
@@ -208,6 +215,11 @@ export class Detector {
   readonly backend: string;
   /** The distribution of normal rows' scores, when metadata.json records one. */
   readonly calibration: Calibration | undefined;
+  /**
+   * Checks instances, each an array of `inputLength` numbers, and normalises them, flat, for
+   * scoreNormalised; throws InvalidInstanceError naming the first that cannot be scored.
+   */
+  readonly normalise: (instances: readonly unknown[]) => number[];
   private readonly forward: ForwardPass;
 
   private constructor(
@@ -220,22 +232,23 @@ export class Detector {
     this.signature = metadata.signature;
     ({ width: this.inputLength, dims: this.dims } = inputOf(metadata.signature));
     this.backend = tf.getBackend();
+    this.normalise = normaliser(metadata.normalisation, this.dims);
     this.forward = forwardPass(model);
     this.calibration = metadata.calibration && new Calibration(metadata.calibration);
   }
 
   /** Scores a batch in one forward pass; throws InvalidInstanceError before any work on bad input. */
   score(instances: readonly unknown[], options: ScoreOptions = {}): Score[] {
-    validateInstances(instances, this.inputLength);
-    return this.scoreValid(instances, options);
+    return this.scoreNormalised(this.normalise(instances), options);
   }
 
   /**
-   * Scores rows that validateInstances has accepted, in one forward pass: for the batcher, which
-   * checks each request's rows as it queues them, so that a bad row rejects its request alone.
+   * Scores normalised rows, flat, as `normalise` returns them (or as FP32), in one forward pass:
+   * for the batcher, which normalises each request's rows as it queues them, so that a bad row
+   * rejects its request alone.
    */
-  scoreValid(rows: readonly (readonly number[])[], options: ScoreOptions = {}): Score[] {
-    const { errors, reconstructions, attributions } = reconstruct(this.forward, rows, this.dims, this.metadata.normalisation, scoreOf(this.metadata));
+  scoreNormalised(input: readonly number[] | Float32Array, options: ScoreOptions = {}): Score[] {
+    const { errors, reconstructions, attributions } = reconstruct(this.forward, input, this.dims, scoreOf(this.metadata));
     const { calibration } = this;
     if (options.pValue && !calibration) throw new RangeError(`model "${this.name}" has no calibration to compute p-values from`);
     return errors.map((error, row) => {

@@ -1,7 +1,11 @@
 /**
- * Checking the rows a caller asks the model to score, without TensorFlow.js: the server's protocol
- * adapters and its cluster primary import this, and must not load it.
+ * The rows a caller asks the model to score: what is wrong with one, and how its values are
+ * described, without TensorFlow.js (the server's protocol adapters and its cluster primary import
+ * this, and must not load it).
  */
+
+/** The values of one instance of `dims`, flat, in row-major order. */
+export const instanceWidth = (dims: readonly number[]) => dims.reduce((product, size) => product * size, 1);
 
 /** One instance (a row) of a request that cannot be scored; the adapters say where it was. */
 export class InvalidInstanceError extends Error {
@@ -46,7 +50,7 @@ export const FP32_MAX = 3.4028234663852886e38;
 /**
  * The instances of a window model ([steps, features]) as flat rows, each window's steps one after
  * the other: a window comes as `steps` lists of `features` values (TensorFlow Serving's instances,
- * V2's nested data), or already flat. Anything else is left for validateInstances to name.
+ * V2's nested data), or already flat. Anything else is left for the model's normaliser to name.
  */
 export function flattenWindows(instances: readonly unknown[], [steps, features]: readonly [number, number]): unknown[] {
   return instances.map((instance) => {
@@ -56,27 +60,21 @@ export function flattenWindows(instances: readonly unknown[], [steps, features]:
 }
 
 /**
- * Checks that every instance is an array of `inputLength` numbers that FP32 holds as finite values,
- * and names the first instance (and value) that is not. A JSON number such as 1e40 is finite in
- * JavaScript but Infinity as FP32, which no score can be computed from. `window`, for a window
- * model, says what else an instance could have been.
+ * Why an instance that is not an array of the instance's width (`dims`: a row's, or a window's
+ * steps × features) cannot be scored.
  */
-export function validateInstances(instances: readonly unknown[], inputLength: number, window?: readonly [number, number]): asserts instances is number[][] {
-  const expected = window ? `${window[0]} lists of ${window[1]} numbers (or ${inputLength} numbers, the steps one after the other)` : `an array of ${inputLength} numbers`;
-  instances.forEach((instance, index) => {
-    if (!Array.isArray(instance)) {
-      throw new InvalidInstanceError(index, `expected ${expected}, got ${describeValue(instance)}`);
-    }
-    if (instance.length !== inputLength) {
-      throw new InvalidInstanceError(index, window ? `expected ${expected}, got ${describeValue(instance)}` : `expected ${inputLength} values, got ${instance.length}`);
-    }
-    for (let position = 0; position < inputLength; position++) {
-      const value: unknown = instance[position];
-      // One test on the common path: NaN, ±Infinity and values past FP32's range all fail it.
-      if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
-        const problem = typeof value === 'number' && Number.isFinite(value) ? `outside FP32's finite range (±${FP32_MAX})` : 'expected a finite number';
-        throw new InvalidInstanceError(index, `value ${position} is ${describeValue(value)}, ${problem}`);
-      }
-    }
-  });
+export function shapeProblem(instance: unknown, dims: readonly number[]): string {
+  const width = instanceWidth(dims);
+  if (dims.length === 2) return `expected ${dims[0]} lists of ${dims[1]} numbers (or ${width} numbers, the steps one after the other), got ${describeValue(instance)}`;
+  return Array.isArray(instance) ? `expected ${width} values, got ${instance.length}` : `expected an array of ${width} numbers, got ${describeValue(instance)}`;
+}
+
+/**
+ * Why the value at `position` of an instance cannot be scored: it is not a number that FP32 holds
+ * as a finite value. A JSON number such as 1e40 is finite in JavaScript but Infinity as FP32, which
+ * no score can be computed from.
+ */
+export function valueProblem(position: number, value: unknown): string {
+  const problem = typeof value === 'number' && Number.isFinite(value) ? `outside FP32's finite range (±${FP32_MAX})` : 'expected a finite number';
+  return `value ${position} is ${describeValue(value)}, ${problem}`;
 }

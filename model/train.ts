@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Detector, forwardPass, normaliseRows, reconstruct } from './detector.ts';
+import { Detector, forwardPass, normaliser, reconstruct } from './detector.ts';
 import { artifactsOf, BUNDLED_MODEL_DIR, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type ScoreFunction } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
@@ -89,7 +89,8 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   logger.info({ rows: rows.length, normalRows: normalRows.length, width, ...hyper }, 'training on the normal rows of the training part');
 
   const model = buildAutoencoder({ inputLength: width, learningRate: hyper.learningRate, seed: hyper.seed, loss: score });
-  const normalised = normaliseRows(normalRows, width, normalisation);
+  const normalise = normaliser(normalisation, [width]);
+  const normalised = Float32Array.from(normalise(normalRows));
   const random = seededRandom(hyper.seed);
   const order = normalRows.map((_, i) => i);
   let finalLoss = NaN;
@@ -103,8 +104,8 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   }
 
   const scores = {
-    normal: reconstruct(forwardPass(model), normalRows, [width], normalisation, score).errors,
-    anomalous: reconstruct(forwardPass(model), anomalousRows, [width], normalisation, score).errors,
+    normal: reconstruct(forwardPass(model), normalised, [width], score).errors,
+    anomalous: reconstruct(forwardPass(model), normalise(anomalousRows), [width], score).errors,
   };
   const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
   const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
@@ -123,9 +124,8 @@ async function validate(data: LabelledData, trainRows: number[], share: number, 
   const trained = await trainOn(data, fitRows, hyper, score, logger);
   const errors = reconstruct(
     forwardPass(trained.model),
-    heldOut.map((row) => data.rows[row]!),
+    normaliser(trained.normalisation, [data.width])(heldOut.map((row) => data.rows[row]!)),
     [data.width],
-    trained.normalisation,
     trained.score,
   ).errors;
   trained.model.dispose();
@@ -195,7 +195,12 @@ await runCli('train', USAGE, async (argv, logger) => {
   if (thresholdRule === undefined) checkTargetFpr(targetFpr, held.length);
   const heldOut = new Set(held);
   const trained = await trainOn(data, split.train.filter((row) => !heldOut.has(row)), hyper, score, logger);
-  const calibrationScores = reconstruct(forwardPass(trained.model), held.map((row) => data.rows[row]!), [data.width], trained.normalisation, score).errors;
+  const calibrationScores = reconstruct(
+    forwardPass(trained.model),
+    normaliser(trained.normalisation, [data.width])(held.map((row) => data.rows[row]!)),
+    [data.width],
+    score,
+  ).errors;
   const calibration = calibrationRecord(calibrationScores, `the scores of ${held.length} normal rows of the training part (a share ${calibrationFraction}, seed ${hyper.seed}) held out of training`);
   const threshold =
     thresholdRule === undefined

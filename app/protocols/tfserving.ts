@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
 import type { Detector, Score, ScoreOptions } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
-import { describeValue } from '../../model/instances.ts';
-import { DEFAULT_OUTPUT_ROLES, instanceWidth, type OutputRole, type Signature } from '../../model/artifact.ts';
+import { describeValue, instanceWidth } from '../../model/instances.ts';
+import { DEFAULT_OUTPUT_ROLES, type OutputRole, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { containersPerInstance, outputValues, requireModel, scoreOptionsFor, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
