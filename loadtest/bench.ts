@@ -278,8 +278,14 @@ async function slowReaders(): Promise<{ before: number; peak: number; after: num
     await slow.stop();
   }
 }
-/** What `npm run bench` counts under callgrind: requests warmed up, then counted, `reps` times, from 16 connections. */
-const COUNTED: InstructionCount = { warmup: 3000, requests: 3000, reps: 3, connections: 16 };
+/**
+ * What `npm run bench` counts under callgrind: requests warmed up, then counted, `reps` times, from
+ * as many connections as the CPU rounds. The warm-up lasts until V8 has stopped compiling: the
+ * server's hot path includes functions that run once a forward pass, which reach TurboFan only
+ * after some 100,000 requests. Counted after 60,000 requests, the server's compilation still took
+ * 9,700 instructions a request; after 150,000, 200 (and the bare endpoint's, 1,100 after 60,000).
+ */
+const COUNTED: InstructionCount = { warmup: 150_000, requests: 10_000, reps: 3, connections };
 const BARE_COMMAND = [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'];
 
 /** Instructions a request of the bare endpoint and of the server (the bundle), each rep in turn; lines of the report. */
