@@ -131,6 +131,21 @@ describe('Batcher', () => {
     expect(await b.score([normal])).toHaveLength(1);
   });
 
+  it('scores the requests of a pass that did not wait too long with their own rows, those of a shed one before them taken out', async () => {
+    const b = batcher(64, { maxQueueWaitSeconds: 0.02 });
+    const [alone] = await b.score([anomalous]);
+    passes.length = 0;
+    const shed = b.score([normal, normal]);
+    const busyUntil = performance.now() + 40;
+    while (performance.now() < busyUntil);
+    // Queued after the wait, into the same pass as the shed request, after its rows.
+    const [kept, next] = await Promise.all([b.score([anomalous]), b.score([normal])]);
+    expect(((await shed.catch((e: unknown) => e)) as OverloadedError).reason).toBe('queue_timeout');
+    expect(passes).toEqual([2]);
+    expect(kept).toEqual([alone]);
+    expect(next![0]!.reconstructionError).toBeCloseTo(detector.score([normal])[0]!.reconstructionError, 6);
+  });
+
   describe.each([
     ['in the forward pass', () => {
       const scoreNormalised = detector.scoreNormalised;
