@@ -87,9 +87,9 @@ type Answer = Response | Promise<Response>;
 
 /**
  * A Hono middleware run around `inner` outside Hono's compose: `inner`'s answer becomes the
- * context's, which the middleware may replace (compression) or forgo (a refused API key). Only the
- * route's own answer is set, as compose sets it: an inner middleware's is the context's already,
- * and setting it again would copy it, headers and all.
+ * context's, which the middleware may replace (compression) or answer in place of. Only the
+ * route's own answer is set, as compose sets it: an inner middleware's (compression's around
+ * bodyLimit's) is the context's already, and setting it again would copy it, headers and all.
  */
 const around = (middleware: MiddlewareHandler, c: Context, inner: () => Answer) => async (): Promise<Response> => {
   const answer = await middleware(c, async () => {
@@ -149,6 +149,18 @@ export function createApp(deps: AppDeps): Hono {
   const compression = compress({ threshold: deps.compressionThresholdBytes, contentTypeFilter: COMPRESSIBLE });
   // Before the body is read: a caller without a key costs a header lookup and a hash.
   const apiKey = deps.apiKeys && requireApiKey(deps.apiKeys, deps.server.name);
+  /**
+   * The route's answer once the API key has been checked. bearerAuth does nothing after its
+   * `next()`, so it runs on its own, before the route, rather than around it: a request that waits
+   * for its forward pass would otherwise come back through bearerAuth's async levels and ours,
+   * three promises more after the pass.
+   */
+  const keyChecked =
+    apiKey &&
+    (async (c: Context, run: () => Answer): Promise<Response> => {
+      const refusal = await apiKey(c, async () => {});
+      return refusal ?? (await run());
+    });
   const tooLarge = () => {
     throw new PayloadTooLargeError(`the request body is larger than ${deps.maxBodyBytes} bytes (MAX_BODY_BYTES)`);
   };
@@ -177,7 +189,7 @@ export function createApp(deps: AppDeps): Hono {
     let run = handle;
     if (length === undefined && !bodiless) run = around(streamingLimit, c, run);
     if (requestHeader(c, 'accept-encoding') !== undefined) run = around(compression, c, run);
-    if (apiKey && !OPEN_PATHS.has(c.req.path)) run = around(apiKey, c, run);
+    if (keyChecked && !OPEN_PATHS.has(c.req.path)) return keyChecked(c, run);
     return run();
   };
 
