@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { Detector, Score, ScoreOptions } from '../../model/detector.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { describeValue, instanceWidth } from '../../model/instances.ts';
-import { DEFAULT_OUTPUT_ROLES, type OutputRole, type Signature } from '../../model/artifact.ts';
+import { DEFAULT_OUTPUT_ROLES, inputOf, type OutputRole, type Signature } from '../../model/artifact.ts';
 import { checkInstanceCount } from '../batcher.ts';
 import { containersPerInstance, outputValues, requireModel, scoreOptionsFor, type LoadedModel, type ServingState } from '../serving.ts';
 import { inferenceResponse, readInferenceRequest, type FramingLimits } from './framing.ts';
@@ -39,11 +39,16 @@ const DEFAULT_SIGNATURE = 'serving_default';
  */
 type AnsweredOutput = Signature['outputs'][number] & { readonly dims: readonly number[]; readonly width: number };
 
-/** What each TF Serving signature answers of the model's signature, and what scoring it takes, worked out once a model rather than on every request. */
-const answers = new WeakMap<Signature, Readonly<Record<string, { readonly outputs: readonly AnsweredOutput[]; readonly options: ScoreOptions }>>>();
+/**
+ * What each TF Serving signature answers of the model's signature, what scoring it takes, and the
+ * name of the input that a named instance names, worked out once a model rather than on every
+ * request.
+ */
+const answers = new WeakMap<Signature, Readonly<Record<string, { readonly outputs: readonly AnsweredOutput[]; readonly options: ScoreOptions; readonly input: string }>>>();
 function answerOf(signature: Signature, name: string) {
   let bySignature = answers.get(signature);
   if (!bySignature) {
+    const input = inputOf(signature).name;
     bySignature = Object.fromEntries(
       Object.entries(SIGNATURES).map(([signatureName, roles]) => {
         const outputs = signature.outputs
@@ -52,7 +57,7 @@ function answerOf(signature: Signature, name: string) {
             const dims = output.shape.slice(1);
             return { ...output, dims, width: instanceWidth(dims) };
           });
-        return [signatureName, { outputs, options: scoreOptionsFor(outputs.map(({ role }) => role)) }];
+        return [signatureName, { outputs, options: scoreOptionsFor(outputs.map(({ role }) => role)), input }];
       }),
     );
     answers.set(signature, bySignature);
@@ -167,8 +172,8 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     loaded.batcher.admit();
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(loaded.detector) }, { binary: false });
     const { signature, inputLength } = loaded.detector;
-    const { outputs, options } = answerOf(signature, signatureName(json));
-    const request = parsePredictRequest(json, signature.inputs[0].name, maxBatchSize);
+    const { outputs, options, input } = answerOf(signature, signatureName(json));
+    const request = parsePredictRequest(json, input, maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${inputLength} values], ...]}`);
     const scores = await loaded.batcher.score(request.rows, options, (i) => `${request.field}[${i}]`);
     return inferenceResponse(predictionsBody(request.format, scores, outputs));
