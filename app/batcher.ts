@@ -40,7 +40,7 @@ interface Pending {
 const sameOptions = (a: ScoreOptions, b: ScoreOptions) => !a.reconstruction === !b.reconstruction && !a.attribution === !b.attribution && !a.pValue === !b.pValue;
 
 /** The normalised rows of a batch's requests, one after the other, as FP32: the forward pass's input. */
-function inputOf(batch: readonly Pending[], values: number): Float32Array {
+function passInput(batch: readonly Pending[], values: number): Float32Array {
   const input = new Float32Array(values);
   let offset = 0;
   for (const request of batch) {
@@ -189,7 +189,7 @@ export class Batcher {
     // What any request of the batch asks for is computed for all of its rows; each takes its own.
     const asked = (key: keyof ScoreOptions) => batch.some((request) => request.options[key]);
     const options = { reconstruction: asked('reconstruction'), attribution: asked('attribution'), pValue: asked('pValue') };
-    const scores = this.detector.scoreNormalised(inputOf(batch, rows * this.detector.inputLength), options);
+    const scores = this.detector.scoreNormalised(passInput(batch, rows * this.detector.inputLength), options);
     metrics.forwardPass.observe((performance.now() - start) / 1000);
     metrics.batchSize.observe(rows);
     metrics.instancesScored.inc(rows);
