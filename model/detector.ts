@@ -92,29 +92,52 @@ export function normaliser(normalisation: Normalisation, dims: readonly number[]
   };
 }
 
-/** A model's forward pass: normalised rows in, their reconstructions out. */
-export type ForwardPass = (rows: tf.Tensor) => tf.Tensor;
+/**
+ * A model's forward pass: `rows` normalised rows, flat, as FP32, in; their reconstructions, flat, out.
+ * It keeps what it needs of the model's weights, as they were when it was made (after training):
+ * dispose of it with the model.
+ */
+export interface ForwardPass {
+  /** The values in an instance, flat: the input's width (a window's steps × features). */
+  readonly width: number;
+  run(input: Float32Array, rows: number): Float32Array;
+  dispose(): void;
+}
 
 /**
- * How tfjs-layers' Dense computes each activation, op for op, so that this forward pass gives the
- * same numbers to the last bit: relu, linear and elu inside the fused product; sigmoid and tanh
- * after it, with the bias added apart.
+ * The activations computed inside the fused product, with its bias; tanh, which the wasm backend's
+ * fused product lacks, after it, with the bias added apart. tfjs-layers fuses relu, linear and elu
+ * as here, but runs a sigmoid layer's bias and activation as kernels of their own: two kernels more
+ * a pass (1.4 µs a request of the server on wasm, docs/benchmarks.md), for outputs that differ from
+ * predict's by at most two units of their last bit (on the cpu and wasm backends; 6e-8 at most on
+ * the bundled model).
  */
-const FUSED_ACTIVATIONS = new Set(['relu', 'linear', 'elu']);
-const SEPARATE_ACTIVATIONS: Record<string, (x: tf.Tensor3D) => tf.Tensor3D> = { sigmoid: tf.sigmoid, tanh: tf.tanh };
+const FUSED_ACTIVATIONS = new Set(['relu', 'linear', 'elu', 'sigmoid']);
+const SEPARATE_ACTIVATIONS: Record<string, (x: tf.Tensor3D) => tf.Tensor3D> = { tanh: tf.tanh };
+
+/** The values of the tensor that `compute` makes, its intermediates disposed. */
+function valuesOf(compute: () => tf.Tensor): Float32Array {
+  const tensor = tf.tidy(compute);
+  // Read outside tidy(), which would walk every element of a returned typed array.
+  const values = tensor.dataSync() as Float32Array;
+  tensor.dispose();
+  return values;
+}
 
 /**
  * A model's forward pass. A Sequential stack of Dense layers (what `npm run train` builds, and most
- * autoencoders of tabular rows) runs as the matrix products of its own weight variables: the
- * arithmetic tfjs-layers does, without its bookkeeping around each call, which is half the time
- * of a forward pass of the bundled model (138 µs against 68 µs for 4 rows, on the wasm backend).
- * Each product is the backend's _FusedMatMul kernel, called as tf.fused.matMul calls it but on
- * rows kept as one batch of a matrix, [1, rows, width], from the first layer to the last: the op
- * would reshape its operands and its result and wrap it for gradients at every layer, a third of
- * the kernels of a pass. Any other model runs through `predict`. The weights are read as they are
- * at each call, so training can use it too. Inference only: no gradient flows through it.
+ * autoencoders of tabular rows) runs as the matrix products of its own weights: the arithmetic
+ * tfjs-layers does, without its bookkeeping around each call, which is half the time of a forward
+ * pass of the bundled model (138 µs against 68 µs for 4 rows, on the wasm backend). Each product is
+ * the backend's _FusedMatMul kernel, called as tf.fused.matMul calls it but on rows kept as one
+ * batch of a matrix, [1, rows, width], from the input to the output, and on each kernel reshaped to
+ * a batch of one matrix when the pass is made: the op would reshape its operands and its result
+ * and wrap it for gradients at every layer, and each kernel a pass runs costs it several µs. Any
+ * other model runs through `predict`. Inference only: no gradient flows through it.
  */
 export function forwardPass(model: tf.LayersModel): ForwardPass {
+  const dims = model.inputs[0]!.shape.slice(1) as number[];
+  const width = instanceWidth(dims);
   const layers = model.layers.filter((layer) => layer.getClassName() !== 'InputLayer');
   const activationOf = (layer: tf.layers.Layer) => String(layer.getConfig().activation);
   const stackOfDense =
@@ -125,25 +148,29 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
     });
   if (!stackOfDense) {
     // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
-    return (rows) => model.predict(rows, { batchSize: rows.shape[0] }) as tf.Tensor;
+    const run = (input: Float32Array, rows: number) => valuesOf(() => model.predict(tf.tensor(input, [rows, ...dims]), { batchSize: rows }) as tf.Tensor);
+    return { width, run, dispose: () => {} };
   }
-  const product = (a: tf.Tensor3D, kernel: tf.Tensor2D, fused?: { bias: tf.Tensor1D; activation: tf.fused.Activation }) =>
+  const kernels: tf.Tensor3D[] = [];
+  const product = (a: tf.Tensor3D, b: tf.Tensor3D, fused?: { bias: tf.Tensor1D; activation: tf.fused.Activation }) =>
     tf.engine().runKernel(
       tf._FusedMatMul,
-      { a, b: tf.reshape(kernel, [1, ...kernel.shape]), ...(fused && { bias: fused.bias }) },
+      { a, b, ...(fused && { bias: fused.bias }) },
       { transposeA: false, transposeB: false, activation: fused?.activation ?? 'linear' },
     ) as tf.Tensor3D;
   const steps = layers.map((layer): ((x: tf.Tensor3D) => tf.Tensor3D) => {
-    const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+    const [weights, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+    // A view of the layer's kernel as a batch of one matrix: it shares the weights' memory.
+    const kernel = tf.keep(tf.reshape(weights, [1, ...weights.shape]) as tf.Tensor3D);
+    kernels.push(kernel);
     const activation = activationOf(layer);
     if (FUSED_ACTIVATIONS.has(activation)) return (x) => product(x, kernel, { bias, activation: activation as tf.fused.Activation });
     return (x) => SEPARATE_ACTIVATIONS[activation]!(tf.add(product(x, kernel), bias) as tf.Tensor3D);
   });
-  // A stack of Dense layers takes rows: [rows, width].
-  return (rows) => {
-    const [count, width] = rows.shape as [number, number];
-    const output = steps.reduce((x, step) => step(x), tf.reshape(rows, [1, count, width]) as tf.Tensor3D);
-    return tf.reshape(output, [count, output.shape[2]]);
+  return {
+    width,
+    run: (input, rows) => valuesOf(() => steps.reduce((x, step) => step(x), tf.tensor3d(input, [1, rows, width]))),
+    dispose: () => kernels.forEach((kernel) => kernel.dispose()),
   };
 }
 
@@ -152,20 +179,16 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
  * and scores each row by `score`, the mean absolute or squared error, against the rows as FP32
  * holds them: the score, as training, import and serving all compute it.
  */
-export function reconstruct(
+function reconstruct(
   forward: ForwardPass,
   normalised: readonly number[] | Float32Array,
-  dims: InstanceDims,
   score: ScoreFunction,
 ): { errors: number[]; reconstructions: (row: number) => number[]; attributions: (row: number) => number[] } {
   const input = normalised instanceof Float32Array ? normalised : Float32Array.from(normalised);
-  const width = instanceWidth(dims);
+  const { width } = forward;
   const rows = input.length / width;
   if (rows === 0) return { errors: [], reconstructions: () => [], attributions: () => [] };
-  const reconstruction = tf.tidy(() => forward(tf.tensor(input, [rows, ...dims])));
-  // Read outside tidy(), which would walk every element of a returned typed array.
-  const output = reconstruction.dataSync() as Float32Array;
-  reconstruction.dispose();
+  const output = forward.run(input, rows);
   const errors = new Array<number>(rows);
   const squared = score === 'mse';
   for (let row = 0, at = 0; row < rows; row++) {
@@ -182,6 +205,19 @@ export function reconstruct(
       return finiteFp32(squared ? difference * difference : Math.abs(difference));
     });
   return { errors, reconstructions: (row) => Array.from(output.subarray(row * width, (row + 1) * width), finiteFp32), attributions };
+}
+
+/**
+ * The scores of normalised rows through `model` in one forward pass, made for them alone: for
+ * training and import, which score a model's rows once.
+ */
+export function reconstructionErrors(model: tf.LayersModel, normalised: readonly number[] | Float32Array, score: ScoreFunction): number[] {
+  const forward = forwardPass(model);
+  try {
+    return reconstruct(forward, normalised, score).errors;
+  } finally {
+    forward.dispose();
+  }
 }
 
 /**
@@ -248,7 +284,7 @@ export class Detector {
    * rejects its request alone.
    */
   scoreNormalised(input: readonly number[] | Float32Array, options: ScoreOptions = {}): Score[] {
-    const { errors, reconstructions, attributions } = reconstruct(this.forward, input, this.dims, scoreOf(this.metadata));
+    const { errors, reconstructions, attributions } = reconstruct(this.forward, input, scoreOf(this.metadata));
     const { calibration } = this;
     if (options.pValue && !calibration) throw new RangeError(`model "${this.name}" has no calibration to compute p-values from`);
     return errors.map((error, row) => {
@@ -267,6 +303,7 @@ export class Detector {
   }
 
   dispose(): void {
+    this.forward.dispose();
     this.model.dispose();
   }
 }

@@ -4,7 +4,7 @@ import { artifactsOf, contentVersion, inputOf, type InstanceDims, type ModelMeta
 import { numberOption, parseCommandLine, removeIfInterrupted, runCli, UsageError } from '../lib/cli.ts';
 import { backendFromEnvironment, checkNameOptions, labelLayoutOption, SCORE_USAGE, scoreOption } from './command-options.ts';
 import { classExamples, DataFileError, ECG5000_LAYOUT, fitMinMax, fitMinMaxPerFeature, fitStandard, isAnomalous, readLabelledCsv } from './data.ts';
-import { Detector, forwardPass, normaliser, reconstruct } from './detector.ts';
+import { Detector, normaliser, reconstructionErrors } from './detector.ts';
 import { evaluateRows, formatEvaluation } from './evaluation.ts';
 import { buildModel, DEFAULT_MAX_PARAMETERS, readKerasFile } from './keras.ts';
 import { readScaler, SCALERS } from './scaler.ts';
@@ -189,7 +189,7 @@ await runCli('import', USAGE, async (argv, logger) => {
     const rows = data?.rows.map((_, row) => row) ?? [];
     const anomalousRows = data ? rows.filter((row) => isAnomalous(data, row)) : [];
 
-    const errors = data ? reconstruct(forwardPass(model), normaliser(normalisation, dims)(data.rows), dims, score).errors : [];
+    const errors = data ? reconstructionErrors(model, normaliser(normalisation, dims)(data.rows), score) : [];
     const scores = { normal: errors.filter((_, row) => !isAnomalous(data!, row)), anomalous: errors.filter((_, row) => isAnomalous(data!, row)) };
     const calibration = scores.normal.length > 0 ? calibrationRecord(scores.normal, `the scores of the ${scores.normal.length} normal rows of ${path.basename(options.data!)}`) : undefined;
     let threshold: ModelMetadata['threshold'];

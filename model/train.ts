@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Detector, forwardPass, normaliser, reconstruct } from './detector.ts';
+import { Detector, normaliser, reconstructionErrors } from './detector.ts';
 import { artifactsOf, BUNDLED_MODEL_DIR, contentVersion, signatureFor, writeArtifact, writeMetadata, type ModelMetadata, type ScoreFunction } from './artifact.ts';
 import { buildAutoencoder } from './autoencoder.ts';
 import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
@@ -104,8 +104,8 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
   }
 
   const scores = {
-    normal: reconstruct(forwardPass(model), normalised, [width], score).errors,
-    anomalous: reconstruct(forwardPass(model), normalise(anomalousRows), [width], score).errors,
+    normal: reconstructionErrors(model, normalised, score),
+    anomalous: reconstructionErrors(model, normalise(anomalousRows), score),
   };
   const rules = Object.keys(THRESHOLD_RULES) as ThresholdRule[];
   const thresholds = Object.fromEntries(rules.map((rule) => [rule, chooseThreshold(rule, scores)])) as Record<ThresholdRule, number>;
@@ -122,12 +122,7 @@ async function validate(data: LabelledData, trainRows: number[], share: number, 
   const fitRows = inner.train.map((i) => trainRows[i]!);
   const heldOut = inner.test.map((i) => trainRows[i]!);
   const trained = await trainOn(data, fitRows, hyper, score, logger);
-  const errors = reconstruct(
-    forwardPass(trained.model),
-    normaliser(trained.normalisation, [data.width])(heldOut.map((row) => data.rows[row]!)),
-    [data.width],
-    trained.score,
-  ).errors;
+  const errors = reconstructionErrors(trained.model, normaliser(trained.normalisation, [data.width])(heldOut.map((row) => data.rows[row]!)), trained.score);
   trained.model.dispose();
   for (const [rule, threshold] of Object.entries(trained.thresholds)) {
     const evaluation = classificationMetrics(
@@ -195,12 +190,7 @@ await runCli('train', USAGE, async (argv, logger) => {
   if (thresholdRule === undefined) checkTargetFpr(targetFpr, held.length);
   const heldOut = new Set(held);
   const trained = await trainOn(data, split.train.filter((row) => !heldOut.has(row)), hyper, score, logger);
-  const calibrationScores = reconstruct(
-    forwardPass(trained.model),
-    normaliser(trained.normalisation, [data.width])(held.map((row) => data.rows[row]!)),
-    [data.width],
-    score,
-  ).errors;
+  const calibrationScores = reconstructionErrors(trained.model, normaliser(trained.normalisation, [data.width])(held.map((row) => data.rows[row]!)), score);
   const calibration = calibrationRecord(calibrationScores, `the scores of ${held.length} normal rows of the training part (a share ${calibrationFraction}, seed ${hyper.seed}) held out of training`);
   const threshold =
     thresholdRule === undefined
