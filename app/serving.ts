@@ -16,20 +16,29 @@ export interface LoadedModel {
   readonly batcher: Batcher;
 }
 
-/** The values of an output, by its role, for a request's scores: what both protocols answer. */
-export function outputValues(role: OutputRole, scores: readonly Score[]): (number | boolean)[] {
+/** An output's value, by its role, for one score: a number or a boolean, or an instance's values. */
+export function outputValue(role: OutputRole, score: Score): number | boolean | number[] {
   switch (role) {
     case 'score':
-      return scores.map((s) => s.reconstructionError);
+      return score.reconstructionError;
     case 'verdict':
-      return scores.map((s) => s.isAnomaly);
+      return score.isAnomaly;
     case 'reconstruction':
-      return scores.flatMap((s) => s.reconstruction!);
+      return score.reconstruction!;
     case 'attribution':
-      return scores.flatMap((s) => s.attribution!);
+      return score.attribution!;
     case 'p_value':
-      return scores.map((s) => s.pValue!);
+      return score.pValue!;
   }
+}
+
+/**
+ * An output's values for a request's scores, flat, as a tensor holds them: one a score for an
+ * output of shape [-1], an instance's values a score for one of the input's shape.
+ */
+export function outputValues({ role, shape }: { readonly role: OutputRole; readonly shape: readonly number[] }, scores: readonly Score[]): (number | boolean)[] {
+  // flatMap, five times map's cost on scalars, only where there is something to flatten.
+  return shape.length === 1 ? scores.map((score) => outputValue(role, score) as number | boolean) : scores.flatMap((score) => outputValue(role, score) as number[]);
 }
 
 /** What the detector computes besides the score and the verdict for a request asking for outputs of `roles`. */

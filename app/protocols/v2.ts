@@ -148,7 +148,7 @@ function parseInferRequest(body: Record<string, unknown>, binary: BinaryData | u
 
 /** An output's tensor for a request's scores: the signature's shape with the rows filled in. */
 function outputTensor({ name, role, datatype, shape }: OutputSpec, scores: Score[]): { name: string; datatype: BinaryDatatype; shape: number[]; data: (number | boolean)[] } {
-  return { name, datatype, shape: [scores.length, ...shape.slice(1)], data: outputValues(role, scores) };
+  return { name, datatype, shape: [scores.length, ...shape.slice(1)], data: outputValues({ role, shape }, scores) };
 }
 
 /** The served model, if the path's `:name` (and `:version`, when there is one) names it. */
