@@ -33,10 +33,7 @@ const SIGNATURES: Readonly<Record<string, readonly OutputRole[]>> = {
 };
 const DEFAULT_SIGNATURE = 'serving_default';
 
-/**
- * An output of the model's signature that a TF Serving signature answers, with the dimensions and
- * the number of values of an instance's value in it.
- */
+/** An output of the model's signature that a TF Serving signature answers, with an instance's dimensions in it. */
 type AnsweredOutput = Signature['outputs'][number] & { readonly dims: readonly number[] };
 
 /**
