@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Detector, forwardPass, normaliser } from './detector.ts';
+import { backendKernels, Detector, engineKernels, forwardPass, normaliser, type KernelRunner } from './detector.ts';
 import { FP32_MAX, InvalidInstanceError } from './instances.ts';
 import { ArtifactError, contentVersion, readArtifact, signatureFor, type ModelMetadata, type Normalisation } from './artifact.ts';
 import { BUNDLED_MODEL, useBundledModel } from '../test/bundled-model.ts';
@@ -179,62 +179,89 @@ describe('normaliser', () => {
 });
 
 describe('forwardPass', () => {
+  // The two ways a pass runs kernels: through the engine (what tfjs-node's backend needs) and on
+  // the backend itself (what wasm and cpu get by default); each must give the same numbers.
+  const runners = [
+    ['through the engine', () => engineKernels],
+    ['on the backend itself', backendKernels],
+  ] as const;
+
   /** The model's output for some rows through forwardPass and through tfjs-layers' predict. */
-  function bothWays(model: tf.LayersModel, width: number) {
+  function bothWays(model: tf.LayersModel, width: number, kernels: KernelRunner) {
     const values = Float32Array.from({ length: 3 * width }, (_, i) => 0.5 + 0.4 * Math.sin(i));
-    const forward = forwardPass(model);
+    const forward = forwardPass(model, kernels);
     const own = forward.run(values, 3);
     forward.dispose();
     const predicted = tf.tidy(() => model.predict(tf.tensor2d(values, [3, width])) as tf.Tensor).dataSync();
     return { own: Array.from(own), predicted: Array.from(predicted) };
   }
   const dense = (activation: string, units: number, inputShape?: number[]) =>
-    tf.layers.dense({ units, activation: activation as 'relu', inputShape, kernelInitializer: tf.initializers.glorotUniform({ seed: units }) });
+    tf.layers.dense({
+      units,
+      activation: activation as 'relu',
+      inputShape,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: units }),
+      // Not the default of zeros: a bias left out must show.
+      biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: units }),
+    });
   const bundledModel = async () => tf.loadLayersModel(tf.io.fromMemory((await readArtifact(ARTIFACTS)).artifacts));
-
-  // The bundled model's last layer is a sigmoid: its outputs lie in (0, 1), where FP32's values
-  // are at most 2^-24 apart.
-  it.each(['cpu', 'wasm'] as const)('gives the bundled model predict\'s numbers to within two units of their last bit on the %s backend', async (name) => {
+  /** Runs `test` on the backend `name`, then returns to the one before. */
+  const onBackend = async (name: 'cpu' | 'wasm', test: () => Promise<void>) => {
     const backend = tf.getBackend();
     await selectBackend(name);
     try {
-      const model = await bundledModel();
-      const { own, predicted } = bothWays(model, 140);
-      own.forEach((value, i) => expect(Math.abs(value - predicted[i]!)).toBeLessThanOrEqual(2 * 2 ** -24));
-      model.dispose();
+      await test();
     } finally {
       await tf.setBackend(backend);
     }
-  });
+  };
 
-  it.each([
-    ['tanh and linear Dense layers', () => tf.sequential({ layers: [dense('tanh', 4, [6]), dense('linear', 6)] })],
-    ['an activation it does not compute itself (softplus)', () => tf.sequential({ layers: [dense('softplus', 4, [6]), dense('sigmoid', 6)] })],
-    [
-      'a functional model',
-      () => {
-        const input = tf.input({ shape: [6] });
-        return tf.model({ inputs: input, outputs: dense('sigmoid', 6).apply(dense('relu', 3).apply(input)) as tf.SymbolicTensor });
-      },
-    ],
-  ])('gives %s exactly what predict gives', (_, build) => {
-    const model = build();
-    const { own, predicted } = bothWays(model, 6);
-    expect(own).toEqual(predicted);
-    model.dispose();
-  });
+  // The bundled model's last layer is a sigmoid: its outputs lie in (0, 1), where FP32's values
+  // are at most 2^-24 apart.
+  it.each(['cpu', 'wasm'] as const)("gives the bundled model predict's numbers to within two units of their last bit on the %s backend, the same both ways", (name) =>
+    onBackend(name, async () => {
+      const model = await bundledModel();
+      const [engine, backend] = runners.map(([, kernels]) => bothWays(model, 140, kernels()));
+      engine!.own.forEach((value, i) => expect(Math.abs(value - engine!.predicted[i]!)).toBeLessThanOrEqual(2 * 2 ** -24));
+      expect(backend!.own).toEqual(engine!.own);
+      model.dispose();
+    }),
+  );
 
-  it('keeps no tensor once disposed, and leaves the model its weights', async () => {
-    const model = await bundledModel();
-    const zeros = new Float32Array(140);
-    const predict = () => tf.tidy(() => Array.from((model.predict(tf.tensor2d(zeros, [1, 140])) as tf.Tensor).dataSync()));
-    const before = { tensors: tf.memory().numTensors, output: predict() };
-    const forward = forwardPass(model);
-    forward.run(zeros, 1);
-    forward.dispose();
-    expect(tf.memory().numTensors).toBe(before.tensors);
-    expect(predict()).toEqual(before.output);
-    model.dispose();
+  describe.each(runners)('with kernels run %s', (_, kernels) => {
+    it.each([
+      ['tanh and linear Dense layers', () => tf.sequential({ layers: [dense('tanh', 4, [6]), dense('linear', 6)] })],
+      ['an activation it does not compute itself (softplus)', () => tf.sequential({ layers: [dense('softplus', 4, [6]), dense('sigmoid', 6)] })],
+      [
+        'a functional model',
+        () => {
+          const input = tf.input({ shape: [6] });
+          return tf.model({ inputs: input, outputs: dense('sigmoid', 6).apply(dense('relu', 3).apply(input)) as tf.SymbolicTensor });
+        },
+      ],
+    ])('gives %s exactly what predict gives', (_, build) => {
+      const model = build();
+      const { own, predicted } = bothWays(model, 6, kernels());
+      expect(own).toEqual(predicted);
+      model.dispose();
+    });
+
+    it.each(['cpu', 'wasm'] as const)('keeps no tensor and no data on the %s backend once disposed, and leaves the model its weights', (name) =>
+      onBackend(name, async () => {
+        const model = await bundledModel();
+        const zeros = new Float32Array(2 * 140);
+        const predict = () => tf.tidy(() => Array.from((model.predict(tf.tensor2d(zeros, [2, 140])) as tf.Tensor).dataSync()));
+        const held = () => ({ tensors: tf.memory().numTensors, data: tf.backend().numDataIds() });
+        const before = { held: held(), output: predict() };
+        const forward = forwardPass(model, kernels());
+        forward.run(zeros, 2);
+        forward.run(zeros.subarray(0, 140), 1);
+        forward.dispose();
+        expect(held()).toEqual(before.held);
+        expect(predict()).toEqual(before.output);
+        model.dispose();
+      }),
+    );
   });
 });
 

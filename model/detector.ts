@@ -113,7 +113,8 @@ export interface ForwardPass {
  * the bundled model).
  */
 const FUSED_ACTIVATIONS = new Set(['relu', 'linear', 'elu', 'sigmoid']);
-const SEPARATE_ACTIVATIONS: Record<string, (x: tf.Tensor3D) => tf.Tensor3D> = { tanh: tf.tanh };
+/** Each activation computed after the product, by its kernel's name. */
+const SEPARATE_ACTIVATIONS: Record<string, string> = { tanh: tf.Tanh };
 
 /** The values of the tensor that `compute` makes, its intermediates disposed. */
 function valuesOf(compute: () => tf.Tensor): Float32Array {
@@ -124,6 +125,61 @@ function valuesOf(compute: () => tf.Tensor): Float32Array {
   return values;
 }
 
+/** One of a backend's kernels, its attributes bound: inputs in, one output out. */
+type Kernel = (inputs: tf.NamedTensorInfoMap) => tf.TensorInfo;
+
+/** How a forward pass runs the backend's kernels, and frees what they make. */
+export interface KernelRunner {
+  kernel(name: string, attrs?: tf.NamedAttrMap): Kernel;
+  /** The values that `compute` makes of `input` (in `shape`), every tensor made on the way freed. */
+  values(input: Float32Array, shape: number[], compute: (input: tf.TensorInfo) => tf.TensorInfo): Float32Array;
+}
+
+/** Kernels run through TensorFlow.js's engine, which tracks each tensor they make: any backend. */
+export const engineKernels: KernelRunner = {
+  // Here every TensorInfo a kernel is given is a Tensor: the input, a weight or a kernel's output.
+  kernel: (name, attrs = {}) => (inputs) => tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs) as tf.Tensor,
+  values: (input, shape, compute) => valuesOf(() => compute(tf.tensor(input, shape)) as tf.Tensor),
+};
+
+/**
+ * Kernels called on the backend itself, as the engine calls them, with none of its tracking: the
+ * engine's work around each kernel (tensors made, scoped and freed, its state checked) cost the
+ * server about 2 µs a request of the 7 that its forward pass cost it in all, on wasm (docs/benchmarks.md).
+ * For backends whose kernels take and give plain TensorInfos (`KERNELS_OF_TENSOR_INFOS`); what a
+ * pass makes is freed when its values are read. The current backend's, when called.
+ */
+export function backendKernels(): KernelRunner {
+  const backend = tf.backend();
+  const backendName = tf.getBackend();
+  const made: tf.TensorInfo[] = [];
+  const kept = (info: tf.TensorInfo) => {
+    made.push(info);
+    return info;
+  };
+  return {
+    kernel: (name, attrs = {}) => {
+      const { kernelFunc } = tf.getKernel(name, backendName);
+      return (inputs) => kept(kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo);
+    },
+    values: (input, shape, compute) => {
+      try {
+        const tensor = kept({ dataId: backend.write(input, shape, 'float32'), shape, dtype: 'float32' });
+        return backend.readSync(compute(tensor).dataId) as Float32Array;
+      } finally {
+        for (const { dataId } of made) backend.disposeData(dataId);
+        made.length = 0;
+      }
+    },
+  };
+}
+
+/** The backends whose kernels take TensorInfos and make them (tfjs-node's call TensorFlow.js's ops, which need its engine). */
+const KERNELS_OF_TENSOR_INFOS = new Set(['wasm', 'cpu']);
+
+/** The fastest way to run the current backend's kernels. */
+const kernelRunner = (): KernelRunner => (KERNELS_OF_TENSOR_INFOS.has(tf.getBackend()) ? backendKernels() : engineKernels);
+
 /**
  * A model's forward pass. A Sequential stack of Dense layers (what `npm run train` builds, and most
  * autoencoders of tabular rows) runs as the matrix products of its own weights: the arithmetic
@@ -132,10 +188,12 @@ function valuesOf(compute: () => tf.Tensor): Float32Array {
  * the backend's _FusedMatMul kernel, called as tf.fused.matMul calls it but on rows kept as one
  * batch of a matrix, [1, rows, width], from the input to the output, and on each kernel reshaped to
  * a batch of one matrix when the pass is made: the op would reshape its operands and its result
- * and wrap it for gradients at every layer, and each kernel a pass runs costs it several µs. Any
- * other model runs through `predict`. Inference only: no gradient flows through it.
+ * and wrap it for gradients at every layer, and each kernel a pass runs costs it several µs. The
+ * kernels run through `kernels`: by default the backend's own, called directly where it allows
+ * (backendKernels). Any other model runs through `predict`. Inference only: no gradient flows
+ * through it.
  */
-export function forwardPass(model: tf.LayersModel): ForwardPass {
+export function forwardPass(model: tf.LayersModel, kernels: KernelRunner = kernelRunner()): ForwardPass {
   const dims = model.inputs[0]!.shape.slice(1) as number[];
   const width = instanceWidth(dims);
   const layers = model.layers.filter((layer) => layer.getClassName() !== 'InputLayer');
@@ -151,26 +209,25 @@ export function forwardPass(model: tf.LayersModel): ForwardPass {
     const run = (input: Float32Array, rows: number) => valuesOf(() => model.predict(tf.tensor(input, [rows, ...dims]), { batchSize: rows }) as tf.Tensor);
     return { width, run, dispose: () => {} };
   }
-  const kernels: tf.Tensor3D[] = [];
-  const product = (a: tf.Tensor3D, b: tf.Tensor3D, fused?: { bias: tf.Tensor1D; activation: tf.fused.Activation }) =>
-    tf.engine().runKernel(
-      tf._FusedMatMul,
-      { a, b, ...(fused && { bias: fused.bias }) },
-      { transposeA: false, transposeB: false, activation: fused?.activation ?? 'linear' },
-    ) as tf.Tensor3D;
-  const steps = layers.map((layer): ((x: tf.Tensor3D) => tf.Tensor3D) => {
+  const reshaped: tf.Tensor3D[] = [];
+  const product = (activation: string) => kernels.kernel(tf._FusedMatMul, { transposeA: false, transposeB: false, activation });
+  const steps = layers.map((layer): ((x: tf.TensorInfo) => tf.TensorInfo) => {
     const [weights, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
     // A view of the layer's kernel as a batch of one matrix: it shares the weights' memory.
-    const kernel = tf.keep(tf.reshape(weights, [1, ...weights.shape]) as tf.Tensor3D);
-    kernels.push(kernel);
+    const b = tf.keep(tf.reshape(weights, [1, ...weights.shape]) as tf.Tensor3D);
+    reshaped.push(b);
     const activation = activationOf(layer);
-    if (FUSED_ACTIVATIONS.has(activation)) return (x) => product(x, kernel, { bias, activation: activation as tf.fused.Activation });
-    return (x) => SEPARATE_ACTIVATIONS[activation]!(tf.add(product(x, kernel), bias) as tf.Tensor3D);
+    if (FUSED_ACTIVATIONS.has(activation)) {
+      const fused = product(activation);
+      return (a) => fused({ a, b, bias });
+    }
+    const [linear, add, activate] = [product('linear'), kernels.kernel(tf.Add), kernels.kernel(SEPARATE_ACTIVATIONS[activation]!)];
+    return (a) => activate({ x: add({ a: linear({ a, b }), b: bias }) });
   });
   return {
     width,
-    run: (input, rows) => valuesOf(() => steps.reduce((x, step) => step(x), tf.tensor3d(input, [1, rows, width]))),
-    dispose: () => kernels.forEach((kernel) => kernel.dispose()),
+    run: (input, rows) => kernels.values(input, [1, rows, width], (x) => steps.reduce((y, step) => step(y), x)),
+    dispose: () => reshaped.forEach((tensor) => tensor.dispose()),
   };
 }
 
