@@ -57,6 +57,16 @@ describe('Batcher', () => {
     });
   });
 
+  it('gives a pass its own rows alone when it follows a larger pass', async () => {
+    const b = batcher();
+    const first = [[anomalous, normal], [normal], [anomalous]];
+    await Promise.all(first.map((rows) => b.score(rows)));
+    const later = [[normal], [anomalous]];
+    const scores = [await b.score(later[0]!), await b.score(later[1]!)];
+    expect(passes).toEqual([4, 1, 1]);
+    scores.forEach((own, i) => expect(own.map((s) => s.reconstructionError)).toEqual(detector.score(later[i]!).map((s) => s.reconstructionError)));
+  });
+
   it('never puts more than maxBatchSize rows in one pass, and never splits a request', async () => {
     const b = batcher(5);
     const results = await Promise.all([b.score([normal, normal, normal]), b.score([normal, normal, normal]), b.score([anomalous])]);
