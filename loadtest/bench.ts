@@ -15,6 +15,7 @@ import { SOURCE_SERVER_COMMAND, spawnServer, type ServerProcess } from '../lib/s
 import { buildBundledServer, startupSeconds } from './bundled-server.ts';
 import { callgrindAvailable, instructionsPerRequest, type InstructionCount } from './instructions.ts';
 import { drive, median, predictTarget, type Measurement, type Target } from './drive.ts';
+import { pinLoadApartFromServers } from './cpu-pinning.ts';
 
 /**
  * `npm run bench`: the scoring server, as the image runs it (the bundle of `npm run build`), against
@@ -124,9 +125,12 @@ const UNBOUNDED_QUEUE = environmentOf({ maxQueuedRows: SETTING_MAXIMA.queuedRows
 const settingsText = (settings: Record<string, string>) => Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ');
 /** The server's environment for the backend asked for. */
 const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
+/** The load on some CPUs, each server measured on one of its own, where the machine allows. */
+const pinning = pinLoadApartFromServers();
+const onServerCpu = (command: readonly string[]) => (pinning ? pinning.server(command) : [...command]);
 /** The server as the image runs it (the bundle), on the backend asked for. */
 const bundled = await buildBundledServer(backend);
-const serve = (env: Record<string, string>) => spawnServer({ ...env, ...backendEnv }, { command: bundled.command });
+const serve = (env: Record<string, string>) => spawnServer({ ...env, ...backendEnv }, { command: onServerCpu(bundled.command) });
 
 
 /** An endpoint to drive: a name, the server, and the request. */
@@ -334,7 +338,7 @@ try {
     );
   } else {
     logger.info({ runs: STARTUP_RUNS }, 'measuring start-up: the bundle and the source, in turns');
-    const starts = await startupSeconds([bundled.command, SOURCE_SERVER_COMMAND], STARTUP_RUNS, backendEnv);
+    const starts = await startupSeconds([onServerCpu(bundled.command), onServerCpu(SOURCE_SERVER_COMMAND)], STARTUP_RUNS, backendEnv);
     const startupRow = (name: string, seconds: number[]) => `| ${name} | ${median(seconds).toFixed(2)} | ${Math.min(...seconds).toFixed(2)}–${Math.max(...seconds).toFixed(2)} |`;
     const startup = [
       `From spawning the process to ready (the model loaded, the port open), on the bundled model, ${STARTUP_RUNS} starts of each in turn:`,
@@ -346,7 +350,7 @@ try {
     ];
     const instructions = await countInstructions();
     logger.info('measuring the memory of one oversized request, each to a process of its own');
-    const startBare = () => spawnServer({}, { command: BARE_COMMAND, waitFor: 'listening' });
+    const startBare = () => spawnServer({}, { command: onServerCpu(BARE_COMMAND), waitFor: 'listening' });
     const parsed = await residentGrowth(startBare, oversized);
     // A body limit the oversized request fits in, so that what rejects it is its count of instances.
     const rejected = await residentGrowth(() => serve({ MAX_BODY_BYTES: String(8 * 1024 * 1024) }), oversized);
@@ -454,7 +458,7 @@ try {
         `| ${m.name} | ${Math.round(m.requestsPerSecond).toLocaleString('en')} | ${m.cpuMicrosPerRequest.toFixed(1)} | ${m.p50} | ${m.p99} | ${m.errors} | ${ratios} |`;
       process.stdout.write(
         [
-          `One beat a request, ${connections} connections, on 127.0.0.1, the server (the bundle) on the ${String(serverBackend)} backend; ${HEADLINE_ROUNDS} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios); CPU time from /proc:`,
+          `One beat a request, ${connections} connections, on 127.0.0.1, the server (the bundle) on the ${String(serverBackend)} backend; ${HEADLINE_ROUNDS} rounds of ${duration} s on each endpoint in turn, medians (and the range of the rounds' ratios); CPU time from /proc; ${pinning ? `each server on CPU ${pinning.serverCpu} alone, the load on ${pinning.loadCpus.join(',')} (taskset)` : 'nothing pinned (taskset and two CPUs needed)'}:`,
           '',
           "| endpoint | requests/s | server CPU µs a request | p50 ms | p99 ms | errors | throughput vs bare (rounds' range) | CPU a request, bare over it (rounds' range) |",
           '|---|---|---|---|---|---|---|---|',
