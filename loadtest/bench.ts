@@ -296,8 +296,8 @@ const BARE_COMMAND = [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoi
 async function countInstructions(): Promise<string[]> {
   if (!(await callgrindAvailable())) return ['No instruction counts: valgrind is not installed (apt-get install valgrind).', ''];
   logger.info(COUNTED, 'counting instructions a request under callgrind: the bare endpoint, then the server');
-  const bareCounts = await instructionsPerRequest(logger, BARE_COMMAND, predict, COUNTED, { waitFor: 'listening' });
-  const serverCounts = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backendEnv });
+  const bareCounts = await instructionsPerRequest(logger, BARE_COMMAND, predict, COUNTED, { waitFor: 'listening', launch: onServerCpu });
+  const serverCounts = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backendEnv, launch: onServerCpu });
   const thousands = (counts: number[]) => `${(median(counts) / 1000).toFixed(0)}k (${(Math.min(...counts) / 1000).toFixed(0)}k–${(Math.max(...counts) / 1000).toFixed(0)}k)`;
   return [
     `Instructions a request, user space, every thread (valgrind --tool=callgrind; ${COUNTED.warmup.toLocaleString('en')} requests to warm up, then ${COUNTED.reps} counts of ${COUNTED.requests.toLocaleString('en')}, ${COUNTED.connections} connections; median and range):`,

@@ -44,12 +44,17 @@ export async function instructionsPerRequest(
   command: readonly string[],
   target: Target,
   { warmup, requests, reps, connections }: InstructionCount,
-  options: Pick<SpawnOptions, 'waitFor'> & { env?: Record<string, string> } = {},
+  options: Pick<SpawnOptions, 'waitFor'> & {
+    env?: Record<string, string>;
+    /** How the command under valgrind is run (on a CPU of its own, say). @default as it is */
+    launch?: (command: readonly string[]) => string[];
+  } = {},
 ): Promise<number[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'callgrind-'));
   const out = path.join(dir, 'callgrind.out');
   const [file, ...args] = command;
-  const server = await spawnServer(options.env ?? {}, { waitFor: options.waitFor, command: [VALGRIND, '--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file', file!, ...args] });
+  const underValgrind = [VALGRIND, '--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file', file!, ...args];
+  const server = await spawnServer(options.env ?? {}, { waitFor: options.waitFor, command: options.launch?.(underValgrind) ?? underValgrind });
   // vgdb names its pipe after the user and HOST of the process it talks to, and spawnServer sets HOST.
   const control = (flag: string) => run('callgrind_control', [flag, String(server.child.pid)], { env: { ...process.env, HOST: options.env?.HOST ?? SERVER_HOST } });
   try {
