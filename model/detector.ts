@@ -143,11 +143,11 @@ export const engineKernels: KernelRunner = {
 };
 
 /**
- * Kernels called on the backend itself, as the engine calls them, with none of its tracking: the
- * engine's work around each kernel (tensors made, scoped and freed, its state checked) cost the
- * server about 2 µs a request of the 7 that its forward pass cost it in all, on wasm (docs/benchmarks.md).
- * For backends whose kernels take and give plain TensorInfos (`KERNELS_OF_TENSOR_INFOS`); what a
- * pass makes is freed when its values are read. The current backend's, when called.
+ * The current backend's kernels called on the backend itself, as the engine calls them, with none
+ * of its tracking: the engine's work around each kernel (tensors made, scoped and freed, its state
+ * checked) cost the server about 2 µs a request of the 7 that its forward pass cost it in all, on
+ * wasm (docs/benchmarks.md). For backends whose kernels take and give plain TensorInfos
+ * (`KERNELS_OF_TENSOR_INFOS`); what a pass makes is freed when its values are read.
  */
 export function backendKernels(): KernelRunner {
   const backend = tf.backend();
