@@ -206,11 +206,11 @@ describe('forwardPass', () => {
     });
   const bundledModel = async () => tf.loadLayersModel(tf.io.fromMemory((await readArtifact(ARTIFACTS)).artifacts));
   /** Runs `test` on the backend `name`, then returns to the one before. */
-  const onBackend = async (name: 'cpu' | 'wasm', test: () => Promise<void>) => {
+  const onBackend = async <T,>(name: 'cpu' | 'wasm', test: () => Promise<T>): Promise<T> => {
     const backend = tf.getBackend();
     await selectBackend(name);
     try {
-      await test();
+      return await test();
     } finally {
       await tf.setBackend(backend);
     }
@@ -239,11 +239,18 @@ describe('forwardPass', () => {
           return tf.model({ inputs: input, outputs: dense('sigmoid', 6).apply(dense('relu', 3).apply(input)) as tf.SymbolicTensor });
         },
       ],
-    ])('gives %s exactly what predict gives', (_, build) => {
-      const model = build();
-      const { own, predicted } = bothWays(model, 6, kernels());
-      expect(own).toEqual(predicted);
-      model.dispose();
+    ])('gives %s exactly what predict gives, on cpu and on wasm', async (_, build) => {
+      for (const name of ['cpu', 'wasm'] as const) {
+        const { own, predicted } = await onBackend(name, async () => {
+          const model = build();
+          try {
+            return bothWays(model, 6, kernels());
+          } finally {
+            model.dispose();
+          }
+        });
+        expect(own).toEqual(predicted);
+      }
     });
 
     it.each(['cpu', 'wasm'] as const)('keeps no tensor and no data on the %s backend once disposed, and leaves the model its weights', (name) =>
