@@ -116,15 +116,6 @@ const FUSED_ACTIVATIONS = new Set(['relu', 'linear', 'elu', 'sigmoid']);
 /** Each activation computed after the product, by its kernel's name. */
 const SEPARATE_ACTIVATIONS: Record<string, string> = { tanh: tf.Tanh };
 
-/** The values of the tensor that `compute` makes, its intermediates disposed. */
-function valuesOf(compute: () => tf.Tensor): Float32Array {
-  const tensor = tf.tidy(compute);
-  // Read outside tidy(), which would walk every element of a returned typed array.
-  const values = tensor.dataSync() as Float32Array;
-  tensor.dispose();
-  return values;
-}
-
 /** One of a backend's kernels, its attributes bound: inputs in, one output out. */
 type Kernel = (inputs: tf.NamedTensorInfoMap) => tf.TensorInfo;
 
@@ -139,7 +130,13 @@ export interface KernelRunner {
 export const engineKernels: KernelRunner = {
   // Here every TensorInfo a kernel is given is a Tensor: the input, a weight or a kernel's output.
   kernel: (name, attrs = {}) => (inputs) => tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs) as tf.Tensor,
-  values: (input, shape, compute) => valuesOf(() => compute(tf.tensor(input, shape)) as tf.Tensor),
+  values: (input, shape, compute) => {
+    const tensor = tf.tidy(() => compute(tf.tensor(input, shape)) as tf.Tensor);
+    // Read outside tidy(), which would walk every element of a returned typed array.
+    const values = tensor.dataSync() as Float32Array;
+    tensor.dispose();
+    return values;
+  },
 };
 
 /**
@@ -206,7 +203,7 @@ export function forwardPass(model: tf.LayersModel, kernels: KernelRunner = kerne
     });
   if (!stackOfDense) {
     // batchSize: predict would otherwise split the batch into forward passes of 32 rows.
-    const run = (input: Float32Array, rows: number) => valuesOf(() => model.predict(tf.tensor(input, [rows, ...dims]), { batchSize: rows }) as tf.Tensor);
+    const run = (input: Float32Array, rows: number) => engineKernels.values(input, [rows, ...dims], (x) => model.predict(x as tf.Tensor, { batchSize: rows }) as tf.Tensor);
     return { width, run, dispose: () => {} };
   }
   const reshaped: tf.Tensor3D[] = [];
