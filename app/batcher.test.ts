@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Batcher } from './batcher.ts';
-import type { Detector } from '../model/detector.ts';
+import type { Detector, Score } from '../model/detector.ts';
 import { useBundledModel } from '../test/bundled-model.ts';
 import { InvalidInstanceError } from '../model/instances.ts';
 import { BatchFailedError, InvalidRequestError, OverloadedError } from './errors.ts';
@@ -67,6 +67,21 @@ describe('Batcher', () => {
     scores.forEach((own, i) => expect(own.map((s) => s.reconstructionError)).toEqual(detector.score(later[i]!).map((s) => s.reconstructionError)));
   });
 
+  it('holds the queued rows in a buffer no longer than the longest queue, whatever it has served', async () => {
+    const b = batcher();
+    for (let i = 0; i < 50; i++) await b.score([normal]);
+    await Promise.all([b.score([normal, anomalous]), b.score([normal])]);
+    for (let i = 0; i < 50; i++) await b.score([anomalous]);
+    expect(b['queuedValues'].length).toBeLessThanOrEqual(4 * detector.inputLength);
+  });
+
+  it('never makes room for more rows than maxQueuedRows and one request more', async () => {
+    const b = batcher(2, { maxQueuedRows: 3 });
+    const results = await Promise.allSettled([b.score([normal]), b.score([normal, normal]), b.score([normal, anomalous])]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect(b['queuedValues'].length).toBe(5 * detector.inputLength);
+  });
+
   it('never puts more than maxBatchSize rows in one pass, and never splits a request', async () => {
     const b = batcher(5);
     const results = await Promise.all([b.score([normal, normal, normal]), b.score([normal, normal, normal]), b.score([anomalous])]);
@@ -75,14 +90,17 @@ describe('Batcher', () => {
     expect(results[2]![0]!.isAnomaly).toBe(true);
   });
 
-  it('rejects a request with a bad row alone; its neighbours are scored', async () => {
+  it('rejects a request with a bad row alone; its neighbours are scored, each on its own rows', async () => {
     const b = batcher();
-    const results = await Promise.allSettled([b.score([normal]), b.score([normal, normal.slice(2)]), b.score([anomalous])]);
+    // The rejected request's good row was written before its bad one was found: the next is scored on its own.
+    const results = await Promise.allSettled([b.score([normal]), b.score([anomalous, normal.slice(2)]), b.score([normal])]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     const reason = (results[1] as PromiseRejectedResult).reason as InvalidInstanceError;
     expect(reason).toBeInstanceOf(InvalidInstanceError);
     expect(reason.message).toBe('instance 1: expected 140 values, got 138');
     expect(passes).toEqual([2]);
+    const [alone] = detector.score([normal]);
+    for (const i of [0, 2]) expect((results[i] as PromiseFulfilledResult<Score[]>).value).toEqual([alone]);
   });
 
   it('names a bad row as the protocol does, when told how', async () => {
@@ -122,6 +140,8 @@ describe('Batcher', () => {
     expect(reason.reason).toBe('queue_full');
     expect(reason.message).toBe('the server is at capacity: 2 rows already wait for a forward pass (MAX_QUEUED_ROWS=3)');
     expect(passes).toEqual([3]);
+    // Scored on its own row, not on those of the shed request before it.
+    expect((results[2] as PromiseFulfilledResult<Score[]>).value).toEqual(detector.score([anomalous]));
     // The queue empties as it is scored: the same request is taken now.
     expect(await b.score([normal, normal])).toHaveLength(2);
   });

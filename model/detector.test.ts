@@ -154,13 +154,31 @@ describe('normaliser', () => {
       return fc.record({ dims: fc.constant(dims), normalisation: normalisationOf(features), rows: fc.array(fc.array(value, { minLength: width, maxLength: width }), { maxLength: 4 }) });
     });
 
-  it('scales every value of every row as its method defines it, a window\'s per-feature statistic at every step, rows one after the other', () => {
+  it('scales every value of every row as its method defines it, a window\'s per-feature statistic at every step, rows one after the other, as FP32', () => {
     fc.assert(
       fc.property(cases, ({ dims, normalisation, rows }) => {
         const features = dims.at(-1)!;
-        expect(normaliser(normalisation, dims)(rows)).toEqual(rows.flatMap((row) => row.map((v, i) => byHand(normalisation, v, i % features))));
+        expect(normaliser(normalisation, dims)(rows)).toEqual(Float32Array.from(rows.flatMap((row) => row.map((v, i) => byHand(normalisation, v, i % features)))));
       }),
     );
+  });
+
+  it('writes into a given array from a given place, and nothing else of it', () => {
+    fc.assert(
+      fc.property(cases, fc.nat({ max: 5 }), fc.nat({ max: 5 }), ({ dims, normalisation, rows }, before, after) => {
+        const normalise = normaliser(normalisation, dims);
+        const alone = normalise(rows);
+        const into = new Float32Array(before + alone.length + after).fill(7);
+        expect(normalise(rows, into, before)).toBe(into);
+        expect(into).toEqual(Float32Array.of(...Array<number>(before).fill(7), ...alone, ...Array<number>(after).fill(7)));
+      }),
+    );
+  });
+
+  it('refuses to write past the end of a given array', () => {
+    const into = new Float32Array(5);
+    expect(() => normaliser({ method: 'none' }, [2])([[1, 2], [3, 4]], into, 2)).toThrow(new RangeError('no room for 2 rows of 2 values at 2 of 5'));
+    expect(into).toEqual(new Float32Array(5));
   });
 
   it('names the first row, and the first value in it, that cannot be scored', () => {
@@ -287,6 +305,21 @@ describe('loading a model folder', () => {
     await writeFile(path.join(target, 'metadata.json'), JSON.stringify(change(structuredClone(metadata))));
     return target;
   };
+
+  it.each(['mae', 'mse'] as const)('scores each row by the mean of its values\' errors that metadata.json names: %s', async (score) => {
+    const { artifacts } = await readArtifact(ARTIFACTS);
+    const named: ModelMetadata = { ...metadata, score };
+    named.version = await contentVersion(artifacts, named);
+    const scoring = await Detector.load(await copyWith(score, () => named));
+    if (metadata.normalisation.method !== 'min-max') throw new Error('the bundled model is min-max scaled');
+    const { min, max } = metadata.normalisation;
+    const rows = [example.normal!, example.anomalous!];
+    scoring.score(rows, { reconstruction: true }).forEach(({ reconstructionError, reconstruction }, r) => {
+      const errors = rows[r]!.map((value, i) => Math.abs(Math.fround((value - min) / (max - min)) - reconstruction![i]!));
+      expect(reconstructionError).toBeCloseTo(errors.reduce((sum, error) => sum + (score === 'mse' ? error * error : error), 0) / errors.length, 12);
+    });
+    scoring.dispose();
+  });
 
   it('scores a row that overflows inside the model: an anomaly, its score FP32\'s largest value, its reconstruction finite', async () => {
     // A scale so narrow that any value normalises past FP32's range, as a badly fitted scaler can.

@@ -90,7 +90,7 @@ async function trainOn(data: LabelledData, rows: readonly number[], hyper: Hyper
 
   const model = buildAutoencoder({ inputLength: width, learningRate: hyper.learningRate, seed: hyper.seed, loss: score });
   const normalise = normaliser(normalisation, [width]);
-  const normalised = Float32Array.from(normalise(normalRows));
+  const normalised = normalise(normalRows);
   const random = seededRandom(hyper.seed);
   const order = normalRows.map((_, i) => i);
   let finalLoss = NaN;
