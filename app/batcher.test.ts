@@ -82,6 +82,16 @@ describe('Batcher', () => {
     expect(b['queuedValues'].length).toBe(5 * detector.inputLength);
   });
 
+  it('lets a burst\'s buffer go when the queue has emptied, and scores the next request as before', async () => {
+    const b = batcher(2);
+    const burst = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? [normal] : [anomalous]));
+    const results = await Promise.all(burst.map((rows) => b.score(rows)));
+    expect(passes).toEqual([2, 2, 2, 2, 2]);
+    results.forEach((own, i) => expect(own).toEqual(detector.score(burst[i]!)));
+    expect(b['queuedValues'].length).toBe(0);
+    expect(await b.score([anomalous])).toEqual(detector.score([anomalous]));
+  });
+
   it('never puts more than maxBatchSize rows in one pass, and never splits a request', async () => {
     const b = batcher(5);
     const results = await Promise.all([b.score([normal, normal, normal]), b.score([normal, normal, normal]), b.score([anomalous])]);

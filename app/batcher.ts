@@ -48,6 +48,9 @@ const onlyAsked = ({ reconstructionError, isAnomaly, reconstruction, attribution
   ...(options.pValue && { pValue }),
 });
 
+/** Passes' worth of rows that the queue's buffer keeps from one flush to the next. */
+const BUFFER_KEPT_PASSES = 4;
+
 /**
  * Coalesces concurrent requests into one forward pass. A request is queued and the queue is
  * scored in a setImmediate callback: after the event loop has read every request that arrived
@@ -64,9 +67,9 @@ export class Batcher {
   private scheduled = false;
   /**
    * The queued requests' rows, normalised, one request after the other, as the forward pass reads
-   * them: a pass's input is a view of it. Emptied when the queue is, it is kept from flush to flush
-   * and grows with the queue, to MAX_QUEUED_ROWS rows at most and MAX_BATCH_SIZE more (those of a
-   * request that finds the queue full).
+   * them: a pass's input is a view of it. It grows with the queue, to MAX_QUEUED_ROWS rows at most
+   * and MAX_BATCH_SIZE more (those of a request that finds the queue full), and is emptied with
+   * it: kept for the next flush when it holds BUFFER_KEPT_PASSES passes' rows or fewer.
    */
   private queuedValues = new Float32Array(0);
   /** How many of `queuedValues` the queue's requests hold. */
@@ -175,6 +178,9 @@ export class Batcher {
       if (batch.length > 0) this.pass(batch, rows);
     }
     this.queuedLength = 0;
+    // A buffer grown by a burst is let go with it, so that the memory of a queue near
+    // MAX_QUEUED_ROWS is not held after the queue has emptied.
+    if (this.queuedValues.length > BUFFER_KEPT_PASSES * this.options.maxBatchSize * this.detector.inputLength) this.queuedValues = new Float32Array(0);
   }
 
   /** One forward pass; a fault in it fails its own requests, and nothing else. Either way, each of them is answered. */
