@@ -15,7 +15,7 @@ import { SOURCE_SERVER_COMMAND, spawnServer, type ServerProcess } from '../lib/s
 import { buildBundledServer, startupSeconds } from './bundled-server.ts';
 import { callgrindAvailable, instructionsPerRequest, type InstructionCount } from './instructions.ts';
 import { drive, median, predictTarget, type Measurement, type Target } from './drive.ts';
-import { pinLoadApartFromServers } from './cpu-pinning.ts';
+import { pinLoadApartFromServers, serverLauncher } from './cpu-pinning.ts';
 
 /**
  * `npm run bench`: the scoring server, as the image runs it (the bundle of `npm run build`), against
@@ -127,7 +127,7 @@ const settingsText = (settings: Record<string, string>) => Object.entries(settin
 const backendEnv: Record<string, string> = backend ? { BACKEND: backend } : {};
 /** The load on some CPUs, each server measured on one of its own, where the machine allows. */
 const pinning = pinLoadApartFromServers();
-const onServerCpu = (command: readonly string[]) => (pinning ? pinning.server(command) : [...command]);
+const onServerCpu = serverLauncher(pinning);
 /** The server as the image runs it (the bundle), on the backend asked for. */
 const bundled = await buildBundledServer(backend);
 const serve = (env: Record<string, string>) => spawnServer({ ...env, ...backendEnv }, { command: onServerCpu(bundled.command) });

@@ -42,3 +42,9 @@ export function pinLoadApartFromServers(): CpuPinning | undefined {
   }
   return { serverCpu, loadCpus, server: (command) => ['taskset', '--cpu-list', String(serverCpu), ...command] };
 }
+
+/** How a measured server is run: on the server's CPU where `pinning` pins, as it is where nothing is pinned. */
+export const serverLauncher =
+  (pinning: CpuPinning | undefined) =>
+  (command: readonly string[]): string[] =>
+    pinning ? pinning.server(command) : [...command];

@@ -7,6 +7,7 @@ import { numberOption, parseOptions, runCli, UsageError } from '../lib/cli.ts';
 import type { Logger } from '../lib/logger.ts';
 import { spawnServer } from '../lib/server-process.ts';
 import { buildBundledServer, startupSeconds } from './bundled-server.ts';
+import { pinLoadApartFromServers, serverLauncher } from './cpu-pinning.ts';
 import { simulate, type Autoscaler, type NodeModel, type PlanResult, type PodModel, type ScalingMetric } from './capacity-plan.ts';
 import { drive, median, predictTarget } from './drive.ts';
 import { DEFAULT_BEHAVIOR, type HpaBehavior, type ScalingRules } from './hpa-algorithm.ts';
@@ -27,8 +28,8 @@ Load:
   --load-csv FILE        instead: lines of "seconds,rps", held until the next line
 Pods:
   --pod-rps N            what one pod answers at its CPU request (default: measured here, by
-                         driving one server process, the bundle the image runs, and counting
-                         requests per CPU-second)
+                         driving one server process, the bundle the image runs, on a CPU of its
+                         own where taskset allows, and counting requests per CPU-second)
   --measure-seconds N    how long to measure (default: 10)
   --image-pull-seconds N (default: 15)
   --start-seconds N      from the container's start to ready (default: measured here, the median
@@ -132,15 +133,18 @@ const STARTUP_RUNS = 5;
 
 /**
  * One server process as the image runs it (the bundle), driven on 127.0.0.1: requests per
- * CPU-second, start-to-ready (the median of STARTUP_RUNS starts), and in flight at 60% load.
+ * CPU-second, start-to-ready (the median of STARTUP_RUNS starts), and in flight at 60% load. The
+ * server runs on a CPU of its own and the load on the others, where the machine allows, as
+ * `npm run bench` measures them (cpu-pinning.ts).
  */
 async function measurePod(seconds: number, logger: Logger) {
+  const onServerCpu = serverLauncher(pinLoadApartFromServers());
   const bundled = await buildBundledServer();
   try {
     logger.info({ runs: STARTUP_RUNS }, 'measuring start-up: the bundle the image runs, from spawn to ready');
-    const [starts] = await startupSeconds([bundled.command], STARTUP_RUNS);
+    const [starts] = await startupSeconds([onServerCpu(bundled.command)], STARTUP_RUNS);
     logger.info({ seconds: starts }, 'start-up measured');
-    const server = await spawnServer({ LOG_LEVEL: 'info' }, { command: bundled.command });
+    const server = await spawnServer({ LOG_LEVEL: 'info' }, { command: onServerCpu(bundled.command) });
     try {
       const target = predictTarget(readMetadata(BUNDLED_MODEL_DIR).examples![0]!.values);
       logger.info({ seconds }, 'measuring one server process: requests per CPU-second');
