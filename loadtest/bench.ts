@@ -13,7 +13,7 @@ import { METRIC_PREFIX } from '../app/metrics.ts';
 import { DriftMonitor } from '../app/drift.ts';
 import { SOURCE_SERVER_COMMAND, spawnServer, type ServerProcess } from '../lib/server-process.ts';
 import { buildBundledServer, startupSeconds } from './bundled-server.ts';
-import { callgrindAvailable, instructionsPerRequest, type InstructionCount } from './instructions.ts';
+import { callgrindAvailable, instructionsPerRequest, type InstructionCount, type InstructionCounts } from './instructions.ts';
 import { drive, median, predictTarget, type Measurement, type Target } from './drive.ts';
 import { pinLoadApartFromServers, serverLauncher } from './cpu-pinning.ts';
 
@@ -292,20 +292,33 @@ async function slowReaders(): Promise<{ before: number; peak: number; after: num
 const COUNTED: InstructionCount = { warmup: 150_000, requests: 10_000, reps: 3, connections };
 const BARE_COMMAND = [process.execPath, '--import', 'tsx', 'loadtest/bare-endpoint.ts'];
 
-/** Instructions a request of the bare endpoint and of the server (the bundle), each rep in turn; lines of the report. */
+/** How many functions the report names: those whose instructions a request differ most between the two. */
+const FUNCTIONS_LISTED = 12;
+
+/** Instructions a request of the bare endpoint and of the server (the bundle), and where they differ most; lines of the report. */
 async function countInstructions(): Promise<string[]> {
   if (!(await callgrindAvailable())) return ['No instruction counts: valgrind is not installed (apt-get install valgrind).', ''];
   logger.info(COUNTED, 'counting instructions a request under callgrind: the bare endpoint, then the server');
-  const bareCounts = await instructionsPerRequest(logger, BARE_COMMAND, predict, COUNTED, { waitFor: 'listening', launch: onServerCpu });
-  const serverCounts = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backendEnv, launch: onServerCpu });
+  const bare = await instructionsPerRequest(logger, BARE_COMMAND, predict, COUNTED, { waitFor: 'listening', launch: onServerCpu });
+  const server = await instructionsPerRequest(logger, bundled.command, predict, COUNTED, { env: backendEnv, launch: onServerCpu });
   const thousands = (counts: number[]) => `${(median(counts) / 1000).toFixed(0)}k (${(Math.min(...counts) / 1000).toFixed(0)}k–${(Math.max(...counts) / 1000).toFixed(0)}k)`;
+  const of = ({ byFunction }: InstructionCounts, name: string) => byFunction.get(name) ?? 0;
+  const difference = (name: string) => of(server, name) - of(bare, name);
+  const listed = [...new Set([...bare.byFunction.keys(), ...server.byFunction.keys()])].sort((a, b) => difference(b) - difference(a)).slice(0, FUNCTIONS_LISTED);
+  const count = (instructions: number) => instructions.toLocaleString('en', { maximumFractionDigits: 0 });
   return [
     `Instructions a request, user space, every thread (valgrind --tool=callgrind; ${COUNTED.warmup.toLocaleString('en')} requests to warm up, then ${COUNTED.reps} counts of ${COUNTED.requests.toLocaleString('en')}, ${COUNTED.connections} connections; median and range):`,
     '',
     '| endpoint | instructions a request | bare over it |',
     '|---|---|---|',
-    `| bare Hono endpoint | ${thousands(bareCounts)} | 1.00 (baseline) |`,
-    `| anomaly-serve POST /predict (the bundle) | ${thousands(serverCounts)} | ${(median(bareCounts) / median(serverCounts)).toFixed(2)} |`,
+    `| bare Hono endpoint | ${thousands(bare.perRequest)} | 1.00 (baseline) |`,
+    `| anomaly-serve POST /predict (the bundle) | ${thousands(server.perRequest)} | ${(median(bare.perRequest) / median(server.perRequest)).toFixed(2)} |`,
+    '',
+    `The ${FUNCTIONS_LISTED} functions whose instructions a request the server has most beyond the bare endpoint's, each function's own, in the count of each whose total is the median (compiled JavaScript and WebAssembly named from V8's perf map; the bare endpoint's Hono runs from node_modules, the server's from its bundle):`,
+    '',
+    '| function | anomaly-serve | bare endpoint | difference |',
+    '|---|---|---|---|',
+    ...listed.map((name) => `| ${name.replaceAll('|', '\\|')} | ${count(of(server, name))} | ${count(of(bare, name))} | ${count(difference(name))} |`),
     '',
   ];
 }
