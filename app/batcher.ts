@@ -89,9 +89,9 @@ export class Batcher {
    * costs it a promise and a resumption when its batch is scored.
    */
   score(given: readonly unknown[], options: ScoreOptions = {}, where?: (index: number) => string): Promise<Score[]> {
-    const at = this.queuedLength;
+    let at: number;
     try {
-      this.accept(given);
+      at = this.accept(given);
     } catch (error) {
       return Promise.reject(where && error instanceof InvalidInstanceError ? new InvalidRequestError(`${where(error.index)}: ${error.problem}`) : error);
     }
@@ -107,9 +107,9 @@ export class Batcher {
 
   /**
    * Checks a request's rows for their count, shape and values, and, if the queue has room for
-   * them, normalises them onto the end of `queuedValues`.
+   * them, normalises them onto the end of `queuedValues`; returns where they start there.
    */
-  private accept(given: readonly unknown[]): void {
+  private accept(given: readonly unknown[]): number {
     const { maxBatchSize, maxQueuedRows } = this.options;
     checkInstanceCount(given.length, maxBatchSize);
     const { dims, inputLength } = this.detector;
@@ -119,9 +119,11 @@ export class Batcher {
       grown.set(this.queuedValues.subarray(0, this.queuedLength));
       this.queuedValues = grown;
     }
-    this.detector.normalise(dims.length === 2 ? flattenWindows(given, dims) : given, this.queuedValues, this.queuedLength);
+    const start = this.queuedLength;
+    this.detector.normalise(dims.length === 2 ? flattenWindows(given, dims) : given, this.queuedValues, start);
     if (given.length > 0) this.admit(given.length);
     this.queuedLength = end;
+    return start;
   }
 
   /**
