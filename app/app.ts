@@ -100,6 +100,17 @@ const around = (middleware: MiddlewareHandler, c: Context, inner: () => Answer) 
 };
 
 /**
+ * An answer with its Content-Length, for the compress middleware, which leaves an answer under
+ * COMPRESSION_THRESHOLD_BYTES as it is only when it finds its length there. Answers are built
+ * without one (inferenceResponse, c.json): @hono/node-server sets it from the body, for less than
+ * a header costs, so only a client that accepts compression pays for reading the body here.
+ */
+async function withLength(response: Response): Promise<Response> {
+  if (response.body !== null && !response.headers.has('Content-Length')) response.headers.set('Content-Length', String((await response.clone().arrayBuffer()).byteLength));
+  return response;
+}
+
+/**
  * The handlers registered for one route, as one: each answers or passes on with next(), in turn,
  * as Hono runs them (GET /v2/models/:name has two: Triton's statistics of every model, which
  * answers the name "stats", and the model's metadata).
@@ -188,7 +199,10 @@ export function createApp(deps: AppDeps): Hono {
     }
     let run = handle;
     if (length === undefined && !bodiless) run = around(streamingLimit, c, run);
-    if (requestHeader(c, 'accept-encoding') !== undefined) run = around(compression, c, run);
+    if (requestHeader(c, 'accept-encoding') !== undefined) {
+      const unsized = run;
+      run = around(compression, c, async () => withLength(await unsized()));
+    }
     if (keyChecked && !OPEN_PATHS.has(c.req.path)) return keyChecked(c, run);
     return run();
   };

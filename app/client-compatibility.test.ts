@@ -224,6 +224,22 @@ describe('any Content-Type: the body is read by its own structure', () => {
   });
 });
 
+describe('framing of answers', () => {
+  it('gives JSON and binary answers their Content-Length, and chunks neither, with or without a client asking for compression', async () => {
+    const { body, headers } = tritonRequest([normal]);
+    const answers = [
+      await send(url, 'POST', '/predict', JSON.stringify({ instances: [normal] }), { 'Content-Type': 'application/json' }),
+      await send(url, 'POST', `/v2/models/${MODEL}/infer`, body, headers),
+      await send(url, 'POST', '/predict', JSON.stringify({ instances: [normal] }), { 'Accept-Encoding': 'gzip' }),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.headers['transfer-encoding']).toBeUndefined();
+      expect(Number(answer.headers['content-length'])).toBe(answer.body.length);
+    }
+  });
+});
+
 describe('compression', () => {
   it('takes gzip and deflate request bodies (request_compression_algorithm), binary ones included', async () => {
     const { body, headers } = tritonRequest([normal, anomalous]);

@@ -143,21 +143,17 @@ export function encodeTensor(datatype: BinaryDatatype, data: readonly (number | 
 
 /**
  * Answers with a JSON header followed by binary tensor data, as the extension specifies, or with
- * JSON alone when there is none. The length is set, so that response compression (app.ts) can
- * leave small answers alone. The Response is built here rather than with `c.body`, which turns
+ * JSON alone when there is none. The Response is built here rather than with `c.body`, which turns
  * more than one header into a Headers object that @hono/node-server then converts back, on every
- * answer (its plain-object path is the one a bare `c.json` takes).
+ * answer (its plain-object path is the one a bare `c.json` takes). Content-Length is left to
+ * @hono/node-server, which sets it from the body without Node.js checking it as a header (1% of a
+ * request's instructions, docs/benchmarks.md); app.ts adds it where compression needs it.
  */
 export function inferenceResponse(header: object, binary: readonly Uint8Array[] = []): Response {
   const json = JSON.stringify(header);
-  if (binary.length === 0) return new Response(json, { headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(json)) } });
-  const body = Buffer.concat([Buffer.from(json), ...binary]);
-  return new Response(body, {
-    headers: {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(body.length),
-      [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)),
-    },
+  if (binary.length === 0) return new Response(json, { headers: { 'Content-Type': 'application/json' } });
+  return new Response(Buffer.concat([Buffer.from(json), ...binary]), {
+    headers: { 'Content-Type': 'application/octet-stream', [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)) },
   });
 }
 
