@@ -21,6 +21,7 @@ import { OPEN_PATHS, PATHS } from './contract.ts';
 import { TF_SERVING_PREDICT_ROUTES, tfServingRoutes } from './protocols/tfserving.ts';
 import { modelInPath, V2_INFER_ROUTES, v2Routes } from './protocols/v2.ts';
 import { v2ExtensionRoutes } from './protocols/v2-extensions.ts';
+import { acceptsCompression } from './protocols/framing.ts';
 import { uiRoutes } from './ui/routes.ts';
 import type { ServingState } from './serving.ts';
 import { incomingOf, requestHeader } from './node-request.ts';
@@ -98,17 +99,6 @@ const around = (middleware: MiddlewareHandler, c: Context, inner: () => Answer) 
   });
   return answer ?? c.res;
 };
-
-/**
- * An answer with its Content-Length, for the compress middleware, which leaves an answer under
- * COMPRESSION_THRESHOLD_BYTES as it is only when it finds its length there. Answers are built
- * without one (inferenceResponse, c.json): @hono/node-server sets it from the body, for less than
- * a header costs, so only a client that accepts compression pays for reading the body here.
- */
-async function withLength(response: Response): Promise<Response> {
-  if (response.body !== null && !response.headers.has('Content-Length')) response.headers.set('Content-Length', String((await response.clone().arrayBuffer()).byteLength));
-  return response;
-}
 
 /**
  * The handlers registered for one route, as one: each answers or passes on with next(), in turn,
@@ -199,10 +189,7 @@ export function createApp(deps: AppDeps): Hono {
     }
     let run = handle;
     if (length === undefined && !bodiless) run = around(streamingLimit, c, run);
-    if (requestHeader(c, 'accept-encoding') !== undefined) {
-      const unsized = run;
-      run = around(compression, c, async () => withLength(await unsized()));
-    }
+    if (acceptsCompression(c)) run = around(compression, c, run);
     if (keyChecked && !OPEN_PATHS.has(c.req.path)) return keyChecked(c, run);
     return run();
   };

@@ -142,19 +142,26 @@ export function encodeTensor(datatype: BinaryDatatype, data: readonly (number | 
 }
 
 /**
- * Answers with a JSON header followed by binary tensor data, as the extension specifies, or with
+ * Whether the client asked for a compressed answer (Accept-Encoding): app.ts compresses its answer
+ * then, and the compress middleware needs the answer's Content-Length to leave a small one alone.
+ */
+export const acceptsCompression = (c: Context) => requestHeader(c, 'accept-encoding') !== undefined;
+
+/**
+ * Answers `c` with a JSON header followed by binary tensor data, as the extension specifies, or with
  * JSON alone when there is none. The Response is built here rather than with `c.body`, which turns
  * more than one header into a Headers object that @hono/node-server then converts back, on every
- * answer (its plain-object path is the one a bare `c.json` takes). Content-Length is left to
- * @hono/node-server, which sets it from the body without Node.js checking it as a header (1% of a
- * request's instructions, docs/benchmarks.md); app.ts adds it where compression needs it.
+ * answer (its plain-object path is the one a bare `c.json` takes). Content-Length is stated only
+ * for a client that accepts compression (acceptsCompression); otherwise @hono/node-server sets it
+ * from the body, without Node.js checking it as a header (1% of a request's instructions,
+ * docs/benchmarks.md).
  */
-export function inferenceResponse(header: object, binary: readonly Uint8Array[] = []): Response {
+export function inferenceResponse(c: Context, header: object, binary: readonly Uint8Array[] = []): Response {
   const json = JSON.stringify(header);
-  if (binary.length === 0) return new Response(json, { headers: { 'Content-Type': 'application/json' } });
-  return new Response(Buffer.concat([Buffer.from(json), ...binary]), {
-    headers: { 'Content-Type': 'application/octet-stream', [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)) },
-  });
+  const body = binary.length === 0 ? json : Buffer.concat([Buffer.from(json), ...binary]);
+  const length = acceptsCompression(c) && { 'Content-Length': String(Buffer.byteLength(body)) };
+  if (binary.length === 0) return new Response(body, { headers: { 'Content-Type': 'application/json', ...length } });
+  return new Response(body, { headers: { 'Content-Type': 'application/octet-stream', ...length, [INFERENCE_HEADER_LENGTH]: String(Buffer.byteLength(json)) } });
 }
 
 /** Deeper than any request of either protocol nests (V2's nested data sits 5 levels down). */

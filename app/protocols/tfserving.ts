@@ -177,7 +177,7 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     const request = parsePredictRequest(json, input, maxBatchSize);
     if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${inputLength} values], ...]}`);
     const scores = await loaded.batcher.score(request.rows, options, (i) => `${request.field}[${i}]`);
-    return inferenceResponse(predictionsBody(request.format, scores, outputs));
+    return inferenceResponse(c, predictionsBody(request.format, scores, outputs));
   };
 
   /** The part before ":predict"; the other verbs of TensorFlow Serving do not apply. */

@@ -196,7 +196,7 @@ export function v2Routes({ state, modelName, maxBatchSize, maxBodyBytes, server 
       return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: { binary_data_size: bytes.length } };
     });
     const header = { model_name: modelName, model_version: detector.version, ...(request.id === undefined ? {} : { id: request.id }), outputs };
-    return inferenceResponse(header, data);
+    return inferenceResponse(c, header, data);
   };
 
   app.get('/v2', (c) => c.json({ name: server.name, version: server.version, extensions: EXTENSIONS }));
