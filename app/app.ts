@@ -73,11 +73,11 @@ const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 const COMPRESSIBLE = /^(?:application\/(?:json|octet-stream|javascript)|text\/)/i;
 
 /**
- * The body length a request declares in Content-Length, in bytes; undefined when it declares none
- * or is chunked (Transfer-Encoding), which leaves its length open.
+ * The body length a request declares in Content-Length, in bytes; undefined when it declares none,
+ * as a chunked body (Transfer-Encoding) does: Node.js refuses a request that carries both (400
+ * from its parser, llhttp), so Transfer-Encoding need not be looked up as well.
  */
 function declaredLength(c: Context): number | undefined {
-  if (requestHeader(c, 'transfer-encoding') !== undefined) return undefined;
   const length = requestHeader(c, 'content-length');
   return length === undefined ? undefined : Number(length);
 }

@@ -137,6 +137,12 @@ describe('what a client sends without being asked, or does not read', () => {
     expect(sent).toBeLessThan(32 * 1024 * 1024);
   });
 
+  it('a POST declaring both a length and a chunked body: refused with 400 by Node.js, so that a declared length is always the body\'s', async () => {
+    const { ms, received } = await stream(`POST /v1/models/${MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`, Buffer.from('5\r\n{}{}{\r\n'));
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(ms).toBeLessThan(2000);
+  });
+
   it('an endless chunked POST: answered (404, or 413 past MAX_BODY_BYTES) and the connection closed, the rest not read', async () => {
     const { ms, sent, received } = await stream('POST /nothing HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', Buffer.from(`10000\r\n${' '.repeat(0x10000)}\r\n`));
     expect(received).toMatch(/^HTTP\/1\.1 (404|413) /);
