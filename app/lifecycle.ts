@@ -16,6 +16,7 @@ import { ConfigError, ENV, loadConfig, type Config } from './settings.ts';
 import { HTTP_LIMITS } from './contract.ts';
 import { createApiKeyMetrics, createMetrics, localMetrics, scoreBuckets } from './metrics.ts';
 import { DriftMonitor } from './drift.ts';
+import { closeStalledWrites } from './stalled-writes.ts';
 import { Calibration } from '../model/calibration.ts';
 import type { ShutdownSignals } from './shutdown-signals.ts';
 import type { LoadedModel, ServingState } from './serving.ts';
@@ -89,10 +90,7 @@ function listen(app: Hono, port: number, config: Config): Promise<Server> {
       () => resolve(listening as Server),
     ) as Server;
     listening.maxHeadersCount = HTTP_LIMITS.maxHeadersCount;
-    // A connection with a request on it that moves no byte either way for this long is closed: a
-    // client that does not read its answer holds it in memory no longer than that. (Idle
-    // keep-alive connections have keepAliveTimeout instead.)
-    listening.setTimeout(config.writeTimeoutSeconds * 1000);
+    closeStalledWrites(listening, config.writeTimeoutSeconds * 1000);
     listening.once('error', reject);
   });
 }

@@ -123,7 +123,7 @@ export const SETTINGS = {
     'WRITE_TIMEOUT_SECONDS',
     positiveSeconds,
     15,
-    'a connection whose request or answer moves no byte for this long (a client that does not read its answer) is closed',
+    'a connection whose answer moves no byte for this long (a client that does not read it) is closed, as checked every second',
   ),
   keepAliveTimeoutSeconds: setting(
     'KEEP_ALIVE_TIMEOUT_SECONDS',
