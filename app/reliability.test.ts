@@ -138,9 +138,15 @@ describe('what a client sends without being asked, or does not read', () => {
   });
 
   it('a POST declaring both a length and a chunked body: refused with 400 by Node.js, so that a declared length is always the body\'s', async () => {
-    const { ms, received } = await stream(`POST /v1/models/${MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`, Buffer.from('5\r\n{}{}{\r\n'));
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    // Sent whole, once: nothing more arrives after the server's answer to reset the connection under it.
+    socket.end(`POST /v1/models/${MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{}{}{\r\n0\r\n\r\n`);
+    await closed;
     expect(received).toMatch(/^HTTP\/1\.1 400 /);
-    expect(ms).toBeLessThan(2000);
   });
 
   it('an endless chunked POST: answered (404, or 413 past MAX_BODY_BYTES) and the connection closed, the rest not read', async () => {
