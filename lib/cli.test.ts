@@ -21,7 +21,7 @@ describe('runCli, interrupted', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/interrupted-command.ts', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = once(child, 'exit');
+    const exited = once(child, 'close'); // once its stderr is read to the end, too
     await once(child.stdout, 'data');
     expect(existsSync(path.join(dir, 'half-written'))).toBe(true);
     child.kill(signal);

@@ -14,7 +14,7 @@ export interface ServerProcess {
   readonly logs: Record<string, unknown>[];
   /** Everything written to stderr so far. */
   stderr(): string;
-  /** Resolves with the exit code. */
+  /** Resolves with the exit code, once every line the server wrote is in `logs` and `stderr`. */
   readonly exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
@@ -63,7 +63,8 @@ export async function spawnServer(env: Record<string, string> = {}, options: Spa
   const logs: Record<string, unknown>[] = [];
   let output = '';
   let stderr = '';
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close', not 'exit': the exit can come before the last lines still in the pipes are read.
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   const ready = new Promise<{ url: string; metricsUrl: string }>((resolve, reject) => {
     let urls: { url: string; metricsUrl: string } | undefined;
     // A cluster worker loads its model before it listens: the two lines come in either order.

@@ -48,8 +48,10 @@ async function importPeak(file: string, extra: string[] = []) {
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, { encoding: 'utf8', flag: 'r' }))?.[1];
     if (hwm) peak = Math.max(peak, Number(hwm) * 1024);
   }, 20);
+  const closed = once(child, 'close'); // its stderr read to the end: the error line can outlast the exit
   const [code] = (await once(child, 'exit')) as [number];
   clearInterval(poll);
+  await closed;
   return { code, stderr, peak, out, leftInTmp: (await readdir(tmp)).filter((name) => name !== tsxCache) };
 }
 
