@@ -87,6 +87,10 @@ export type Normalise = (rows: readonly unknown[], into?: Float32Array, at?: num
 export function normaliser(normalisation: Normalisation, dims: readonly number[]): Normalise {
   const width = instanceWidth(dims);
   const { offset, divisor } = scalingOf(normalisation, dims);
+  // A function of its own that the loop calls, not arrays it reads: V8 inlines the one it is called
+  // with, and its arrays, constants then, are read without reloading them or checking the index
+  // (6.5k -> 5.2k instructions a request, docs/benchmarks.md).
+  const scale = (value: number, i: number) => (value - offset[i]!) / divisor[i]!;
   return (rows, into = new Float32Array(rows.length * width), at = 0) => {
     if (at + rows.length * width > into.length) throw new RangeError(`no room for ${rows.length} rows of ${width} values at ${at} of ${into.length}`);
     // Plain loops: this runs for every value served, and a callback per row costs half again.
@@ -99,7 +103,7 @@ export function normaliser(normalisation: Normalisation, dims: readonly number[]
         const value: unknown = row[i];
         // One test on the common path: NaN, ±Infinity and values past FP32's range all fail it.
         if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) throw new InvalidInstanceError(r, valueProblem(i, value));
-        into[rowAt + i] = (value - offset[i]!) / divisor[i]!;
+        into[rowAt + i] = scale(value, i);
       }
     }
     return into;
