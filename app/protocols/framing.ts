@@ -58,7 +58,7 @@ async function decode(c: Context, encoding: string, { maxBodyBytes }: FramingLim
   if (!decoder) throw new UnsupportedMediaTypeError(`Content-Encoding "${encoding}" is not supported; send gzip, deflate or an unencoded body`);
   try {
     // maxOutputLength stops the decompression there: a small body cannot inflate into a large one.
-    return await decoder(Buffer.from(await c.req.arrayBuffer()), { maxOutputLength: maxBodyBytes });
+    return await decoder(Buffer.from(await c.req.raw.arrayBuffer()), { maxOutputLength: maxBodyBytes });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new PayloadTooLargeError(`the request body inflates to more than ${maxBodyBytes} bytes (MAX_BODY_BYTES)`);
@@ -82,12 +82,14 @@ function headerLength(value: string, bodyLength: number): number {
  * Inference Protocol); without it the whole body is JSON. The common request, plain JSON, is read
  * straight as text, as a bare endpoint's `c.req.json()` does, and waits for it through one `then`
  * (an async function would cost it a promise and a resumption more): the bytes are copied only for
- * a body that is compressed or carries binary data.
+ * a body that is compressed or carries binary data. The body is read from the raw Request, not
+ * through Hono's `c.req`, which keeps what it read until the answer: through the wait for the
+ * forward pass, where every request in the queue is copied by each young-generation collection.
  */
 export function readInferenceRequest(c: Context, limits: FramingLimits, { binary }: { binary: boolean }): Promise<FramedRequest> {
   const decoding = decodedBody(c, limits);
   const declared = binary ? requestHeader(c, INFERENCE_HEADER_LENGTH_KEY) : undefined;
-  if (decoding === undefined && declared === undefined) return c.req.text().then((text) => jsonRequest(text, limits));
+  if (decoding === undefined && declared === undefined) return c.req.raw.text().then((text) => jsonRequest(text, limits));
   return framedRequest(c, limits, decoding, declared);
 }
 
@@ -97,7 +99,7 @@ const jsonRequest = (text: string, limits: FramingLimits): FramedRequest => ({ j
 async function framedRequest(c: Context, limits: FramingLimits, decoding: Promise<Buffer> | undefined, declared: string | undefined): Promise<FramedRequest> {
   const decoded = await decoding;
   if (declared === undefined) return jsonRequest(decoded!.toString('utf8'), limits);
-  const body = decoded ?? Buffer.from(await c.req.arrayBuffer());
+  const body = decoded ?? Buffer.from(await c.req.raw.arrayBuffer());
   const length = headerLength(declared, body.length);
   return { json: parseJsonObject(body.toString('utf8', 0, length), limits), binary: new BinaryData(body.subarray(length)) };
 }

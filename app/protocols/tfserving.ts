@@ -174,10 +174,11 @@ export function tfServingRoutes({ state, modelName, maxBatchSize, maxBodyBytes, 
     const { json } = await readInferenceRequest(c, { maxBatchSize, maxBodyBytes, containersPerInstance: containersPerInstance(loaded.detector) }, { binary: false });
     const { signature, inputLength } = loaded.detector;
     const { outputs, options, input } = answerOf(signature, signatureName(json));
-    const request = parsePredictRequest(json, input, maxBatchSize);
-    if (onlyRows && request.format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${inputLength} values], ...]}`);
-    const scores = await loaded.batcher.score(request.rows, options, (i) => `${request.field}[${i}]`);
-    return inferenceResponse(c, predictionsBody(request.format, scores, outputs));
+    // Taken apart, and `rows` not named by the closure: what waits for the pass keeps only what it reads after.
+    const { format, rows, field } = parsePredictRequest(json, input, maxBatchSize);
+    if (onlyRows && format !== 'row') throw new InvalidRequestError(`POST /predict takes the row format: {"instances": [[...${inputLength} values], ...]}`);
+    const scores = await loaded.batcher.score(rows, options, (i) => `${field}[${i}]`);
+    return inferenceResponse(c, predictionsBody(format, scores, outputs));
   };
 
   /** The part before ":predict"; the other verbs of TensorFlow Serving do not apply. */
