@@ -157,7 +157,8 @@ describe('Batcher', () => {
   });
 
   it('sheds the requests that waited longer than maxQueueWaitSeconds for their pass', async () => {
-    const b = batcher(64, { maxQueueWaitSeconds: 0.02 });
+    const metrics = createMetrics();
+    const b = batcher(64, { maxQueueWaitSeconds: 0.02, metrics });
     const waiting = b.score([normal]);
     // The event loop is held, as by a long pass before it; on the batcher's clock: Date.now()'s whole
     // milliseconds would let the wait end up to one short of 40.
@@ -168,6 +169,7 @@ describe('Batcher', () => {
     expect(error.reason).toBe('queue_timeout');
     expect(error.message).toMatch(/^the request waited 0\.0[4-9]\d s for a forward pass, longer than MAX_QUEUE_WAIT_SECONDS=0\.02$/);
     expect(passes).toEqual([]);
+    expect((await metrics.inFlight.get()).values[0]!.value).toBe(0);
     expect(await b.score([normal])).toHaveLength(1);
   });
 
@@ -209,6 +211,8 @@ describe('Batcher', () => {
       const results = await Promise.allSettled([b.score([normal, anomalous]), b.score([normal])]);
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
       for (const result of results) expect((result as PromiseRejectedResult).reason).toBeInstanceOf(BatchFailedError);
+      // Answered, if with an error: no longer in flight.
+      expect((await metrics.inFlight.get()).values[0]!.value).toBe(0);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatchObject({ fields: { batchRows: 3, batchRequests: 2 }, message: 'a forward pass failed: its requests get an error, the server goes on' });
       expect((await b.score([anomalous]))[0]!.isAnomaly).toBe(true);

@@ -78,7 +78,11 @@ export class Batcher {
   constructor(
     private readonly detector: Detector,
     private readonly options: BatcherOptions,
-  ) {}
+  ) {
+    // A request is in flight from its queueing to its answer, and its pass runs within one turn of
+    // the event loop, so at any scrape the requests in flight are those in the queue.
+    options.metrics.countInFlight(() => this.queue.length);
+  }
 
   /**
    * Scores one request's rows. Bad rows reject this request alone, before it joins a batch: with
@@ -97,7 +101,6 @@ export class Batcher {
     }
     const rows = given.length;
     if (rows === 0) return Promise.resolve([]);
-    this.options.metrics.inFlight.inc();
     return new Promise<Score[]>((resolve, reject) => {
       this.queue.push({ at, rows, options, enqueuedAt: performance.now(), resolve, reject });
       this.queuedRows += rows;
@@ -156,7 +159,6 @@ export class Batcher {
       this.queuedRows -= request.rows;
       const waited = (now - request.enqueuedAt) / 1000;
       if (waited > maxQueueWaitSeconds) {
-        metrics.inFlight.dec();
         request.reject(new OverloadedError('queue_timeout', `the request waited ${waited.toFixed(3)} s for a forward pass, longer than MAX_QUEUE_WAIT_SECONDS=${maxQueueWaitSeconds}`));
         continue;
       }
@@ -194,7 +196,6 @@ export class Batcher {
       // Requests already resolved ignore this.
       for (const request of batch) request.reject(new BatchFailedError(rows));
     }
-    this.options.metrics.inFlight.dec(batch.length);
   }
 
   /**

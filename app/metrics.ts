@@ -108,6 +108,9 @@ export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readon
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
+  // The in-flight gauge is read at each scrape from what the batcher already knows (countInFlight),
+  // not kept by an increment and a decrement of prom-client's around every request.
+  let inFlightNow = () => 0;
   return {
     registry,
     httpDuration,
@@ -121,7 +124,14 @@ export function createMetrics({ scoreBuckets = DEFAULT_SCORE_BUCKETS }: { readon
       name: METRIC.inFlight,
       help: 'Inference requests accepted and not yet answered: queued for a forward pass or in one',
       registers,
+      collect() {
+        this.set(inFlightNow());
+      },
     }),
+    /** Has the in-flight gauge read `count` at each scrape (the batcher's queue). */
+    countInFlight(count: () => number): void {
+      inFlightNow = count;
+    },
     batchSize: new Histogram({
       name: METRIC.batchSize,
       help: 'Rows scored in one forward pass (concurrent requests are coalesced)',
